@@ -1,0 +1,6 @@
+"""The data layer: record schemas, readers and writers, converters, quality checks, built-in data."""
+
+from rewardkit.data.io import iter_records, read_records, write_records
+from rewardkit.data.records import KINDS, DataError, normalize_record
+
+__all__ = ["KINDS", "DataError", "iter_records", "normalize_record", "read_records", "write_records"]

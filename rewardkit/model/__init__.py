@@ -1,0 +1,1 @@
+"""Reward models: backbones, pooling, heads, saving, loading, scoring and export."""

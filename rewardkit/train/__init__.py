@@ -1,0 +1,1 @@
+"""Training recipes: `rewardkit train` and the built-in demo."""

@@ -1,0 +1,133 @@
+"""From validated records to tokenized training examples and padded batches.
+
+An example is one record: its sequences (1 for a rating, 2 for a pair, K for a ranking) plus its
+targets. A batch holds examples of one kind; all its sequences go through the backbone in one forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from rewardkit.config import ConfigError
+from rewardkit.data.records import is_features
+from rewardkit.losses import DEFAULT_OBJECTIVE, KIND_OF_OBJECTIVE, standardize_by_annotator
+from rewardkit.model.reward_model import RewardModel
+from rewardkit.model.text import Encoded, pad_features
+
+
+@dataclass
+class Example:
+    kind: str
+    sequences: list                 # Encoded (text) or feature lists (MLP)
+    margin: float | None = None     # pairwise
+    ranks: list[int] | None = None  # ranking (1 = best)
+    best: int | None = None         # ranking
+    target: float | None = None     # rating: aggregate score
+    head_targets: dict = field(default_factory=dict)  # rating: {head index: score}
+    head: int = -1                  # pairwise/ranking: train this head (-1 = the aggregate)
+
+
+@dataclass
+class PreparedData:
+    examples: list[Example]
+    skipped: dict[str, int]         # reason -> count (ties, stepwise, ...) — reported, never silent
+
+
+def choose_objectives(kinds: set[str], objective: str) -> dict[str, str]:
+    """The objective per record kind; an explicit objective must fit at least one kind in the data."""
+    if objective == "auto":
+        return {k: DEFAULT_OBJECTIVE[k] for k in kinds if k in DEFAULT_OBJECTIVE}
+    needed = KIND_OF_OBJECTIVE[objective]
+    if needed not in kinds:
+        raise ConfigError(f"objective '{objective}' needs {needed} records, but the training data has only "
+                          f"{', '.join(sorted(kinds)) or 'no'} records")
+    return {k: (objective if k == needed else DEFAULT_OBJECTIVE[k]) for k in kinds if k in DEFAULT_OBJECTIVE}
+
+
+def prepare_examples(records: list[dict], model: RewardModel, standardize_annotators: bool = False,
+                     progress: bool = False) -> PreparedData:
+    from tqdm.auto import tqdm
+
+    heads = {name: i for i, name in enumerate(model.spec.heads)}
+    skipped: dict[str, int] = {}
+    examples: list[Example] = []
+    mlp = model.spec.backbone_type == "mlp"
+
+    rating_targets = [r.get("score") for r in records if r["kind"] == "rating"]
+    if standardize_annotators and rating_targets:
+        rated = [r for r in records if r["kind"] == "rating" and r.get("score") is not None]
+        z = standardize_by_annotator([r["score"] for r in rated], [r.get("annotator") for r in rated])
+        z_of = {id(r): v for r, v in zip(rated, z, strict=True)}
+    else:
+        z_of = {}
+
+    for r in tqdm(records, desc="tokenizing", disable=not progress, unit="rec"):
+        kind = r["kind"]
+        if kind == "stepwise":
+            skipped["stepwise records (process reward models are not trained by `rewardkit train`)"] = \
+                skipped.get("stepwise records (process reward models are not trained by `rewardkit train`)", 0) + 1
+            continue
+        if kind == "pairwise" and r.get("tie"):
+            skipped["tied pairs (no preference to learn)"] = skipped.get("tied pairs (no preference to learn)", 0) + 1
+            continue
+        head = heads.get(r.get("head"), -1) if r.get("head") is not None else -1
+        if kind == "pairwise":
+            responses = [r["chosen"], r["rejected"]]
+        elif kind == "ranking":
+            responses = r["responses"]
+        else:
+            responses = [r["response"]]
+        if mlp != is_features(responses[0]):
+            raise ConfigError(f"record {r.get('_line', '?')}: an MLP backbone needs numeric feature records and a "
+                              "text backbone needs text records")
+        sequences = responses if mlp else model.encoder.encode_group(r.get("prompt", ""), responses)
+        ex = Example(kind=kind, sequences=sequences, head=head)
+        if kind == "pairwise":
+            ex.margin = r.get("margin")
+        elif kind == "ranking":
+            ranks = r.get("ranking") or [1 if i == r["best"] else 2 for i in range(len(responses))]
+            ex.ranks, ex.best = ranks, r.get("best", ranks.index(min(ranks)))
+        else:
+            if r.get("score") is not None:
+                ex.target = z_of.get(id(r), r["score"])
+            ex.head_targets = {heads[k]: v for k, v in (r.get("scores") or {}).items() if k in heads}
+            if ex.target is None and not ex.head_targets:
+                raise ConfigError(f"record {r.get('_line', '?')}: its 'scores' name no head of this model "
+                                  f"({', '.join(heads)}); pass --heads with those names")
+        examples.append(ex)
+    return PreparedData(examples, skipped)
+
+
+def collate(examples: list[Example], model: RewardModel, padding_side: str = "right") -> dict:
+    """One padded backbone batch for all sequences of the examples, and the targets to score them against."""
+    sequences = [s for ex in examples for s in ex.sequences]
+    if model.spec.backbone_type == "mlp":
+        inputs = pad_features(sequences)
+    else:
+        inputs = model.encoder.collate(sequences, padding_side)
+    sizes = [len(ex.sequences) for ex in examples]
+    k = max(sizes)
+    valid = torch.tensor([[i < n for i in range(k)] for n in sizes], dtype=torch.bool)
+    # Row b, slot i of a [B, K] view -> position in the flat [N] list of rewards (padding slots point at 0).
+    offsets = torch.tensor([sum(sizes[:b]) for b in range(len(sizes))]).unsqueeze(1)
+    index = torch.where(valid, offsets + torch.arange(k), torch.zeros(1, dtype=torch.long))
+    kind = examples[0].kind
+    batch = {"inputs": inputs, "kind": kind, "index": index, "valid": valid,
+             "head": torch.tensor([ex.head for ex in examples])}
+    if kind == "pairwise":
+        batch["margin"] = torch.tensor([ex.margin if ex.margin is not None else float("nan") for ex in examples])
+    elif kind == "ranking":
+        batch["ranks"] = torch.tensor([ex.ranks + [k + 1] * (k - len(ex.ranks)) for ex in examples])
+        batch["best"] = torch.tensor([ex.best for ex in examples])
+    else:
+        batch["target"] = torch.tensor([ex.target if ex.target is not None else float("nan") for ex in examples])
+        n_heads = len(model.spec.heads)
+        batch["head_targets"] = torch.tensor([[ex.head_targets.get(h, float("nan")) for h in range(n_heads)]
+                                              for ex in examples])
+    return batch
+
+
+def is_encoded(value) -> bool:
+    return isinstance(value, Encoded)
