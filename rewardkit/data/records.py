@@ -118,16 +118,15 @@ def _check_number(value: Any, field: str) -> float:
 
 def _check_features(value: Any, field: str) -> list:
     """A feature vector [x...] or a trajectory [[x...], ...] of equal-width vectors."""
-    if value and all(isinstance(v, list) for v in value):
-        width = len(value[0])
-        for t, step in enumerate(value):
-            if len(step) != width or width == 0:
-                raise DataError(f"trajectory step {t} has {len(step)} features, step 0 has {width}", field=field)
-            for x in step:
-                _check_number(x, field)
-        return value
-    for x in value:
-        _check_number(x, field)
+    if not isinstance(value, list) or not value:
+        raise DataError("must be a non-empty feature vector or trajectory (list of vectors)", field=field)
+    steps = value if isinstance(value[0], list) else [value]
+    width = len(steps[0])
+    for t, step in enumerate(steps):
+        if not isinstance(step, list) or len(step) != width or width == 0:
+            raise DataError(f"trajectory step {t} must be a list of {width or 'some'} numbers", field=field)
+        for x in step:
+            _check_number(x, field)
     return value
 
 
@@ -169,6 +168,7 @@ def _pairwise(r: dict) -> None:
         if field not in r:
             raise DataError("is missing", field=field)
     if is_features(r["chosen"]) or is_features(r["rejected"]):
+        # Numeric records (robot states/actions): both sides must be features of the same width.
         r["chosen"] = _check_features(r["chosen"], "chosen")
         r["rejected"] = _check_features(r["rejected"], "rejected")
         if _width(r["chosen"]) != _width(r["rejected"]):

@@ -89,10 +89,10 @@ class RewardModel(nn.Module):
         kwargs = {"input_ids": batch["input_ids"], "attention_mask": mask, "position_ids": position_ids}
         if "token_type_ids" in batch:
             kwargs["token_type_ids"] = batch["token_type_ids"]
-        out = self.backbone(**kwargs)
+        states = self.backbone(**kwargs).last_hidden_state
         if self.spec.pooling == "pooler":
-            return out.pooler_output
-        states = out.last_hidden_state
+            # BERT's pooler reads position 0, a pad token under left padding: give it the first real token.
+            return self.backbone.pooler(pool(states, mask, "first").unsqueeze(1))
         return pool(states, mask, self.spec.pooling)
 
     def forward(self, batch: dict) -> torch.Tensor:
