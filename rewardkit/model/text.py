@@ -2,7 +2,9 @@
 
 Truncation never silently erases the difference between two responses: the prompt is cut from the
 left first (its oldest turns go), the same cut for every response to that prompt, and a response is
-cut from the right only when it alone exceeds the budget. Every cut is counted in `TruncationStats`.
+cut from the right only when the prompt cannot shrink further. The prompt keeps at least a quarter of
+the budget (a response scored without its question means little). Every cut is counted in
+`TruncationStats`.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ class TextEncoder:
         before, between, after = self._special()
         budget = self.max_length - len(before) - len(between) - len(after)
         longest = max(len(r) for r in response_ids)
-        keep_prompt = max(0, min(len(prompt_ids), budget - longest))
+        prompt_floor = min(len(prompt_ids), budget // 4)
+        keep_prompt = max(prompt_floor, min(len(prompt_ids), budget - longest))
         prompt_cut = len(prompt_ids) - keep_prompt
         kept_prompt = prompt_ids[prompt_cut:]
         out = []
