@@ -346,10 +346,15 @@ def train(cfg: TrainConfig) -> dict:
                 if isinstance(v, int | float) and k != "step":
                     writer.add_scalar(k, v, record["step"])
 
+    last_eval: dict = {}
+
     def run_eval() -> dict | None:
+        """Evaluate the current weights (once per step: the end-of-run call reuses an epoch-end result)."""
         if eval_data is None or not eval_data.examples:
             return None
-        return evaluate(model, eval_data.examples, objectives, cfg, accelerator)
+        if last_eval.get("step") != state["step"]:
+            last_eval.update(step=state["step"], result=evaluate(model, eval_data.examples, objectives, cfg, accelerator))
+        return last_eval["result"]
 
     def checkpoint(result: dict | None) -> None:
         """Write last (and best, if improved); decide early stopping."""
@@ -458,10 +463,12 @@ def train(cfg: TrainConfig) -> dict:
     bar.close()
     train_seconds = time.perf_counter() - started
 
+    already_saved = last_eval.get("step") == state["step"]
     final_eval = run_eval()
-    if final_eval:
-        log({"step": state["step"], **{f"eval_{k}": v for k, v in final_eval.items()}})
-    checkpoint(final_eval)
+    if not already_saved:
+        if final_eval:
+            log({"step": state["step"], **{f"eval_{k}": v for k, v in final_eval.items()}})
+        checkpoint(final_eval)
     chosen = checkpoints / ("best" if cfg.final_model == "best" and (checkpoints / "best").exists() else "last")
     final = merge_lora(RewardModel.load(chosen))
     chosen_eval = final_eval

