@@ -36,7 +36,7 @@ class DataError(ValueError):
             where.append(f"line {line}")
         if field is not None:
             where.append(f"field '{field}'")
-        super().__init__(f"{': '.join([', '.join(where), message]) if where else message}")
+        super().__init__(": ".join([*where, message]))
 
 
 def infer_kind(raw: dict) -> str:
