@@ -92,7 +92,10 @@ def load_hf_backbone(name_or_path: str, init: str = "pretrained") -> nn.Module:
 
 def is_decoder_config(config) -> bool:
     """Causal LMs (Llama, Qwen, GPT-2, ...) as opposed to encoders (BERT, MiniLM, RoBERTa)."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
 
     kind = config.model_type
     return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES

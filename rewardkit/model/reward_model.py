@@ -21,7 +21,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from rewardkit.model.backbone import FeatureMLP, ModelError, is_decoder_config, load_config, load_hf_backbone, load_tokenizer
+from rewardkit.model.backbone import (
+    FeatureMLP,
+    ModelError,
+    is_decoder_config,
+    load_config,
+    load_hf_backbone,
+    load_tokenizer,
+)
 from rewardkit.model.text import TextEncoder
 
 POOLINGS = ("last", "mean", "first", "pooler")

@@ -92,10 +92,10 @@ def batch_loss(model, batch: dict, objectives: dict[str, str], cfg: TrainConfig)
         parts = []
         has_target = ~torch.isnan(target)
         if has_target.any():
-            parts.append(((flat[index[:, 0]] - target)[has_target] ** 2))
+            parts.append((flat[index[:, 0]] - target)[has_target] ** 2)
         has_head = ~torch.isnan(head_targets)
         if has_head.any():
-            parts.append(((per_head[index[:, 0]] - head_targets)[has_head] ** 2))
+            parts.append((per_head[index[:, 0]] - head_targets)[has_head] ** 2)
         loss = torch.cat(parts).mean()
         metrics["squared_error"] = float(torch.cat(parts).detach().sum())
         metrics["targets"] = int(sum(p.numel() for p in parts))
