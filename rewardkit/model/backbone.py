@@ -118,12 +118,6 @@ class FeatureMLP(nn.Module):
         return self.net(features)
 
 
-def count_parameters(module: nn.Module) -> tuple[int, int]:
-    total = sum(p.numel() for p in module.parameters())
-    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    return total, trainable
-
-
 def set_threads(threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)

@@ -6,6 +6,7 @@ targets. A batch holds examples of one kind; all its sequences go through the ba
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
@@ -14,7 +15,7 @@ from rewardkit.config import ConfigError
 from rewardkit.data.records import is_features
 from rewardkit.losses import DEFAULT_OBJECTIVE, KIND_OF_OBJECTIVE, standardize_by_annotator
 from rewardkit.model.reward_model import RewardModel
-from rewardkit.model.text import Encoded, pad_features
+from rewardkit.model.text import pad_features
 
 
 @dataclass
@@ -51,7 +52,7 @@ def prepare_examples(records: list[dict], model: RewardModel, standardize_annota
     from tqdm.auto import tqdm
 
     heads = {name: i for i, name in enumerate(model.spec.heads)}
-    skipped: dict[str, int] = {}
+    skipped: Counter = Counter()
     examples: list[Example] = []
     mlp = model.spec.backbone_type == "mlp"
 
@@ -66,11 +67,10 @@ def prepare_examples(records: list[dict], model: RewardModel, standardize_annota
     for r in tqdm(records, desc="tokenizing", disable=not progress, unit="rec"):
         kind = r["kind"]
         if kind == "stepwise":
-            skipped["stepwise records (process reward models are not trained by `rewardkit train`)"] = \
-                skipped.get("stepwise records (process reward models are not trained by `rewardkit train`)", 0) + 1
+            skipped["stepwise records (process reward models are not trained by `rewardkit train`)"] += 1
             continue
         if kind == "pairwise" and r.get("tie"):
-            skipped["tied pairs (no preference to learn)"] = skipped.get("tied pairs (no preference to learn)", 0) + 1
+            skipped["tied pairs (no preference to learn)"] += 1
             continue
         head = heads.get(r.get("head"), -1) if r.get("head") is not None else -1
         if kind == "pairwise":
@@ -97,7 +97,7 @@ def prepare_examples(records: list[dict], model: RewardModel, standardize_annota
                 raise ConfigError(f"record {r.get('_line', '?')}: its 'scores' name no head of this model "
                                   f"({', '.join(heads)}); pass --heads with those names")
         examples.append(ex)
-    return PreparedData(examples, skipped)
+    return PreparedData(examples, dict(skipped))
 
 
 def collate(examples: list[Example], model: RewardModel, padding_side: str = "right") -> dict:
@@ -128,6 +128,3 @@ def collate(examples: list[Example], model: RewardModel, padding_side: str = "ri
                                               for ex in examples])
     return batch
 
-
-def is_encoded(value) -> bool:
-    return isinstance(value, Encoded)
