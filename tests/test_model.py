@@ -106,3 +106,13 @@ def test_mlp_scores_trajectories_as_sums_of_steps():
     whole, first, second = score_sequences(model, [(None, steps), (None, steps[:1]), (None, steps[1:])])
     bias = model.head.bias.item()
     assert whole == pytest.approx(first + second - bias, abs=1e-5)  # bias once per trajectory
+
+
+def test_score_records_accepts_raw_records_and_keeps_label_margin(tiny_bert):
+    from rewardkit.model.scoring import score_records
+
+    model = RewardModel.build(str(tiny_bert))
+    raw = [{"prompt": "p", "chosen": "a", "rejected": "b", "margin": 2.0}, {"prompt": "p", "responses": ["x", "y"], "best": 0}]
+    pair, ranking = score_records(model, raw)
+    assert pair["label_margin"] == 2.0 and pair["margin"] == pytest.approx(pair["chosen_score"] - pair["rejected_score"])
+    assert len(ranking["scores"]) == 2

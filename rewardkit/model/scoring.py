@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import torch
 
-from rewardkit.data.records import is_features
+from rewardkit.data.records import is_features, normalize_record
 from rewardkit.model.reward_model import RewardModel
 from rewardkit.model.text import pad_features
 
@@ -45,7 +45,7 @@ def score_records(model: RewardModel, records: Iterable[dict], batch_size: int =
                   normalize: bool = False) -> list[dict]:
     """Add scores to records: pairwise -> chosen_score, rejected_score, margin; ranking -> scores;
     rating -> score; stepwise -> score of the whole solution (outcome reward)."""
-    records = list(records)
+    records = [r if "kind" in r else normalize_record(r) for r in records]
     items: list[tuple] = []
     slots: list[tuple[int, str]] = []  # (record index, where the score goes)
 
