@@ -7,15 +7,17 @@ import sys
 
 from rewardkit.config import ConfigError
 from rewardkit.data.records import DataError
+from rewardkit.model.backbone import ModelError
 
 DESCRIPTION = """Train, evaluate and use reward models from human or AI feedback.
 
 Start with `rewardkit demo` (no arguments: built-in data, the bundled MiniLM backbone, a few minutes
-on a laptop CPU), then `rewardkit data synth`, `rewardkit train`, `rewardkit score`."""
+on a laptop CPU), then `rewardkit data synth`, `rewardkit train`, `rewardkit score`, `rewardkit eval`."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     from rewardkit.data import cli as data_cli
+    from rewardkit.eval import cli as eval_cli
     from rewardkit.model import cli as model_cli
     from rewardkit.train import cli as train_cli
 
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_cli.register(sub)
     train_cli.register(sub)
     model_cli.register(sub)
+    eval_cli.register(sub)
     return parser
 
 
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (DataError, ConfigError) as err:
+    except (DataError, ConfigError, ModelError) as err:
         print(f"rewardkit: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

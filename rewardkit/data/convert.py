@@ -154,11 +154,20 @@ def judgebench(row: Any, file: Path, notes: Counter) -> list[dict]:
         raise DataError(f"must be 'A>B', 'B>A' or 'A=B', got {label!r}", field="label")
     better, worse = ("response_B", "response_A") if label == "B>A" else ("response_A", "response_B")
     record = {"prompt": row["question"], "chosen": row[better], "rejected": row[worse],
-              "category": str(row.get("source", "")).split("-")[0] or None, "id": row.get("pair_id")}
+              "category": _judgebench_category(str(row.get("source", ""))), "id": row.get("pair_id")}
     if "=" in label:
         record["tie"] = True
         notes["ties kept as tie: true"] += 1
     return [record]
+
+
+def _judgebench_category(source: str) -> str | None:
+    """JudgeBench's four categories from its `source` field (mmlu-pro-* = knowledge, livecodebench = coding)."""
+    if source.startswith("mmlu-pro"):
+        return "knowledge"
+    if source.startswith("livebench-"):
+        return source.split("-", 1)[1]  # reasoning or math
+    return "coding" if source.startswith("livecodebench") else source or None
 
 
 def processbench(row: Any, file: Path, notes: Counter) -> list[dict]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rewardkit.config import add_arguments, option, parse_config
 from rewardkit.data.io import Reject, iter_records, write_records
-from rewardkit.model.backbone import ModelError, set_threads
+from rewardkit.model.backbone import set_threads
 
 
 def load_model(path: str):
@@ -78,13 +78,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         doc = (cls.__doc__ or "").strip()
         p = subparsers.add_parser(name, help=doc.splitlines()[0], description=doc)
         add_arguments(p, cls)
-        p.set_defaults(func=lambda ns, cls=cls, run=run: _run(run, parse_config(cls, ns)))
-
-
-def _run(run, cfg) -> int:
-    try:
-        return run(cfg)
-    except ModelError as err:
-        from rewardkit.config import ConfigError
-
-        raise ConfigError(str(err)) from None
+        p.set_defaults(func=lambda ns, cls=cls, run=run: run(parse_config(cls, ns)))

@@ -1,0 +1,239 @@
+"""`rewardkit eval`, `rewardkit calibrate` and `rewardkit shift`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewardkit.config import ConfigError, add_arguments, option, parse_config
+from rewardkit.data.io import iter_raw, iter_records, write_records
+from rewardkit.data.records import DataError
+from rewardkit.model.backbone import set_threads
+
+
+@dataclass
+class EvalConfig:
+    """Evaluate a reward model: agreement with human labels (accuracy, Kendall tau, Spearman rho, best-of-K,
+    NDCG) with bootstrap intervals, calibration, length and style bias, reward-hacking probes, per-category
+    and per-section tables. Writes OUTPUT/report.json, OUTPUT/report.html (with plots) and the scored records.
+    Suites: synthetic (built in), hh-harmless, llmbar, offsetbias, rm-bench, judgebench, rmb (from --data-dir),
+    or all. `--compare A.json B.json` puts saved reports side by side instead."""
+
+    model: str = option("", help="rewardkit model directory, training output directory, or a local Hugging Face "
+                        "sequence-classification reward model", positional=True)
+    suite: list[str] = option(["synthetic"], help="suites to run, or 'all' (every suite whose data is present)")
+    input: list[str] = option([], help="record files to evaluate as extra suites, named by file name")
+    data_dir: str = option("", help="directory of the public sets (default: $REWARDKIT_DATA_DIR or ../shared/data)")
+    output: str = option("eval-report", help="directory for report.json, report.html and scored records")
+    max_records: int = option(0, help="evaluate at most about this many records per suite, sampled by prompt (0 = all)")
+    probes: int = option(200, help="pairs to perturb for the reward-hacking probes (0 = no probes)")
+    bootstrap: int = option(1000, help="bootstrap resamples for the 95%% intervals")
+    batch_size: int = option(32, help="sequences per forward pass (sorted by length)")
+    max_length: int = option(0, help="maximum tokens per sequence (0 = the model's own)")
+    threads: int = option(0, help="CPU threads (0 = torch's default)")
+    seed: int = option(0, help="seed for sampling, probes and bootstrap")
+    progress: bool = option(True, help="show progress bars")
+    compare: list[str] = option([], help="report.json files to compare side by side (no model needed)")
+
+
+def run_eval(cfg: EvalConfig) -> int:
+    from rewardkit.eval.evaluate import evaluate_records, headline
+    from rewardkit.eval.report import compare_reports, markdown_table, summary_table, text_table, write_report
+    from rewardkit.eval.scorers import load_scorer
+    from rewardkit.eval.suites import default_data_dir, resolve_suites, sample_records
+
+    output = Path(cfg.output)
+    if cfg.compare:
+        if len(cfg.compare) < 2:
+            raise ConfigError("--compare needs at least two report.json files")
+        reports = []
+        for path in cfg.compare:
+            try:
+                reports.append(json.loads(Path(path).read_text()))
+            except (OSError, json.JSONDecodeError) as err:
+                raise DataError(f"cannot read the report: {err}", source=path) from None
+            if "summary" not in reports[-1]:
+                raise DataError("not a rewardkit eval report (no 'summary')", source=path)
+        names = [Path(p).parent.name or Path(p).stem for p in cfg.compare]
+        rows = compare_reports(reports, names)
+        print(text_table(rows))
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "compare.md").write_text(markdown_table(rows) + "\n\n* = the 95% intervals do not overlap\n")
+        print(f"\nsaved {output / 'compare.md'} (* = the 95% intervals do not overlap)")
+        return 0
+    if not cfg.model:
+        raise ConfigError("give a model directory to evaluate (or --compare A.json B.json)")
+    set_threads(cfg.threads)
+    data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
+    suites, skipped = resolve_suites(cfg.suite, data_dir) if cfg.suite else ([], [])
+    jobs = [(s.name, s.description, lambda s=s: s.load(data_dir), s.section_of) for s in suites]
+    jobs += [(Path(f).name, f"records from {f}", lambda f=f: list(iter_records(f)), None) for f in cfg.input]
+    if not jobs:
+        raise ConfigError("nothing to evaluate: " + ("; ".join(skipped) if skipped else "no suite or --input"))
+    scorer = load_scorer(cfg.model, cfg.batch_size, cfg.max_length, cfg.progress)
+    report: dict = {"model": {"name": scorer.name, "path": str(cfg.model), "info": scorer.info},
+                    "config": {k: v for k, v in vars(cfg).items() if k != "compare"}, "data_dir": str(data_dir),
+                    "skipped": skipped, "suites": {}, "summary": {}}
+    scored_by_suite = {}
+    for name, description, load, section_of in jobs:
+        started = time.perf_counter()
+        records = load()
+        sampled = sample_records(records, cfg.max_records, cfg.seed)
+        print(f"[{name}] {len(sampled)} records" + (f" (sampled from {len(records)})" if len(sampled) < len(records) else ""))
+        result, scored = evaluate_records(scorer, sampled, section_of, cfg.probes, cfg.bootstrap, cfg.seed)
+        result.update(description=description, available_records=len(records), seconds=round(time.perf_counter() - started, 1))
+        report["suites"][name] = result
+        report["summary"][name] = headline(result)
+        scored_by_suite[name] = scored
+        write_records(output / "scored" / f"{name.replace('/', '_')}.jsonl", scored)
+    json_path, html_path = write_report(report, scored_by_suite, output)
+    print()
+    print(text_table(summary_table(report["summary"])))
+    for note in skipped:
+        print(f"skipped {note}")
+    print(f"\nreport: {html_path}\nnumbers: {json_path}")
+    return 0
+
+
+@dataclass
+class CalibrateConfig:
+    """Fit the temperature T (and, for position-ordered data, bias b) of P(a > b) = sigmoid((r_a - r_b) / T + b)
+    on held-out pairwise records, and store them in the model. Reports log-loss and ECE before and after,
+    measured by two-fold cross-fitting so that the 'after' numbers are not in-sample."""
+
+    model: str = option(help="rewardkit model directory (or a training output directory)", positional=True)
+    data: list[str] = option(help="held-out pairwise record files (not the training data)")
+    output: str = option("", help="write a calibrated copy here instead of updating the model in place")
+    batch_size: int = option(32, help="sequences per forward pass")
+    threads: int = option(0, help="CPU threads (0 = torch's default)")
+    seed: int = option(0, help="seed of the two-fold split")
+
+
+def run_calibrate(cfg: CalibrateConfig) -> int:
+    import numpy as np
+
+    from rewardkit.eval.metrics import calibration, fit_calibration
+    from rewardkit.model.cli import load_model
+    from rewardkit.model.scoring import score_records
+
+    set_threads(cfg.threads)
+    model = load_model(cfg.model)
+    records = [r for f in cfg.data for r in iter_records(f) if r["kind"] == "pairwise" and not r.get("tie")]
+    if len(records) < 20:
+        raise DataError(f"calibration needs at least 20 strict pairwise records, found {len(records)}", source=", ".join(cfg.data))
+    margins = np.array([r["margin"] for r in score_records(model, records, cfg.batch_size, progress=True)])
+    folds = np.array(random.Random(cfg.seed).choices([0, 1], k=len(margins)))
+    before = calibration(margins)
+    after_parts = []
+    for fold in (0, 1):
+        temperature, bias = fit_calibration(margins[folds != fold])
+        after_parts.append((margins[folds == fold], temperature, bias))
+    cross = [calibration(m, t, b) for m, t, b in after_parts if len(m)]
+    weights = [c["pairs"] for c in cross]
+    temperature, bias = fit_calibration(margins)
+    model.spec.calibration = {"temperature": temperature, "bias": bias, "pairs": len(margins), "data": cfg.data}
+    target = Path(cfg.output) if cfg.output else Path(cfg.model)
+    if cfg.output:
+        model.save(target)
+    else:
+        from rewardkit.model.reward_model import SPEC_FILE
+
+        spec_dir = target if (target / SPEC_FILE).exists() else target / "model"
+        import dataclasses
+
+        (spec_dir / SPEC_FILE).write_text(json.dumps(dataclasses.asdict(model.spec), indent=2))
+    after = {k: float(np.average([c[k] for c in cross], weights=weights)) for k in ("log_loss", "brier", "ece")}
+    print(f"pairs: {len(margins)}   temperature: {temperature:.4f}   bias: {bias:+.4f}")
+    print(f"before: log-loss {before['log_loss']:.4f}  Brier {before['brier']:.4f}  ECE {before['ece']:.4f}")
+    print(f"after (2-fold cross-fitted): log-loss {after['log_loss']:.4f}  Brier {after['brier']:.4f}  ECE {after['ece']:.4f}")
+    print(f"stored in {target}")
+    return 0
+
+
+@dataclass
+class ShiftConfig:
+    """Compare the score distribution of new responses (e.g. policy samples during RL) with a reference
+    (e.g. the reward model's training or validation data): mean/std, KS statistic, share of scores outside
+    the reference range. Files hold scored records (from `rewardkit score`), {"score": x} / {"reward": x}
+    rows, or, with --model, records or {"prompt", "response"} rows to score first."""
+
+    reference: str = option(help="reference file", positional=True)
+    current: str = option(help="file of new responses or scores", positional=True)
+    model: str = option("", help="score both files with this model first")
+    output: str = option("", help="write the comparison as JSON here")
+    max_ks: float = option(0.0, help="exit with status 3 when the KS statistic exceeds this (0 = never): a monitor for RL")
+    batch_size: int = option(32, help="sequences per forward pass")
+
+
+SCORE_FIELDS = ("model_score", "reward", "score")
+
+
+def scores_in(path: str, scorer=None) -> list[float]:
+    """Scores from a file: computed with `scorer` from the responses, or read from the rows."""
+    from rewardkit.eval.scorers import score_items
+
+    items, values = [], []
+    for line, row in iter_raw(path):
+        if scorer is not None:
+            if not isinstance(row, dict):
+                raise DataError("expected a JSON object", source=path, line=line)
+            prompt = row.get("prompt", "")
+            responses = ([row["chosen"], row["rejected"]] if "chosen" in row and "rejected" in row
+                         else row.get("responses") or ([row["response"]] if "response" in row else None))
+            if responses is None:
+                raise DataError("no response to score (expected response, chosen/rejected or responses)", source=path, line=line)
+            items += [(prompt, r) for r in responses]
+            continue
+        if isinstance(row, int | float) and not isinstance(row, bool):
+            values.append(float(row))
+        elif isinstance(row, dict) and "chosen_score" in row and "rejected_score" in row:
+            values += [float(row["chosen_score"]), float(row["rejected_score"])]
+        elif isinstance(row, dict) and isinstance(row.get("scores"), list) and "responses" in row:
+            values += [float(s) for s in row["scores"]]
+        else:
+            field = next((f for f in SCORE_FIELDS if isinstance(row, dict) and isinstance(row.get(f), int | float)), None)
+            if field is None:
+                raise DataError(f"no score found (expected one of {', '.join(SCORE_FIELDS)}, chosen_score/rejected_score, "
+                                "or pass --model to score the responses)", source=path, line=line)
+            values.append(float(row[field]))
+    return score_items(scorer, items) if scorer is not None else values
+
+
+def run_shift(cfg: ShiftConfig) -> int:
+    from rewardkit.eval.bias import score_shift
+    from rewardkit.eval.scorers import load_scorer
+
+    scorer = load_scorer(cfg.model, cfg.batch_size) if cfg.model else None
+    reference, current = scores_in(cfg.reference, scorer), scores_in(cfg.current, scorer)
+    try:
+        result = score_shift(reference, current)
+    except ValueError as err:
+        raise DataError(str(err), source=cfg.reference) from None
+    ref, cur = result["reference"], result["current"]
+    print(f"reference: n={ref['count']} mean {ref['mean']:+.4f} std {ref['std']:.4f} [{ref['min']:+.3f}, {ref['max']:+.3f}]")
+    print(f"current:   n={cur['count']} mean {cur['mean']:+.4f} std {cur['std']:.4f} [{cur['min']:+.3f}, {cur['max']:+.3f}]")
+    print(f"mean shift {result['mean_shift_in_reference_std']:+.2f} reference std;  KS {result['ks_statistic']:.4f} "
+          f"(p = {result['ks_p_value']:.3g});  above reference max {result['share_above_reference_max']:.1%};  "
+          f"outside reference 1-99% band {result['share_outside_reference_p1_p99']:.1%}")
+    if cfg.output:
+        Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.output).write_text(json.dumps(result, indent=2))
+    if cfg.max_ks and result["ks_statistic"] > cfg.max_ks:
+        print(f"ALERT: KS statistic {result['ks_statistic']:.4f} exceeds --max-ks {cfg.max_ks}")
+        return 3
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    for name, cls, run in (("eval", EvalConfig, run_eval), ("calibrate", CalibrateConfig, run_calibrate),
+                           ("shift", ShiftConfig, run_shift)):
+        doc = (cls.__doc__ or "").strip()
+        p = subparsers.add_parser(name, help=doc.splitlines()[0], description=doc)
+        if cls is EvalConfig:
+            p.add_argument("--config", help="YAML file with any of the options below")
+        add_arguments(p, cls)
+        p.set_defaults(func=lambda ns, cls=cls, run=run: run(parse_config(cls, ns)))

@@ -1,0 +1,186 @@
+"""Evaluate one scorer on one set of records: every metric and diagnostic the record kinds allow.
+
+`evaluate_records` returns (result, scored records). The result is plain JSON; the scored records keep
+what the plots need (scores, lengths, categories) and are written beside the report.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from rewardkit.data.records import normalize_record
+from rewardkit.eval.bias import length_bias, style_matrix
+from rewardkit.eval.metrics import (
+    best_of_k,
+    bootstrap_ci,
+    calibration,
+    kendall_tau,
+    ndcg,
+    pair_credit,
+    pairwise_accuracy,
+    spearman,
+)
+from rewardkit.eval.probes import run_probes
+from rewardkit.eval.scorers import Scorer, score_items
+
+
+def score_all(scorer: Scorer, records: list[dict]) -> list[dict]:
+    """Copies of the records with the scorer's scores: chosen_score / rejected_score / margin for pairs,
+    scores[] for rankings, model_score for ratings. Stepwise records are left unscored."""
+    items, slots = [], []
+    for i, r in enumerate(records):
+        prompt = r.get("prompt", "")
+        if r["kind"] == "pairwise":
+            slots += [(i, "chosen_score"), (i, "rejected_score")]
+            items += [(prompt, r["chosen"]), (prompt, r["rejected"])]
+        elif r["kind"] == "ranking":
+            slots += [(i, f"scores.{j}") for j in range(len(r["responses"]))]
+            items += [(prompt, response) for response in r["responses"]]
+        elif r["kind"] == "rating":
+            slots.append((i, "model_score"))
+            items.append((prompt, r["response"]))
+    scores = score_items(scorer, items)
+    out = [dict(r) for r in records]
+    for (i, where), s in zip(slots, scores, strict=True):
+        if where.startswith("scores."):
+            out[i].setdefault("model_scores", [None] * len(out[i]["responses"]))[int(where[7:])] = s
+        else:
+            out[i][where] = s
+    for r in out:
+        if r["kind"] == "pairwise":
+            r["model_margin"] = r["chosen_score"] - r["rejected_score"]
+    return out
+
+
+def _with_ci(credit: list[float], groups: list | None, resamples: int, seed: int) -> dict:
+    return {"accuracy": float(np.mean(credit)) if credit else float("nan"), "n": len(credit),
+            "ci95": bootstrap_ci(credit, groups=groups, resamples=resamples, seed=seed) if credit else None}
+
+
+def _prompt_key(r: dict) -> str:
+    return json.dumps(r.get("prompt"))
+
+
+def pairwise_results(pairs: list[dict], scorer: Scorer, section_of=None, resamples: int = 1000, seed: int = 0) -> dict:
+    strict = [r for r in pairs if not r.get("tie")]
+    credit = [pair_credit(r["model_margin"]) for r in strict]
+    groups = [_prompt_key(r) for r in strict]  # the pairs of one prompt are resampled together
+    headline = pairwise_accuracy([r["model_margin"] for r in pairs], [bool(r.get("tie")) for r in pairs])
+    headline["ci95"] = bootstrap_ci(credit, groups=groups, resamples=resamples, seed=seed) if credit else None
+    out: dict = {"accuracy": headline}
+    by_category: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(strict):
+        by_category[str(r.get("category") or "all")].append(i)
+    if len(by_category) > 1:
+        out["categories"] = {c: _with_ci([credit[i] for i in idx], [groups[i] for i in idx], resamples, seed)
+                             for c, idx in sorted(by_category.items())}
+    if section_of is not None:
+        by_section: dict[str, list[float]] = defaultdict(list)
+        for c, r in zip(credit, strict, strict=True):
+            by_section[str(section_of(r))].append(c)
+        sections = {s: float(np.mean(v)) for s, v in sorted(by_section.items())}
+        out["sections"] = {"scores": sections, "counts": {s: len(v) for s, v in sorted(by_section.items())},
+                           "section_average": float(np.mean(list(sections.values())))}
+    cal = scorer.calibration or {}
+    out["calibration"] = calibration([r["model_margin"] for r in strict], cal.get("temperature", 1.0), cal.get("bias", 0.0))
+    out["length"] = length_bias(pairs)
+    out["style"] = style_matrix(strict)
+    chosen = np.array([r["chosen_score"] for r in strict])
+    rejected = np.array([r["rejected_score"] for r in strict])
+    if len(strict):
+        out["scores"] = {"chosen_mean": float(chosen.mean()), "chosen_std": float(chosen.std()),
+                         "rejected_mean": float(rejected.mean()), "rejected_std": float(rejected.std()),
+                         "margin_mean": float((chosen - rejected).mean())}
+    return out
+
+
+def ranking_results(rankings: list[dict], resamples: int = 1000, seed: int = 0) -> dict:
+    """Per-list Kendall tau / Spearman rho against the human ranks, best-of-K credit and NDCG."""
+    taus, rhos, bok, gains = [], [], [], []
+    for r in rankings:
+        scores = r["model_scores"]
+        if r.get("best") is not None:
+            bok.append(best_of_k(scores, r["best"]))
+        if r.get("ranking") is not None:
+            goodness = [-rank for rank in r["ranking"]]  # rank 1 is best
+            taus.append(kendall_tau(scores, goodness))
+            rhos.append(spearman(scores, goodness))
+            worst = max(r["ranking"])
+            gains.append(ndcg(scores, [worst - rank for rank in r["ranking"]]))
+    def mean(values):
+        values = [v for v in values if v == v]
+        return float(np.mean(values)) if values else float("nan")
+    k = Counter(len(r["responses"]) for r in rankings)
+    return {"lists": len(rankings), "k": dict(sorted(k.items())),
+            "best_of_k": mean(bok), "best_of_k_ci95": bootstrap_ci(bok, resamples=resamples, seed=seed) if bok else None,
+            "best_of_k_random": float(np.mean([1 / len(r["responses"]) for r in rankings if r.get("best") is not None] or [np.nan])),
+            "kendall_tau": mean(taus), "spearman": mean(rhos), "ndcg": mean(gains)}
+
+
+def rating_results(ratings: list[dict]) -> dict:
+    """Correlation of model scores with human ratings: pooled over all responses and per prompt.
+    Several annotators' ratings of one response are averaged first."""
+    by_item: dict[tuple, list] = {}
+    for r in ratings:
+        key = (_prompt_key(r), json.dumps(r["response"]))
+        by_item.setdefault(key, [r["model_score"], []])[1].append(r["score"] if r.get("score") is not None
+                                                                   else float(np.mean(list(r["scores"].values()))))
+    model = [v[0] for v in by_item.values()]
+    human = [float(np.mean(v[1])) for v in by_item.values()]
+    per_prompt: dict[str, list[int]] = defaultdict(list)
+    for i, (prompt, _) in enumerate(by_item):
+        per_prompt[prompt].append(i)
+    taus = [kendall_tau([model[i] for i in idx], [human[i] for i in idx]) for idx in per_prompt.values() if len(idx) > 1]
+    taus = [t for t in taus if t == t]
+    return {"responses": len(by_item), "ratings": len(ratings), "kendall_tau": kendall_tau(model, human),
+            "spearman": spearman(model, human), "per_prompt_kendall_tau": float(np.mean(taus)) if taus else float("nan"),
+            "prompts_with_several_responses": len(taus)}
+
+
+def evaluate_records(scorer: Scorer, records: list[dict], section_of=None, probes: int = 200, resamples: int = 1000,
+                     seed: int = 0) -> tuple[dict, list[dict]]:
+    records = [r if "kind" in r else normalize_record(r) for r in records]
+    kinds = Counter(r["kind"] for r in records)
+    scored = score_all(scorer, records)
+    result: dict = {"records": len(records), "kinds": dict(kinds)}
+    pairs = [r for r in scored if r["kind"] == "pairwise"]
+    if pairs:
+        result["pairwise"] = pairwise_results(pairs, scorer, section_of, resamples, seed)
+        if probes:
+            result["probes"] = run_probes(scorer, pairs, samples=probes, seed=seed)
+        result["position_bias"] = {"applicable": False, "reason": "a scalar reward model scores each response on its "
+                                   "own, so the order of a pair cannot change its scores"}
+    rankings = [r for r in scored if r["kind"] == "ranking"]
+    if rankings:
+        result["ranking"] = ranking_results(rankings, resamples, seed)
+    ratings = [r for r in scored if r["kind"] == "rating"]
+    if ratings:
+        result["rating"] = rating_results(ratings)
+    if kinds.get("stepwise"):
+        result["not_evaluated"] = {"stepwise": kinds["stepwise"], "reason": "step labels need a process reward model"}
+    return result, scored
+
+
+def headline(result: dict) -> dict:
+    """The numbers of a suite's summary row."""
+    row: dict = {"records": result["records"]}
+    pw = result.get("pairwise")
+    if pw:
+        row.update(accuracy=pw["accuracy"]["accuracy"], ci95=pw["accuracy"]["ci95"], pairs=pw["accuracy"]["pairs"],
+                   length_only=pw["length"].get("length_only_accuracy"),
+                   score_length_spearman=pw["length"].get("score_length_spearman"), ece=pw["calibration"].get("ece"))
+        if "sections" in pw:
+            row["section_average"] = pw["sections"]["section_average"]
+        if pw.get("style"):
+            row.update({f"style_{k}": pw["style"]["all"][k] for k in ("easy", "normal", "hard")})
+    if result.get("ranking"):
+        row["best_of_k"] = result["ranking"]["best_of_k"]
+    if result.get("rating"):
+        row["rating_spearman"] = result["rating"]["spearman"]
+    if result.get("probes"):
+        applied = sum(1 for v in result["probes"]["perturbations"].values() if v.get("applied"))
+        row["probes_flagged"] = f"{len(result['probes']['flagged'])} of {applied}"
+    return row
