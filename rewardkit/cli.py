@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     from rewardkit.data import cli as data_cli
     from rewardkit.eval import cli as eval_cli
     from rewardkit.model import cli as model_cli
+    from rewardkit.serve import cli as serve_cli
     from rewardkit.train import cli as train_cli
 
     parser = argparse.ArgumentParser(prog="rewardkit", description=DESCRIPTION,
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_cli.register(sub)
     model_cli.register(sub)
     eval_cli.register(sub)
+    serve_cli.register(sub)
     return parser
 
 

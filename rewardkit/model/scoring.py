@@ -11,34 +11,52 @@ from rewardkit.model.reward_model import RewardModel
 from rewardkit.model.text import pad_features
 
 
+def length_batches(lengths: list[int], batch_size: int, max_tokens: int = 0) -> list[list[int]]:
+    """Indices sorted by length, cut into batches of at most `batch_size` sequences and, when max_tokens
+    is set, at most `max_tokens` padded tokens (longest x count), so that long sequences go in small batches."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and (len(current) == batch_size or (max_tokens and lengths[i] * (len(current) + 1) > max_tokens)):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def encode_items(model: RewardModel, items: list[tuple]) -> list:
+    """Token ids (or feature vectors for an MLP model) of (prompt, response) items."""
+    if model.spec.backbone_type == "mlp":
+        return [features for _, features in items]
+    return [model.encoder.encode(prompt, response) for prompt, response in items]
+
+
 @torch.inference_mode()
-def score_sequences(model: RewardModel, items: list[tuple], batch_size: int = 32, progress: bool = False,
-                    normalize: bool = False) -> list[float]:
-    """Scores of (prompt, response) items; for an MLP model each item is (None, features)."""
+def score_encoded(model: RewardModel, encoded: list, batch_size: int = 32, max_tokens: int = 0, progress: bool = False,
+                  normalize: bool = False) -> list[float]:
+    """Scores of encoded sequences, in input order, computed in length-sorted batches."""
     from tqdm.auto import tqdm
 
     model.eval()
     device = next(model.parameters()).device
-    if model.spec.backbone_type == "mlp":
-        encoded = [features for _, features in items]
-        lengths = [len(f) for f in encoded]
-    else:
-        encoded = [model.encoder.encode(prompt, response) for prompt, response in items]
-        lengths = [len(e.input_ids) for e in encoded]
-    order = sorted(range(len(items)), key=lambda i: lengths[i])
-    scores = torch.empty(len(items))
-    for start in tqdm(range(0, len(order), batch_size), desc="scoring", unit="batch", disable=not progress):
-        idx = order[start:start + batch_size]
-        if model.spec.backbone_type == "mlp":
-            batch = pad_features([encoded[i] for i in idx])
-        else:
-            batch = model.encoder.collate([encoded[i] for i in idx])
-        batch = {k: v.to(device) for k, v in batch.items()}
-        out = model.score(batch).float().cpu()
-        if normalize:
-            out = model.normalize(out)
-        scores[idx] = out
+    mlp = model.spec.backbone_type == "mlp"
+    lengths = [len(e) if mlp else len(e.input_ids) for e in encoded]
+    scores = torch.empty(len(encoded))
+    for idx in tqdm(length_batches(lengths, batch_size, max_tokens), desc="scoring", unit="batch", disable=not progress):
+        chosen = [encoded[i] for i in idx]
+        batch = pad_features(chosen) if mlp else model.encoder.collate(chosen)
+        out = model.score({k: v.to(device) for k, v in batch.items()}).float().cpu()
+        scores[idx] = model.normalize(out) if normalize else out
     return scores.tolist()
+
+
+def score_sequences(model: RewardModel, items: list[tuple], batch_size: int = 32, progress: bool = False,
+                    normalize: bool = False, max_tokens: int = 0) -> list[float]:
+    """Scores of (prompt, response) items; for an MLP model each item is (None, features)."""
+    return score_encoded(model, encode_items(model, items), batch_size, max_tokens, progress, normalize)
 
 
 def score_records(model: RewardModel, records: Iterable[dict], batch_size: int = 32, progress: bool = False,

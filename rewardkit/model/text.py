@@ -46,7 +46,8 @@ class TextEncoder:
     # ------------------------------------------------------------ text -> (prompt ids, response ids)
 
     def _ids(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        # verbose=False: lengths past the model maximum are expected here; truncation happens below, counted.
+        return self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"] if text else []
 
     def _split_texts(self, prompt, response) -> tuple[str, str]:
         """The prompt part and the response part of the rendered sequence, as text."""

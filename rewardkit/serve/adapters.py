@@ -1,0 +1,108 @@
+"""Plug a rewardkit model (local directory or running server) into RL frameworks without glue code.
+
+- TRL `GRPOTrainer(reward_funcs=[TRLReward("path-or-url")])`: TRL calls it with keyword arguments
+  `prompts`, `completions` (strings, or message lists for conversational data) and dataset columns.
+- OpenRLHF: `--remote_rm_url $(python -m rewardkit.serve.openrlhf_reward_func)` loads the file that
+  defines `reward_func(queries, prompts, labels)`; it reads REWARDKIT_URL or REWARDKIT_MODEL.
+- verl: `custom_reward_function.path=<this file> custom_reward_function.name=compute_score`, with the
+  model or URL in REWARDKIT_MODEL / REWARDKIT_URL or in `reward_kwargs`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from rewardkit.data.records import is_conversation
+
+
+class RewardBackend:
+    """Scores (prompt, response) pairs with a local model directory or a server URL (http:// or https://)."""
+
+    def __init__(self, model_or_url: str, api_key: str | None = None, normalize: bool = True, batch_size: int = 32):
+        self.target = model_or_url
+        self.normalize = normalize
+        self.batch_size = batch_size
+        self.remote = model_or_url.startswith(("http://", "https://"))
+        if self.remote:
+            from rewardkit.serve.client import RewardClient
+
+            self.client = RewardClient(model_or_url, api_key or os.environ.get("REWARDKIT_API_KEY"))
+        else:
+            self.model = _load(model_or_url)
+
+    def score(self, pairs: list[tuple]) -> list[float]:
+        if not pairs:
+            return []
+        if self.remote:
+            return self.client.score(pairs, normalize=self.normalize)
+        from rewardkit.model.scoring import score_sequences
+
+        return score_sequences(self.model, pairs, self.batch_size, normalize=self.normalize)
+
+
+@lru_cache(maxsize=4)
+def _load(path: str):
+    from rewardkit.model.cli import load_model
+
+    return load_model(path)
+
+
+def _backend_from_env(model_or_url: str | None = None) -> RewardBackend:
+    target = model_or_url or os.environ.get("REWARDKIT_URL") or os.environ.get("REWARDKIT_MODEL")
+    if not target:
+        raise RuntimeError("set REWARDKIT_URL (a running `rewardkit serve`) or REWARDKIT_MODEL (a model directory)")
+    return _cached_backend(target)
+
+
+@lru_cache(maxsize=4)
+def _cached_backend(target: str) -> RewardBackend:
+    return RewardBackend(target)
+
+
+class TRLReward:
+    """A reward function for TRL's GRPOTrainer / RLOOTrainer (`reward_funcs=[TRLReward(...)]`)."""
+
+    def __init__(self, model_or_url: str, api_key: str | None = None, normalize: bool = True, name: str = "rewardkit"):
+        self.backend = RewardBackend(model_or_url, api_key, normalize)
+        self.__name__ = name  # TRL logs each reward function under its __name__
+
+    def __call__(self, prompts: list, completions: list, **kwargs) -> list[float]:
+        pairs = []
+        for prompt, completion in zip(prompts, completions, strict=True):
+            if is_conversation(completion):  # conversational data: a list with the assistant message(s)
+                completion = "".join(m.get("content", "") for m in completion)
+            pairs.append((prompt, completion))
+        return self.backend.score(pairs)
+
+
+def openrlhf_reward(queries: list[str], prompts: list[str], labels: list | None = None, model_or_url: str | None = None) -> dict:
+    """OpenRLHF's reward_func contract: rewards (for advantages), scores in [0, 1] (for dynamic filtering)
+    and extra_logs, as torch tensors."""
+    import torch
+
+    from rewardkit.serve.app import sigmoid, split_query
+
+    backend = _backend_from_env(model_or_url)
+    if backend.remote:
+        out = backend.client.get_reward(queries, prompts, labels)
+        rewards, raw = out["rewards"], out["extra_logs"]["raw_reward"]
+    else:
+        tokenizer = backend.model.tokenizer
+        strip = tuple(t for t in (tokenizer.pad_token, tokenizer.eos_token) if t)
+        pairs = [split_query(q, p, strip) for q, p in zip(queries, prompts, strict=True)]
+        from rewardkit.model.scoring import score_sequences
+
+        raw = score_sequences(backend.model, pairs, backend.batch_size)
+        rewards = backend.model.normalize(torch.tensor(raw)).tolist() if backend.normalize else raw
+    return {"rewards": torch.tensor(rewards), "scores": torch.tensor([sigmoid(r) for r in rewards]),
+            "extra_logs": {"raw_reward": torch.tensor(raw)}}
+
+
+def compute_score(data_source, solution_str: str, ground_truth=None, extra_info: dict | None = None,
+                  model_or_url: str | None = None, **kwargs) -> float:
+    """verl's custom reward function. The prompt comes from extra_info['prompt'] (or 'question') when the
+    dataset provides it; otherwise the response is scored alone."""
+    extra_info = extra_info or {}
+    prompt = extra_info.get("prompt") or extra_info.get("question") or ""
+    return _backend_from_env(model_or_url).score([(prompt, solution_str)])[0]

@@ -1,0 +1,38 @@
+"""`rewardkit serve`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from rewardkit.config import add_arguments, parse_config
+from rewardkit.model.backbone import set_threads
+from rewardkit.serve.app import ServeConfig
+
+
+def run_serve(cfg: ServeConfig) -> int:
+    import uvicorn
+
+    from rewardkit.model.cli import load_model
+    from rewardkit.serve.app import create_app
+
+    set_threads(cfg.threads)
+    cfg.api_key = cfg.api_key or os.environ.get("REWARDKIT_API_KEY", "")
+    model = load_model(cfg.model)
+    app = create_app(model, cfg)
+    norm = "with stored mean/std" if model.spec.normalization else "none stored"
+    print(f"serving {cfg.model} on http://{cfg.host}:{cfg.port}  batching: "
+          f"{f'up to {cfg.max_batch_size} sequences, {cfg.max_wait_ms} ms' if cfg.batching else 'off'}  "
+          f"normalisation: {norm}  auth: {'API key' if cfg.api_key else 'none'}")
+    if cfg.host not in ("127.0.0.1", "localhost", "::1") and not cfg.api_key:
+        print("warning: listening beyond loopback without an API key (--api-key or $REWARDKIT_API_KEY)")
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, timeout_graceful_shutdown=30)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    doc = (ServeConfig.__doc__ or "").strip()
+    p = subparsers.add_parser("serve", help=doc.splitlines()[0], description=doc)
+    p.add_argument("--config", help="YAML file with any of the options below")
+    add_arguments(p, ServeConfig)
+    p.set_defaults(func=lambda ns: run_serve(parse_config(ServeConfig, ns)))
