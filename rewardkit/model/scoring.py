@@ -11,17 +11,25 @@ from rewardkit.model.reward_model import RewardModel
 from rewardkit.model.text import pad_features
 
 
-def length_batches(lengths: list[int], batch_size: int, max_tokens: int = 0) -> list[list[int]]:
-    """Indices sorted by length, cut into batches of at most `batch_size` sequences and, when max_tokens
-    is set, at most `max_tokens` padded tokens (longest x count), so that long sequences go in small batches."""
+def length_batches(lengths: list[int], batch_size: int, max_tokens: int = 0, max_padding: float = 0.25) -> list[list[int]]:
+    """Indices sorted by length, cut into batches of at most `batch_size` sequences, at most `max_tokens`
+    padded tokens (longest x count) when set, and at most `max_padding` of the padded tokens being padding.
+
+    On a CPU a forward pass costs about the same per real token at batch 8 as at batch 32, so a batch is
+    cut rather than padded: mixed-length requests in one server batch would otherwise double the work.
+    """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []
+    real = 0
     for i in order:
-        if current and (len(current) == batch_size or (max_tokens and lengths[i] * (len(current) + 1) > max_tokens)):
+        padded = lengths[i] * (len(current) + 1)
+        if current and (len(current) == batch_size or (max_tokens and padded > max_tokens)
+                        or padded - (real + lengths[i]) > max_padding * padded):
             batches.append(current)
-            current = []
+            current, real = [], 0
         current.append(i)
+        real += lengths[i]
     if current:
         batches.append(current)
     return batches

@@ -138,6 +138,41 @@ def split_query(query: str, prompt: str | None, strip_tokens: tuple[str, ...]) -
     return "", text
 
 
+class Guard:
+    """ASGI middleware (cheaper per request than Starlette's BaseHTTPMiddleware): API key, body-size limit
+    from Content-Length, and request metrics."""
+
+    def __init__(self, app, cfg: ServeConfig, metrics: ServerMetrics):
+        self.app, self.cfg, self.metrics = app, cfg, metrics
+        self.expected = f"Bearer {cfg.api_key}".encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        from fastapi.responses import JSONResponse
+
+        started, path, status = time.perf_counter(), scope["path"], 500
+        headers = dict(scope["headers"])
+        error = None
+        if self.cfg.api_key and path != "/health" and not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+            error = JSONResponse({"error": "missing or wrong API key: send 'Authorization: Bearer KEY'"}, 401,
+                                 headers={"WWW-Authenticate": "Bearer"})
+        length = headers.get(b"content-length", b"")
+        if error is None and length.isdigit() and int(length) > self.cfg.max_body_mb * 2 ** 20:
+            error = JSONResponse({"error": f"request body of {int(length)} bytes exceeds --max-body-mb {self.cfg.max_body_mb}"}, 413)
+
+        async def send_and_record(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await (error or self.app)(scope, receive, send_and_record)
+        finally:
+            self.metrics.request(path, status, time.perf_counter() - started)
+
+
 def create_app(model, cfg: ServeConfig, process: ProcessFn | None = None):
     """The FastAPI app; `process` replaces the model call (tests use a slow one)."""
     from fastapi import FastAPI, Request
@@ -162,23 +197,7 @@ def create_app(model, cfg: ServeConfig, process: ProcessFn | None = None):
     app = FastAPI(title="rewardkit reward model server", lifespan=lifespan)
     app.state.batcher, app.state.metrics, app.state.config = batcher, metrics, cfg
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        started = time.perf_counter()
-        path = request.url.path
-        response = None
-        if cfg.api_key and path != "/health":
-            header = request.headers.get("authorization", "")
-            if not hmac.compare_digest(header.encode(), f"Bearer {cfg.api_key}".encode()):
-                response = JSONResponse({"error": "missing or wrong API key: send 'Authorization: Bearer KEY'"}, 401,
-                                        headers={"WWW-Authenticate": "Bearer"})
-        length = request.headers.get("content-length")
-        if response is None and length and length.isdigit() and int(length) > cfg.max_body_mb * 2 ** 20:
-            response = JSONResponse({"error": f"request body of {int(length)} bytes exceeds --max-body-mb {cfg.max_body_mb}"}, 413)
-        if response is None:
-            response = await call_next(request)
-        metrics.request(path, response.status_code, time.perf_counter() - started)
-        return response
+    app.add_middleware(Guard, cfg=cfg, metrics=metrics)
 
     async def body_of(request: Request) -> dict:
         raw = await request.body()

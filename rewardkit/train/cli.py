@@ -54,23 +54,28 @@ def run_demo(cfg: DemoConfig) -> int:
     train_file, test_file = data / "train.jsonl", data / "test.jsonl"
     write_records(train_file, generate("mix", cfg.train_records, cfg.seed, "train"))
     write_records(test_file, generate("mix", cfg.test_records, cfg.seed, "test"))
-    print(f"[1/4] generated {cfg.train_records} training and {cfg.test_records} held-out-template pairs in {data}")
-    print(f"[2/4] training a reward model on {cfg.backbone} ...")
+    print(f"[1/5] generated {cfg.train_records} training and {cfg.test_records} held-out-template pairs in {data}")
+    print(f"[2/5] training a reward model on {cfg.backbone} ...")
     summary = train(TrainConfig(train=str(train_file), eval=str(test_file), output=str(out / "run"),
                                 backbone=cfg.backbone, max_length=cfg.max_length, epochs=cfg.epochs, lr=5e-5,
                                 batch_size=16, threads=cfg.threads, seed=cfg.seed))
     ev = summary["eval"]
-    print(f"[3/4] held-out accuracy (unseen templates): {ev['pairwise_accuracy']:.3f} on {ev['examples']} pairs")
+    print(f"[3/5] held-out accuracy (unseen templates): {ev['pairwise_accuracy']:.3f} on {ev['examples']} pairs")
     model = load_model(summary["model"])
     from rewardkit.data.io import read_records
 
     examples = read_records(test_file).records[:4]
     scored = score_records(model, examples)
     write_records(out / "scored_examples.jsonl", scored)
-    print("[4/4] scores on a few held-out examples (chosen should beat rejected):")
+    print("[4/5] scores on a few held-out examples (chosen should beat rejected):")
     for r in scored:
         print(f"  {r['category']:<22} chosen {r['chosen_score']:+.3f}  rejected {r['rejected_score']:+.3f}  "
               f"prompt: {str(r['prompt'])[:60]!r}")
+    print("[5/5] evaluating on the synthetic suite (agreement, calibration, length bias, reward-hacking probes) ...")
+    from rewardkit.eval.cli import EvalConfig, run_eval
+
+    run_eval(EvalConfig(model=summary["model"], suite=["synthetic"], output=str(out / "eval"), probes=100,
+                        threads=cfg.threads, seed=cfg.seed, progress=False))
     seconds = time.perf_counter() - started
     (out / "demo_summary.json").write_text(json.dumps({"seconds": round(seconds, 1), "eval": ev,
                                                        "model": summary["model"]}, indent=2))
@@ -79,7 +84,9 @@ def run_demo(cfg: DemoConfig) -> int:
           f"  run/model/                          the reward model (safetensors + config + tokenizer)\n"
           f"  run/checkpoints/{{best,last}}/        checkpoints; run/metrics.jsonl, run/train_summary.json\n"
           f"  scored_examples.jsonl               the scored examples above\n"
-          f"next: rewardkit score {out}/run {test_file} scored.jsonl")
+          f"  eval/report.html, eval/report.json  evaluation report with plots\n"
+          f"next: rewardkit eval {out}/run --suite all     (public suites, when ../shared/data is present)\n"
+          f"      rewardkit serve {out}/run                (a scoring server for RL loops)")
     return 0
 
 
