@@ -69,7 +69,7 @@ def test_judgebench_keeps_ties(tmp_path):
     rows = [{"question": "q", "response_A": "a", "response_B": "b", "label": "B>A", "source": "mmlu-pro-law"},
             {"question": "q2", "response_A": "a", "response_B": "b", "label": "A=B"}]
     out = list(convert("judgebench", write(tmp_path / "j.jsonl", rows, lines=True)))
-    assert out[0]["chosen"] == "b" and out[0]["category"] == "mmlu" and out[1]["tie"] is True
+    assert out[0]["chosen"] == "b" and out[0]["category"] == "knowledge" and out[1]["tie"] is True
 
 
 def test_processbench_and_prmbench_step_labels(tmp_path):

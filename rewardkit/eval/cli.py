@@ -34,6 +34,8 @@ class EvalConfig:
     bootstrap: int = option(1000, help="bootstrap resamples for the 95%% intervals")
     batch_size: int = option(32, help="sequences per forward pass (sorted by length)")
     max_length: int = option(0, help="maximum tokens per sequence (0 = the model's own)")
+    precision: str = option("fp32", help="fp32, bf16 (autocast), or auto (bf16 where the hardware has it natively)",
+                            choices=("fp32", "bf16", "auto"))
     threads: int = option(0, help="CPU threads (0 = torch's default)")
     seed: int = option(0, help="seed for sampling, probes and bootstrap")
     progress: bool = option(True, help="show progress bars")
@@ -74,7 +76,7 @@ def run_eval(cfg: EvalConfig) -> int:
     jobs += [(Path(f).name, f"records from {f}", lambda f=f: list(iter_records(f)), None) for f in cfg.input]
     if not jobs:
         raise ConfigError("nothing to evaluate: " + ("; ".join(skipped) if skipped else "no suite or --input"))
-    scorer = load_scorer(cfg.model, cfg.batch_size, cfg.max_length, cfg.progress)
+    scorer = load_scorer(cfg.model, cfg.batch_size, cfg.max_length, cfg.progress, cfg.precision)
     report: dict = {"model": {"name": scorer.name, "path": str(cfg.model), "info": scorer.info},
                     "config": {k: v for k, v in vars(cfg).items() if k != "compare"}, "data_dir": str(data_dir),
                     "skipped": skipped, "suites": {}, "summary": {}}

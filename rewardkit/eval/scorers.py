@@ -44,7 +44,8 @@ def score_items(scorer: Scorer, items: Sequence[Item]) -> list[float]:
     return [float(scores[unique[k]]) for k in keys]
 
 
-def rewardkit_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True) -> Scorer:
+def rewardkit_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True,
+                     precision: str = "fp32") -> Scorer:
     from rewardkit.model.cli import load_model
     from rewardkit.model.reward_model import model_summary
     from rewardkit.model.scoring import score_sequences
@@ -53,17 +54,19 @@ def rewardkit_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0
     if max_length and model.spec.backbone_type == "hf":
         model.encoder.max_length = max_length
     return Scorer(name=Path(path).name, calibration=model.spec.calibration,
-                  score=lambda items: score_sequences(model, list(items), batch_size, progress),
+                  score=lambda items: score_sequences(model, list(items), batch_size, progress, precision=precision),
                   info={"type": "rewardkit", **model_summary(model)})
 
 
-def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, progress: bool = True) -> Scorer:
+def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, progress: bool = True,
+              precision: str = "fp32") -> Scorer:
     """A local AutoModelForSequenceClassification with one label. Texts are built exactly as for rewardkit
     models (chat template for decoders, [CLS] prompt [SEP] response [SEP] for encoders)."""
     from tqdm.auto import tqdm
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from rewardkit.model.backbone import is_decoder_config
+    from rewardkit.model.precision import autocast
     from rewardkit.model.text import TextEncoder
 
     config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
@@ -88,7 +91,8 @@ def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, pro
             idx = order[start:start + batch_size]
             batch = encoder.collate([encoded[i] for i in idx])
             inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-            out[idx] = model(**inputs).logits[:, 0].float()
+            with autocast(precision):
+                out[idx] = model(**inputs).logits[:, 0].float()
         return out.tolist()
 
     return Scorer(name=Path(path).name, score=score, calibration=getattr(config, "rewardkit", {}).get("calibration"),
@@ -96,13 +100,14 @@ def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, pro
                         "parameters": sum(p.numel() for p in model.parameters())})
 
 
-def load_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True) -> Scorer:
+def load_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True,
+                precision: str = "fp32") -> Scorer:
     """A rewardkit model directory (or training output), or a Hugging Face reward-model directory."""
     from rewardkit.model.reward_model import SPEC_FILE
 
     directory = Path(path)
     if (directory / SPEC_FILE).exists() or (directory / "model" / SPEC_FILE).exists():
-        return rewardkit_scorer(directory, batch_size, max_length, progress)
+        return rewardkit_scorer(directory, batch_size, max_length, progress, precision)
     if (directory / "config.json").exists():
-        return hf_scorer(directory, batch_size, max_length or 512, progress)
+        return hf_scorer(directory, batch_size, max_length or 512, progress, precision)
     raise ModelError(f"{directory} is neither a rewardkit model nor a Hugging Face model directory")

@@ -32,6 +32,8 @@ class ScoreConfig:
     batch_size: int = option(32, help="sequences per forward pass (sorted by length)")
     normalize: bool = option(False, help="subtract the stored reward mean and divide by the stored std")
     threads: int = option(0, help="CPU threads (0 = torch's default)")
+    precision: str = option("fp32", help="fp32, bf16 (autocast), or auto (bf16 where the CPU/GPU has native bf16)",
+                            choices=("fp32", "bf16", "auto"))
     skip_invalid: bool = option(False, help="skip (and count) invalid records instead of stopping")
     progress: bool = option(True, help="show a progress bar")
 
@@ -43,7 +45,7 @@ def run_score(cfg: ScoreConfig) -> int:
     model = load_model(cfg.model)
     rejects: list[Reject] = []
     records = list(iter_records(cfg.input, cfg.skip_invalid, rejects))
-    scored = score_records(model, records, cfg.batch_size, cfg.progress, cfg.normalize)
+    scored = score_records(model, records, cfg.batch_size, cfg.progress, cfg.normalize, cfg.precision)
     n = write_records(cfg.output, scored)
     pairs = [r for r in scored if r["kind"] == "pairwise" and not r.get("tie")]
     line = f"scored {n} record(s) -> {cfg.output}"

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import torch
 
 from rewardkit.data.records import is_features, normalize_record
+from rewardkit.model.precision import autocast
 from rewardkit.model.reward_model import RewardModel
 from rewardkit.model.text import pad_features
 
@@ -44,8 +45,9 @@ def encode_items(model: RewardModel, items: list[tuple]) -> list:
 
 @torch.inference_mode()
 def score_encoded(model: RewardModel, encoded: list, batch_size: int = 32, max_tokens: int = 0, progress: bool = False,
-                  normalize: bool = False) -> list[float]:
-    """Scores of encoded sequences, in input order, computed in length-sorted batches."""
+                  normalize: bool = False, precision: str = "fp32") -> list[float]:
+    """Scores of encoded sequences, in input order, computed in length-sorted batches (bf16 autocast with
+    precision='bf16', or 'auto' where the hardware has native bf16)."""
     from tqdm.auto import tqdm
 
     model.eval()
@@ -56,19 +58,20 @@ def score_encoded(model: RewardModel, encoded: list, batch_size: int = 32, max_t
     for idx in tqdm(length_batches(lengths, batch_size, max_tokens), desc="scoring", unit="batch", disable=not progress):
         chosen = [encoded[i] for i in idx]
         batch = pad_features(chosen) if mlp else model.encoder.collate(chosen)
-        out = model.score({k: v.to(device) for k, v in batch.items()}).float().cpu()
+        with autocast(precision, device):
+            out = model.score({k: v.to(device) for k, v in batch.items()}).float().cpu()
         scores[idx] = model.normalize(out) if normalize else out
     return scores.tolist()
 
 
 def score_sequences(model: RewardModel, items: list[tuple], batch_size: int = 32, progress: bool = False,
-                    normalize: bool = False, max_tokens: int = 0) -> list[float]:
+                    normalize: bool = False, max_tokens: int = 0, precision: str = "fp32") -> list[float]:
     """Scores of (prompt, response) items; for an MLP model each item is (None, features)."""
-    return score_encoded(model, encode_items(model, items), batch_size, max_tokens, progress, normalize)
+    return score_encoded(model, encode_items(model, items), batch_size, max_tokens, progress, normalize, precision)
 
 
 def score_records(model: RewardModel, records: Iterable[dict], batch_size: int = 32, progress: bool = False,
-                  normalize: bool = False) -> list[dict]:
+                  normalize: bool = False, precision: str = "fp32") -> list[dict]:
     """Add scores to records: pairwise -> chosen_score, rejected_score, margin; ranking -> scores;
     rating -> score; stepwise -> score of the whole solution (outcome reward)."""
     records = [r if "kind" in r else normalize_record(r) for r in records]
@@ -91,7 +94,7 @@ def score_records(model: RewardModel, records: Iterable[dict], batch_size: int =
             add(i, prompt, r["response"], "score_pred")
         else:
             add(i, prompt, "\n".join(r["steps"]), "score_pred")
-    scores = score_sequences(model, items, batch_size, progress, normalize)
+    scores = score_sequences(model, items, batch_size, progress, normalize, precision=precision)
     out = [dict(r) for r in records]
     for (i, where), s in zip(slots, scores, strict=True):
         if where.startswith("scores."):

@@ -47,6 +47,8 @@ class ServeConfig:
     max_sequences: int = option(1024, help="most sequences in one request")
     max_sequence_tokens: int = option(32768, help="longest sequence accepted (tokens before truncation to the model's maximum)")
     threads: int = option(0, help="CPU threads for the model (0 = torch's default)")
+    precision: str = option("fp32", help="fp32, bf16 (autocast), or auto (bf16 where the hardware has it natively)",
+                            choices=("fp32", "bf16", "auto"))
     log_level: str = option("warning", help="uvicorn log level", choices=("critical", "error", "warning", "info", "debug"))
 
 
@@ -85,7 +87,8 @@ class ModelService:
             spans.append((len(flat), len(flat) + len(encoded)))
             results.append(None)
             flat.extend(encoded)
-        scores = score_encoded(self.model, flat, self.cfg.max_batch_size, self.cfg.max_batch_tokens) if flat else []
+        scores = score_encoded(self.model, flat, self.cfg.max_batch_size, self.cfg.max_batch_tokens,
+                               precision=self.cfg.precision) if flat else []
         return [r if span is None else scores[span[0]:span[1]] for r, span in zip(results, spans, strict=True)]
 
     @staticmethod

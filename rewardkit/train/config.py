@@ -60,5 +60,8 @@ class TrainConfig:
     resume: bool = option(False, help="continue from OUTPUT/checkpoints/last, reproducing the uninterrupted run")
     seed: int = option(0, help="random seed for initialisation, splits and data order")
     threads: int = option(0, help="CPU threads for torch (0 = torch's default)")
+    precision: str = option("fp32", help="fp32, bf16 (autocast: fp32 weights, bf16 matmuls), or auto (bf16 where the "
+                            "hardware has native bf16, else fp32)", choices=("fp32", "bf16", "auto"))
+    group_by_length: bool = option(True, help="batch records of similar length together (less padding; order stays random)")
     padding_side: str = option("right", help="pad sequences on this side (scores are the same either way)", choices=("right", "left"))
     progress: bool = option(True, help="show a progress bar")

@@ -25,6 +25,7 @@ from rewardkit import losses
 from rewardkit.config import ConfigError, to_yaml
 from rewardkit.data.io import read_records, write_records
 from rewardkit.model.backbone import set_threads
+from rewardkit.model.precision import autocast
 from rewardkit.model.reward_model import RewardModel, add_lora, merge_lora, model_summary
 from rewardkit.train.config import TrainConfig
 from rewardkit.train.examples import Example, choose_objectives, collate, prepare_examples
@@ -53,8 +54,8 @@ def model_spec(model):
     return getattr(model, "module", model).spec
 
 
-def batch_loss(model, batch: dict, objectives: dict[str, str], cfg: TrainConfig) -> tuple[torch.Tensor, dict]:
-    """Loss of one single-kind batch, and its detached metrics (correct pairs, counts)."""
+def batch_loss(model, batch: dict, objectives: dict[str, str], cfg: TrainConfig) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    """Loss of one single-kind batch, its detached metrics (correct pairs, counts), and the per-sequence rewards."""
     flat, per_head = sequence_rewards(model, batch)
     kind, objective = batch["kind"], objectives[batch["kind"]]
     device = flat.device
@@ -103,13 +104,18 @@ def batch_loss(model, batch: dict, objectives: dict[str, str], cfg: TrainConfig)
     loss = weight * loss
     if cfg.l2_weight:
         loss = loss + cfg.l2_weight * losses.l2_penalty(getattr(model, "module", model).head.parameters())
-    return loss, metrics
+    return loss, metrics, flat.detach()
 
 
 # ---------------------------------------------------------------- batching
 
-def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """Single-kind batches of example indices, shuffled deterministically by (seed, epoch)."""
+def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: int,
+                  group_by_length: bool = False) -> list[list[int]]:
+    """Single-kind batches of example indices, shuffled deterministically by (seed, epoch).
+
+    With group_by_length, the shuffled examples are sorted by length within windows of 64 batches before
+    they are cut, so a batch holds similar lengths (little padding) while batch order stays random.
+    """
     rng = random.Random(seed * 1_000_003 + epoch)
     by_kind: dict[str, list[int]] = {}
     for i, ex in enumerate(examples):
@@ -118,6 +124,9 @@ def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: in
     for kind in sorted(by_kind):
         idx = by_kind[kind][:]
         rng.shuffle(idx)
+        if group_by_length:
+            window = batch_size * 64
+            idx = [i for s in range(0, len(idx), window) for i in sorted(idx[s:s + window], key=lambda i: _length(examples[i]))]
         batches += [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
     rng.shuffle(batches)
     return batches
@@ -148,11 +157,11 @@ def evaluate(model, examples: list[Example], objectives: dict, cfg: TrainConfig,
             part = [ex for ex in chunk if ex.kind == kind]
             batch = collate(part, raw, cfg.padding_side)
             batch["inputs"] = {k: v.to(_device(raw)) for k, v in batch["inputs"].items()}
-            loss, metrics = batch_loss(raw, batch, objectives, cfg)
+            with autocast(cfg.precision, _device(raw)):
+                loss, metrics, flat = batch_loss(raw, batch, objectives, cfg)
             totals[f"{kind}_loss_sum"] += float(loss) * metrics["examples"]
             for key, value in metrics.items():
                 totals[f"{kind}_{key}"] += value
-            flat, _ = sequence_rewards(raw, batch)
             scores += flat.float().cpu().tolist()
     if accelerator is not None and world > 1:
         from accelerate.utils import gather_object
@@ -388,7 +397,7 @@ def train(cfg: TrainConfig) -> dict:
     running: Counter = Counter()
     stop = state["step"] >= total_steps
     while not stop:
-        batches = epoch_batches(examples, cfg.batch_size, cfg.seed, state["epoch"])
+        batches = epoch_batches(examples, cfg.batch_size, cfg.seed, state["epoch"], cfg.group_by_length)
         while state["batch_in_epoch"] < len(batches) and not stop:
             group = batches[state["batch_in_epoch"]: state["batch_in_epoch"] + cfg.grad_accum]
             total_in_step = sum(len(b) for b in group)
@@ -404,7 +413,9 @@ def train(cfg: TrainConfig) -> dict:
                     else:
                         batch = collate([examples[i] for i in part], raw, cfg.padding_side)
                         batch["inputs"] = {k: v.to(accelerator.device) for k, v in batch["inputs"].items()}
-                        loss, metrics = batch_loss(model, batch, objectives, cfg)
+                        with autocast(cfg.precision, accelerator.device):
+                            loss, metrics, _ = batch_loss(model, batch, objectives, cfg)
+                        loss = loss.float()
                     # Weight by share of the global step, times world (DDP averages over processes).
                     scaled = loss * (len(part) / total_in_step) * world
                     accelerator.backward(scaled)
