@@ -1,0 +1,39 @@
+"""FLOP accounting for transformer reward models, and this machine's matmul peak, for model FLOP
+utilisation (MFU): useful FLOPs per second / peak FLOPs per second.
+
+Useful FLOPs count real tokens only (padding is waste, not work): per token 2 x (weights of every Linear
+layer), plus attention's two T x T products per layer (QK^T and AV: 4 * T^2 * d per layer for a sequence
+of T tokens). Embedding look-ups, norms and activations are left out (a few percent).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+
+def linear_flops_per_token(model: nn.Module) -> int:
+    return 2 * sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
+
+
+def forward_flops(model: nn.Module, config, lengths: list[int]) -> float:
+    """FLOPs of forward passes over sequences of the given lengths (no padding)."""
+    per_token = linear_flops_per_token(model)
+    layers = getattr(config, "num_hidden_layers", 0)
+    width = getattr(config, "hidden_size", 0)
+    return float(sum(per_token * t + 4 * t * t * width * layers for t in lengths))
+
+
+def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 2048, seconds: float = 1.0) -> float:
+    """Measured FLOP/s of an n x n matrix product on this machine (best of repeated runs)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2 * n ** 3 / best
