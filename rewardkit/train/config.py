@@ -62,6 +62,8 @@ class TrainConfig:
     threads: int = option(0, help="CPU threads for torch (0 = torch's default)")
     precision: str = option("fp32", help="fp32, bf16 (autocast: fp32 weights, bf16 matmuls), or auto (bf16 where the "
                             "hardware has native bf16, else fp32)", choices=("fp32", "bf16", "auto"))
+    max_batch_tokens: int = option(4096, help="most padded tokens per forward pass: a longer batch is split and its "
+                                   "gradients accumulated (same update, bounded memory; 0 = no cap)")
     group_by_length: bool = option(True, help="batch records of similar length together (less padding; order stays random)")
     padding_side: str = option("right", help="pad sequences on this side (scores are the same either way)", choices=("right", "left"))
     progress: bool = option(True, help="show a progress bar")

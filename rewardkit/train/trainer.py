@@ -27,6 +27,7 @@ from rewardkit.data.io import read_records, write_records
 from rewardkit.model.backbone import set_threads
 from rewardkit.model.precision import autocast
 from rewardkit.model.reward_model import RewardModel, add_lora, merge_lora, model_summary
+from rewardkit.model.scoring import length_batches
 from rewardkit.train.config import TrainConfig
 from rewardkit.train.examples import Example, choose_objectives, collate, prepare_examples
 
@@ -134,6 +135,19 @@ def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: in
 
 def shard(indices: list[int], rank: int, world: int) -> list[int]:
     return indices[rank::world]
+
+
+def token_chunks(part: list[int], examples: list[Example], cfg: TrainConfig, objectives: dict) -> list[list[int]]:
+    """Split one micro-batch into forward passes of at most cfg.max_batch_tokens padded tokens; their
+    gradients add up to the whole batch's (per-example losses are averaged with the right weights).
+    Contrastive batches stay whole: their negatives are the other pairs of the batch."""
+    if not cfg.max_batch_tokens or objectives.get(examples[part[0]].kind) == "contrastive":
+        return [part]
+    if not hasattr(examples[part[0]].sequences[0], "input_ids"):  # feature vectors: no tokens to cap
+        return [part]
+    widths = [max(len(s.input_ids) for s in examples[i].sequences) * len(examples[i].sequences) for i in part]
+    cut = length_batches(widths, batch_size=len(part), max_tokens=cfg.max_batch_tokens, max_padding=1.0)
+    return [[part[j] for j in chunk] for chunk in cut]
 
 
 # ---------------------------------------------------------------- evaluation
@@ -404,23 +418,26 @@ def train(cfg: TrainConfig) -> dict:
             step_loss = torch.zeros((), device=accelerator.device)
             for micro, global_batch in enumerate(group):
                 part = shard(global_batch, rank, world)
-                sync = micro == len(group) - 1
-                ctx = accelerator.no_sync(model) if not sync and world > 1 else contextlib.nullcontext()
-                with ctx:
-                    if not part:  # more processes than records in this batch: contribute a zero gradient
-                        loss = sum(p.sum() * 0 for p in model.parameters() if p.requires_grad)
-                        metrics = {"examples": 0}
-                    else:
-                        batch = collate([examples[i] for i in part], raw, cfg.padding_side)
-                        batch["inputs"] = {k: v.to(accelerator.device) for k, v in batch["inputs"].items()}
-                        with autocast(cfg.precision, accelerator.device):
-                            loss, metrics, _ = batch_loss(model, batch, objectives, cfg)
-                        loss = loss.float()
-                    # Weight by share of the global step, times world (DDP averages over processes).
-                    scaled = loss * (len(part) / total_in_step) * world
-                    accelerator.backward(scaled)
-                step_loss += loss.detach() * len(part) / total_in_step
-                running.update({k: v for k, v in metrics.items()})
+                chunks = token_chunks(part, examples, cfg, objectives) if part else [[]]
+                for c, chunk in enumerate(chunks):
+                    # Each process makes exactly one synchronising backward per step: the last chunk of the last micro-batch.
+                    sync = micro == len(group) - 1 and c == len(chunks) - 1
+                    ctx = accelerator.no_sync(model) if not sync and world > 1 else contextlib.nullcontext()
+                    with ctx:
+                        if not chunk:  # more processes than records in this batch: contribute a zero gradient
+                            loss = sum(p.sum() * 0 for p in model.parameters() if p.requires_grad)
+                            metrics = {"examples": 0}
+                        else:
+                            batch = collate([examples[i] for i in chunk], raw, cfg.padding_side)
+                            batch["inputs"] = {k: v.to(accelerator.device) for k, v in batch["inputs"].items()}
+                            with autocast(cfg.precision, accelerator.device):
+                                loss, metrics, _ = batch_loss(model, batch, objectives, cfg)
+                            loss = loss.float()
+                        # Weight by share of the global step, times world (DDP averages over processes).
+                        scaled = loss * (len(chunk) / total_in_step) * world
+                        accelerator.backward(scaled)
+                    step_loss += loss.detach() * len(chunk) / total_in_step
+                    running.update({k: v for k, v in metrics.items()})
             finite = accelerator.gather(torch.isfinite(step_loss).float().reshape(1)).min() > 0
             if not finite:
                 raise TrainingError(f"non-finite loss at step {state['step'] + 1}; stopped. The last good checkpoint "
