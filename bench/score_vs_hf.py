@@ -9,7 +9,8 @@ tokens), or built-in synthetic ones without the data directory.
 - baseline: AutoModelForSequenceClassification, batches of 32 in file order, padded to the longest in the
   batch, fp32, under torch.inference_mode (a typical hand-written scoring loop);
 - rewardkit fp32: length-sorted batches cut where padding would pass 25%, results restored to input order;
-- rewardkit bf16: the same with bf16 autocast (only where the CPU has native bf16).
+- rewardkit bf16: the same with bf16 autocast (only where the CPU has native bf16);
+- rewardkit bf16 packed: the same, sequences packed into rows with a block-diagonal mask instead of padded.
 
 Also measured in the same run: this machine's fp32 and bf16 matmul peak, and each run's model FLOP
 utilisation (useful FLOPs on real tokens per second / peak). Scores are compared on sequences that neither
@@ -103,10 +104,10 @@ def main() -> int:
     base_scores, base_seconds = timed(baseline)
 
     # ---- rewardkit (tokenisation included in the timing, as in the baseline)
-    def ours(precision: str):
+    def ours(precision: str, packing: bool = False):
         def run():
             encoded = encode_items(model, items)
-            return score_encoded(model, encoded, args.batch_size, precision=precision)
+            return score_encoded(model, encoded, args.batch_size, precision=precision, packing=packing)
         return run
 
     ours("fp32")()
@@ -117,6 +118,8 @@ def main() -> int:
         ours("bf16")()
         scores["rewardkit_bf16"], seconds = timed(ours("bf16"))
         runs["rewardkit_bf16"] = {"seconds": seconds}
+        scores["rewardkit_bf16_packed"], seconds = timed(ours("bf16", packing=True))
+        runs["rewardkit_bf16_packed"] = {"seconds": seconds}
 
     # ---- work done, peak, utilisation
     encoded = encode_items(model, items)
@@ -151,7 +154,7 @@ def main() -> int:
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(out, indent=2))
     print(f"{len(items)} sequences from {source}; mean {out['tokens']['mean']:.0f} tokens, max {out['tokens']['max']}")
-    print(f"matmul peak: " + ", ".join(f"{k} {v} GFLOP/s" for k, v in out["matmul_peak_gflop_per_second"].items()))
+    print("matmul peak: " + ", ".join(f"{k} {v} GFLOP/s" for k, v in out["matmul_peak_gflop_per_second"].items()))
     for name, run in runs.items():
         extra = (f"  speedup {run['speedup_vs_hf']}x  max |diff| {run['max_abs_diff_vs_hf']:.2e}  spearman {run['spearman_vs_hf']:.5f}"
                  if "speedup_vs_hf" in run else "")

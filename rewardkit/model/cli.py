@@ -34,6 +34,7 @@ class ScoreConfig:
     threads: int = option(0, help="CPU threads (0 = torch's default)")
     precision: str = option("fp32", help="fp32, bf16 (autocast), or auto (bf16 where the CPU/GPU has native bf16)",
                             choices=("fp32", "bf16", "auto"))
+    packing: bool = option(False, help="pack several sequences per row instead of padding (same scores)")
     skip_invalid: bool = option(False, help="skip (and count) invalid records instead of stopping")
     progress: bool = option(True, help="show a progress bar")
 
@@ -45,7 +46,7 @@ def run_score(cfg: ScoreConfig) -> int:
     model = load_model(cfg.model)
     rejects: list[Reject] = []
     records = list(iter_records(cfg.input, cfg.skip_invalid, rejects))
-    scored = score_records(model, records, cfg.batch_size, cfg.progress, cfg.normalize, cfg.precision)
+    scored = score_records(model, records, cfg.batch_size, cfg.progress, cfg.normalize, cfg.precision, cfg.packing)
     n = write_records(cfg.output, scored)
     pairs = [r for r in scored if r["kind"] == "pairwise" and not r.get("tie")]
     line = f"scored {n} record(s) -> {cfg.output}"

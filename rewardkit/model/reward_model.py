@@ -29,6 +29,7 @@ from rewardkit.model.backbone import (
     load_hf_backbone,
     load_tokenizer,
 )
+from rewardkit.model.packing import pool_packed
 from rewardkit.model.text import TextEncoder
 
 POOLINGS = ("last", "mean", "first", "pooler")
@@ -91,6 +92,12 @@ class RewardModel(nn.Module):
             # A trajectory's reward is the sum of its steps' rewards (heads are linear, so sum h first).
             return torch.where(mask.unsqueeze(-1), per_step, torch.zeros_like(per_step)).sum(dim=1)
         mask = batch["attention_mask"]
+        if mask.dim() == 4:  # packed rows (rewardkit.model.packing): positions and pooling points come with the batch
+            kwargs = {"input_ids": batch["input_ids"], "attention_mask": mask, "position_ids": batch["position_ids"]}
+            if "token_type_ids" in batch:
+                kwargs["token_type_ids"] = batch["token_type_ids"]
+            pooled = pool_packed(self.backbone(**kwargs).last_hidden_state, batch, self.spec.pooling)
+            return self.backbone.pooler(pooled.unsqueeze(1)) if self.spec.pooling == "pooler" else pooled
         # Positions count real tokens only, so left padding gives the same positions as right padding.
         position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)
         kwargs = {"input_ids": batch["input_ids"], "attention_mask": mask, "position_ids": position_ids}

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import torch
 
 from rewardkit.data.records import is_features, normalize_record
+from rewardkit.model.packing import pack, plain_groups
 from rewardkit.model.precision import autocast
 from rewardkit.model.reward_model import RewardModel
 from rewardkit.model.text import pad_features
@@ -45,19 +46,28 @@ def encode_items(model: RewardModel, items: list[tuple]) -> list:
 
 @torch.inference_mode()
 def score_encoded(model: RewardModel, encoded: list, batch_size: int = 32, max_tokens: int = 0, progress: bool = False,
-                  normalize: bool = False, precision: str = "fp32") -> list[float]:
+                  normalize: bool = False, precision: str = "fp32", packing: bool = False) -> list[float]:
     """Scores of encoded sequences, in input order, computed in length-sorted batches (bf16 autocast with
-    precision='bf16', or 'auto' where the hardware has native bf16)."""
+    precision='bf16', or 'auto' where the hardware has native bf16). With packing, a batch's sequences share
+    rows of up to the model's max_length tokens instead of being padded (rewardkit.model.packing)."""
     from tqdm.auto import tqdm
 
     model.eval()
     device = next(model.parameters()).device
     mlp = model.spec.backbone_type == "mlp"
+    packing = packing and not mlp
     lengths = [len(e) if mlp else len(e.input_ids) for e in encoded]
     scores = torch.empty(len(encoded))
-    for idx in tqdm(length_batches(lengths, batch_size, max_tokens), desc="scoring", unit="batch", disable=not progress):
+    # Packed batches need no padding cut: their cost is the real tokens (and a T x T mask per row).
+    batches = length_batches(lengths, batch_size, max_tokens, max_padding=1.0 if packing else 0.25)
+    for idx in tqdm(batches, desc="scoring", unit="batch", disable=not progress):
         chosen = [encoded[i] for i in idx]
-        batch = pad_features(chosen) if mlp else model.encoder.collate(chosen)
+        if mlp:
+            batch = pad_features(chosen)
+        elif packing:
+            batch = pack(plain_groups(chosen), model.tokenizer.pad_token_id, model.spec.is_decoder, model.spec.max_length)
+        else:
+            batch = model.encoder.collate(chosen)
         with autocast(precision, device):
             out = model.score({k: v.to(device) for k, v in batch.items()}).float().cpu()
         scores[idx] = model.normalize(out) if normalize else out
@@ -65,13 +75,13 @@ def score_encoded(model: RewardModel, encoded: list, batch_size: int = 32, max_t
 
 
 def score_sequences(model: RewardModel, items: list[tuple], batch_size: int = 32, progress: bool = False,
-                    normalize: bool = False, max_tokens: int = 0, precision: str = "fp32") -> list[float]:
+                    normalize: bool = False, max_tokens: int = 0, precision: str = "fp32", packing: bool = False) -> list[float]:
     """Scores of (prompt, response) items; for an MLP model each item is (None, features)."""
-    return score_encoded(model, encode_items(model, items), batch_size, max_tokens, progress, normalize, precision)
+    return score_encoded(model, encode_items(model, items), batch_size, max_tokens, progress, normalize, precision, packing)
 
 
 def score_records(model: RewardModel, records: Iterable[dict], batch_size: int = 32, progress: bool = False,
-                  normalize: bool = False, precision: str = "fp32") -> list[dict]:
+                  normalize: bool = False, precision: str = "fp32", packing: bool = False) -> list[dict]:
     """Add scores to records: pairwise -> chosen_score, rejected_score, margin; ranking -> scores;
     rating -> score; stepwise -> score of the whole solution (outcome reward)."""
     records = [r if "kind" in r else normalize_record(r) for r in records]
@@ -94,7 +104,7 @@ def score_records(model: RewardModel, records: Iterable[dict], batch_size: int =
             add(i, prompt, r["response"], "score_pred")
         else:
             add(i, prompt, "\n".join(r["steps"]), "score_pred")
-    scores = score_sequences(model, items, batch_size, progress, normalize, precision=precision)
+    scores = score_sequences(model, items, batch_size, progress, normalize, precision=precision, packing=packing)
     out = [dict(r) for r in records]
     for (i, where), s in zip(slots, scores, strict=True):
         if where.startswith("scores."):

@@ -64,6 +64,9 @@ class TrainConfig:
                             "hardware has native bf16, else fp32)", choices=("fp32", "bf16", "auto"))
     max_batch_tokens: int = option(4096, help="most padded tokens per forward pass: a longer batch is split and its "
                                    "gradients accumulated (same update, bounded memory; 0 = no cap)")
+    packing: bool = option(False, help="put several sequences in one row with a block-diagonal mask instead of padding them")
+    prefix_sharing: bool = option(False, help="decoders: compute each prompt once for all its responses (one row, responses "
+                                  "see the prompt but not each other); implies packing")
     group_by_length: bool = option(True, help="batch records of similar length together (less padding; order stays random)")
     padding_side: str = option("right", help="pad sequences on this side (scores are the same either way)", choices=("right", "left"))
     progress: bool = option(True, help="show a progress bar")

@@ -14,6 +14,7 @@ import torch
 from rewardkit.config import ConfigError
 from rewardkit.data.records import is_features
 from rewardkit.losses import DEFAULT_OBJECTIVE, KIND_OF_OBJECTIVE, standardize_by_annotator
+from rewardkit.model.packing import pack, plain_groups, shared_prefix_groups
 from rewardkit.model.reward_model import RewardModel
 from rewardkit.model.text import pad_features
 
@@ -100,13 +101,24 @@ def prepare_examples(records: list[dict], model: RewardModel, standardize_annota
     return PreparedData(examples, dict(skipped))
 
 
-def collate(examples: list[Example], model: RewardModel, padding_side: str = "right") -> dict:
-    """One padded backbone batch for all sequences of the examples, and the targets to score them against."""
+LAYOUTS = ("padded", "packed", "prefix")
+
+
+def collate(examples: list[Example], model: RewardModel, padding_side: str = "right", layout: str = "padded") -> dict:
+    """One backbone batch for all sequences of the examples, and the targets to score them against.
+
+    layout: 'padded' (one row per sequence), 'packed' (sequences share rows, no padding) or 'prefix' (decoders:
+    each example's prompt once, its responses after it; see rewardkit.model.packing).
+    """
     sequences = [s for ex in examples for s in ex.sequences]
     if model.spec.backbone_type == "mlp":
         inputs = pad_features(sequences)
-    else:
+    elif layout == "padded":
         inputs = model.encoder.collate(sequences, padding_side)
+    else:
+        groups = (shared_prefix_groups(sequences, [len(ex.sequences) for ex in examples]) if layout == "prefix"
+                  else plain_groups(sequences))
+        inputs = pack(groups, model.tokenizer.pad_token_id, model.spec.is_decoder, model.spec.max_length)
     sizes = [len(ex.sequences) for ex in examples]
     k = max(sizes)
     valid = torch.tensor([[i < n for i in range(k)] for n in sizes], dtype=torch.bool)

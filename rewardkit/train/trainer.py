@@ -133,6 +133,10 @@ def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: in
     return batches
 
 
+def layout(cfg: TrainConfig) -> str:
+    return "prefix" if cfg.prefix_sharing else "packed" if cfg.packing else "padded"
+
+
 def shard(indices: list[int], rank: int, world: int) -> list[int]:
     return indices[rank::world]
 
@@ -169,7 +173,7 @@ def evaluate(model, examples: list[Example], objectives: dict, cfg: TrainConfig,
         chunk = [examples[i] for i in mine[start:start + batch_size]]
         for kind in {ex.kind for ex in chunk}:
             part = [ex for ex in chunk if ex.kind == kind]
-            batch = collate(part, raw, cfg.padding_side)
+            batch = collate(part, raw, cfg.padding_side, layout(cfg))
             batch["inputs"] = {k: v.to(_device(raw)) for k, v in batch["inputs"].items()}
             with autocast(cfg.precision, _device(raw)):
                 loss, metrics, flat = batch_loss(raw, batch, objectives, cfg)
@@ -273,6 +277,9 @@ def build_model(cfg: TrainConfig, records: list[dict]) -> RewardModel:
                                  mlp_hidden=cfg.mlp_hidden, mlp_layers=cfg.mlp_layers)
     model = RewardModel.build(cfg.backbone, cfg.init, cfg.pooling, cfg.heads, cfg.head_weights, cfg.max_length,
                               cfg.chat_template)
+    if cfg.prefix_sharing and not model.spec.is_decoder:
+        raise ConfigError("--prefix-sharing needs a decoder backbone: an encoder's prompt tokens attend to the response, "
+                          "so their states differ per response and cannot be shared (use --packing)")
     if cfg.freeze_backbone:
         model.backbone.requires_grad_(False)
     if cfg.lora_r:
@@ -428,7 +435,7 @@ def train(cfg: TrainConfig) -> dict:
                             loss = sum(p.sum() * 0 for p in model.parameters() if p.requires_grad)
                             metrics = {"examples": 0}
                         else:
-                            batch = collate([examples[i] for i in chunk], raw, cfg.padding_side)
+                            batch = collate([examples[i] for i in chunk], raw, cfg.padding_side, layout(cfg))
                             batch["inputs"] = {k: v.to(accelerator.device) for k, v in batch["inputs"].items()}
                             with autocast(cfg.precision, accelerator.device):
                                 loss, metrics, _ = batch_loss(model, batch, objectives, cfg)

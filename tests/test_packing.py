@@ -1,0 +1,145 @@
+"""Speed techniques give the same numbers as the plain padded path: packing (left- and right-padded
+references, every pooling), shared-prompt prefixes with multi-turn prompts, bf16 within its tolerance,
+token-capped training chunks, and length-capped batches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rewardkit.model.packing import pack, plain_groups, shared_prefix_groups
+from rewardkit.model.reward_model import RewardModel
+from rewardkit.model.scoring import length_batches, score_sequences
+
+ITEMS = [("What is two plus two?", "four"), ("Say hello to the world, please.", "hello world, nice to meet you all"),
+         ("", "an answer without a prompt"), ("Name a colour.", "blue"), ("Why is the sky blue?", "Rayleigh scattering " * 6)]
+MULTI_TURN = [{"role": "user", "content": "Hi, can you help me with maths?"},
+              {"role": "assistant", "content": "Of course. What is the problem?"},
+              {"role": "user", "content": "What is 12 times 11?"}]
+TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} [SEP] {% endfor %}"
+            "{% if add_generation_prompt %}<|assistant|> {% endif %}")
+
+
+def build(path, pooling=None, template=False) -> RewardModel:
+    torch.manual_seed(0)
+    model = RewardModel.build(str(path), max_length=64, pooling=pooling).eval()
+    if template:
+        model.tokenizer.chat_template = TEMPLATE
+        model.encoder.use_template = True
+    return model
+
+
+@pytest.mark.parametrize("pooling", ["pooler", "mean", "first", "last"])
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_packed_scores_equal_padded_scores_encoder(tiny_bert_no_dropout, pooling, side):
+    model = build(tiny_bert_no_dropout, pooling)
+    encoded = [model.encoder.encode(p, r) for p, r in ITEMS]
+    with torch.no_grad():
+        padded = model.score(model.encoder.collate(encoded, side))
+        packed_batch = pack(plain_groups(encoded), model.tokenizer.pad_token_id, causal=False, row_tokens=48)
+        packed = model.score(packed_batch)
+    assert packed_batch["input_ids"].numel() < sum(len(e.input_ids) for e in encoded) + 48  # rows hold several sequences
+    assert torch.allclose(padded, packed, atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_packed_scores_equal_padded_scores_decoder(tiny_llama, pooling, side):
+    model = build(tiny_llama, pooling)
+    encoded = [model.encoder.encode(p, r) for p, r in ITEMS]
+    with torch.no_grad():
+        padded = model.score(model.encoder.collate(encoded, side))
+        packed = model.score(pack(plain_groups(encoded), model.tokenizer.pad_token_id, causal=True, row_tokens=48))
+    assert torch.allclose(padded, packed, atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_prefix_sharing_equals_separate_sequences_with_multi_turn_prompts(tiny_llama, pooling):
+    model = build(tiny_llama, pooling, template=True)
+    responses = ["132.", "It is 121, since 11 times 11 is 121.", "I am not sure."]
+    group = model.encoder.encode_group(MULTI_TURN, responses)
+    other = model.encoder.encode_group("Another prompt", ["yes", "no"])
+    sequences = group + other
+    with torch.no_grad():
+        separate = model.score(model.encoder.collate(sequences))
+        groups = shared_prefix_groups(sequences, [3, 2])
+        shared = model.score(pack(groups, model.tokenizer.pad_token_id, causal=True, row_tokens=64))
+    assert len(groups[0][0].prefix) > 10  # the multi-turn prompt is computed once
+    assert torch.allclose(separate, shared, atol=1e-5)
+
+
+def test_score_sequences_packing_and_bf16_match_fp32(tiny_bert_no_dropout):
+    model = build(tiny_bert_no_dropout)
+    plain = torch.tensor(score_sequences(model, ITEMS * 3, batch_size=4))
+    packed = torch.tensor(score_sequences(model, ITEMS * 3, batch_size=4, packing=True))
+    assert torch.allclose(plain, packed, atol=1e-5)
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        bf16 = torch.tensor(score_sequences(model, ITEMS * 3, batch_size=4, precision="bf16"))
+        # bf16 keeps 8 bits of mantissa: scores agree to about 1% of their spread
+        assert (bf16 - plain).abs().max() <= 0.05 * plain.std() + 1e-3
+
+
+def test_training_losses_and_gradients_equal_across_layouts(tiny_llama, tmp_path):
+    from rewardkit.train.config import TrainConfig
+    from rewardkit.train.examples import collate, prepare_examples
+    from rewardkit.train.trainer import batch_loss
+
+    model = build(tiny_llama, template=True)
+    records = [{"prompt": MULTI_TURN, "chosen": "132.", "rejected": "It is 121."},
+               {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon, I believe, or maybe Nice."},
+               {"prompt": "", "chosen": "fine", "rejected": "bad"}]
+    from rewardkit.data.records import normalize_record
+
+    examples = prepare_examples([normalize_record(r) for r in records], model).examples
+    cfg = TrainConfig(train="unused")
+    results = {}
+    for layout in ("padded", "packed", "prefix"):
+        model.zero_grad()
+        loss, _, rewards = batch_loss(model, collate(examples, model, "left", layout), {"pairwise": "bt"}, cfg)
+        loss.backward()
+        results[layout] = (loss.detach(), rewards, [p.grad.clone() for p in model.parameters() if p.grad is not None])
+    for layout in ("packed", "prefix"):
+        assert torch.allclose(results[layout][0], results["padded"][0], atol=1e-5)
+        assert torch.allclose(results[layout][1], results["padded"][1], atol=1e-5)
+        for a, b in zip(results[layout][2], results["padded"][2], strict=True):
+            assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_length_batches_caps_rows_tokens_and_padding():
+    lengths = [10, 100, 12, 95, 11, 50]
+    batches = length_batches(lengths, batch_size=3, max_tokens=250, max_padding=0.25)
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    for b in batches:
+        longest = max(lengths[i] for i in b)
+        assert len(b) <= 3 and longest * len(b) <= 250
+        assert longest * len(b) - sum(lengths[i] for i in b) <= 0.25 * longest * len(b)
+    assert length_batches([5, 5, 5, 5], batch_size=2) == [[0, 1], [2, 3]]
+
+
+def test_prefix_sharing_is_refused_for_encoders(tiny_bert, tmp_path):
+    from rewardkit.cli import main
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n' * 4)
+    assert main(["train", "--train", str(data), "--backbone", str(tiny_bert), "--prefix-sharing",
+                 "--output", str(tmp_path / "o"), "--no-progress"]) == 2
+
+
+def test_whole_training_run_is_the_same_packed_or_padded(tiny_bert_no_dropout, tmp_path):
+    from rewardkit.data.io import write_records
+    from rewardkit.data.synth import generate
+    from rewardkit.model.reward_model import RewardModel as RM
+    from rewardkit.train.config import TrainConfig
+    from rewardkit.train.trainer import train
+
+    write_records(tmp_path / "t.jsonl", generate("mix", 48, seed=3, split="train"))
+    weights = {}
+    for name, extra in (("padded", {}), ("packed", {"packing": True}), ("chunked", {"max_batch_tokens": 64})):
+        cfg = TrainConfig(train=str(tmp_path / "t.jsonl"), output=str(tmp_path / name), backbone=str(tiny_bert_no_dropout),
+                          max_length=64, batch_size=8, epochs=1, lr=1e-3, eval_fraction=0.0, final_model="last",
+                          progress=False, **extra)
+        train(cfg)
+        weights[name] = RM.load(tmp_path / name / "model").state_dict()
+    for name in ("packed", "chunked"):
+        for key, value in weights["padded"].items():
+            assert torch.allclose(value, weights[name][key], atol=1e-4), (name, key)
