@@ -86,6 +86,8 @@ class RewardModel(nn.Module):
 
     def hidden_states(self, batch: dict) -> torch.Tensor:
         """Pooled representation h(x, y) per sequence, [B, hidden]."""
+        if "cached" in batch:  # features computed once by a frozen backbone (TrainConfig.cache_features)
+            return batch["cached"]
         if self.spec.backbone_type == "mlp":
             features, mask = batch["features"], batch["mask"]
             per_step = self.backbone(features)  # [B, T, hidden]

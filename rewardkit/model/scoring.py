@@ -44,6 +44,22 @@ def encode_items(model: RewardModel, items: list[tuple]) -> list:
     return [model.encoder.encode(prompt, response) for prompt, response in items]
 
 
+def model_batches(model: RewardModel, encoded: list, batch_size: int = 32, max_tokens: int = 0, packing: bool = False):
+    """(indices, model inputs) for encoded sequences: length-sorted batches, padded or packed."""
+    mlp = model.spec.backbone_type == "mlp"
+    packing = packing and not mlp
+    lengths = [len(e) if mlp else len(e.input_ids) for e in encoded]
+    # Packed batches need no padding cut: their cost is the real tokens (and a T x T mask per row).
+    for idx in length_batches(lengths, batch_size, max_tokens, max_padding=1.0 if packing else 0.25):
+        chosen = [encoded[i] for i in idx]
+        if mlp:
+            yield idx, pad_features(chosen)
+        elif packing:
+            yield idx, pack(plain_groups(chosen), model.tokenizer.pad_token_id, model.spec.is_decoder, model.spec.max_length)
+        else:
+            yield idx, model.encoder.collate(chosen)
+
+
 @torch.inference_mode()
 def score_encoded(model: RewardModel, encoded: list, batch_size: int = 32, max_tokens: int = 0, progress: bool = False,
                   normalize: bool = False, precision: str = "fp32", packing: bool = False) -> list[float]:
@@ -54,24 +70,29 @@ def score_encoded(model: RewardModel, encoded: list, batch_size: int = 32, max_t
 
     model.eval()
     device = next(model.parameters()).device
-    mlp = model.spec.backbone_type == "mlp"
-    packing = packing and not mlp
-    lengths = [len(e) if mlp else len(e.input_ids) for e in encoded]
     scores = torch.empty(len(encoded))
-    # Packed batches need no padding cut: their cost is the real tokens (and a T x T mask per row).
-    batches = length_batches(lengths, batch_size, max_tokens, max_padding=1.0 if packing else 0.25)
-    for idx in tqdm(batches, desc="scoring", unit="batch", disable=not progress):
-        chosen = [encoded[i] for i in idx]
-        if mlp:
-            batch = pad_features(chosen)
-        elif packing:
-            batch = pack(plain_groups(chosen), model.tokenizer.pad_token_id, model.spec.is_decoder, model.spec.max_length)
-        else:
-            batch = model.encoder.collate(chosen)
+    batches = list(model_batches(model, encoded, batch_size, max_tokens, packing))
+    for idx, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress):
         with autocast(precision, device):
             out = model.score({k: v.to(device) for k, v in batch.items()}).float().cpu()
         scores[idx] = model.normalize(out) if normalize else out
     return scores.tolist()
+
+
+@torch.inference_mode()
+def pooled_features(model: RewardModel, encoded: list, batch_size: int = 32, precision: str = "fp32",
+                    packing: bool = False, progress: bool = False) -> torch.Tensor:
+    """The pooled representations h(x, y) [N, hidden] the reward heads read, in input order."""
+    from tqdm.auto import tqdm
+
+    model.eval()
+    device = next(model.parameters()).device
+    out = torch.empty(len(encoded), model.head.in_features)
+    for idx, batch in tqdm(list(model_batches(model, encoded, batch_size, 0, packing)), desc="caching features",
+                           unit="batch", disable=not progress):
+        with autocast(precision, device):
+            out[idx] = model.hidden_states({k: v.to(device) for k, v in batch.items()}).float().cpu()
+    return out
 
 
 def score_sequences(model: RewardModel, items: list[tuple], batch_size: int = 32, progress: bool = False,

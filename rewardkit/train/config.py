@@ -64,6 +64,8 @@ class TrainConfig:
                             "hardware has native bf16, else fp32)", choices=("fp32", "bf16", "auto"))
     max_batch_tokens: int = option(4096, help="most padded tokens per forward pass: a longer batch is split and its "
                                    "gradients accumulated (same update, bounded memory; 0 = no cap)")
+    cache_features: bool = option(False, help="with --freeze-backbone: compute the backbone's features once, then train "
+                                  "only the heads on them (much faster for many epochs; dropout in the backbone is off)")
     packing: bool = option(False, help="put several sequences in one row with a block-diagonal mask instead of padding them")
     prefix_sharing: bool = option(False, help="decoders: compute each prompt once for all its responses (one row, responses "
                                   "see the prompt but not each other); implies packing")

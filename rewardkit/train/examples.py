@@ -29,6 +29,7 @@ class Example:
     target: float | None = None     # rating: aggregate score
     head_targets: dict = field(default_factory=dict)  # rating: {head index: score}
     head: int = -1                  # pairwise/ranking: train this head (-1 = the aggregate)
+    tokens: int | None = None       # token count, kept when the sequences are replaced by cached features
 
 
 @dataclass
@@ -111,7 +112,9 @@ def collate(examples: list[Example], model: RewardModel, padding_side: str = "ri
     each example's prompt once, its responses after it; see rewardkit.model.packing).
     """
     sequences = [s for ex in examples for s in ex.sequences]
-    if model.spec.backbone_type == "mlp":
+    if isinstance(sequences[0], torch.Tensor):  # cached backbone features
+        inputs = {"cached": torch.stack(sequences)}
+    elif model.spec.backbone_type == "mlp":
         inputs = pad_features(sequences)
     elif layout == "padded":
         inputs = model.encoder.collate(sequences, padding_side)

@@ -27,7 +27,7 @@ from rewardkit.data.io import read_records, write_records
 from rewardkit.model.backbone import set_threads
 from rewardkit.model.precision import autocast
 from rewardkit.model.reward_model import RewardModel, add_lora, merge_lora, model_summary
-from rewardkit.model.scoring import length_batches
+from rewardkit.model.scoring import length_batches, pooled_features
 from rewardkit.train.config import TrainConfig
 from rewardkit.train.examples import Example, choose_objectives, collate, prepare_examples
 
@@ -209,6 +209,8 @@ def evaluate(model, examples: list[Example], objectives: dict, cfg: TrainConfig,
 
 
 def _length(ex: Example) -> int:
+    if ex.tokens is not None:
+        return ex.tokens
     return sum(len(s.input_ids) if hasattr(s, "input_ids") else len(s) for s in ex.sequences)
 
 
@@ -264,6 +266,20 @@ def _split(records: list[dict], fraction: float, seed: int) -> tuple[list[dict],
     held = set(prompts[: int(round(fraction * len(prompts)))])
     train = [r for r in records if json.dumps(r.get("prompt"), sort_keys=True) not in held]
     return train, [r for r in records if json.dumps(r.get("prompt"), sort_keys=True) in held]
+
+
+def cache_features(model: RewardModel, examples: list[Example], cfg: TrainConfig, progress: bool = False) -> None:
+    """Replace each example's token sequences by the frozen backbone's pooled features, computed once:
+    every later epoch only runs the heads (the ArmoRM recipe)."""
+    if not cfg.freeze_backbone or cfg.lora_r or model.spec.backbone_type == "mlp":
+        raise ConfigError("--cache-features needs --freeze-backbone, no LoRA, and a transformer backbone")
+    flat = [s for ex in examples for s in ex.sequences]
+    features = pooled_features(model, flat, batch_size=32, precision=cfg.precision, packing=cfg.packing, progress=progress)
+    at = 0
+    for ex in examples:
+        ex.tokens = _length(ex)  # batches are still grouped by the examples' token lengths
+        ex.sequences = list(features[at:at + len(ex.sequences)])
+        at += len(ex.sequences)
 
 
 def build_model(cfg: TrainConfig, records: list[dict]) -> RewardModel:
@@ -332,6 +348,8 @@ def train(cfg: TrainConfig) -> dict:
     examples = train_data.examples
     if not examples:
         raise ConfigError(f"{cfg.train}: no trainable records after skipping {train_data.skipped}")
+    if cfg.cache_features:
+        cache_features(model, examples + (eval_data.examples if eval_data else []), cfg, progress=main and cfg.progress)
     if main:
         for reason, n in train_data.skipped.items():
             print(f"not trained on: {n} {reason}")

@@ -143,3 +143,26 @@ def test_whole_training_run_is_the_same_packed_or_padded(tiny_bert_no_dropout, t
     for name in ("packed", "chunked"):
         for key, value in weights["padded"].items():
             assert torch.allclose(value, weights[name][key], atol=1e-4), (name, key)
+
+
+def test_cached_features_train_the_same_heads_as_a_frozen_backbone(tiny_bert_no_dropout, tmp_path):
+    from rewardkit.data.io import write_records
+    from rewardkit.data.synth import generate
+    from rewardkit.model.reward_model import RewardModel as RM
+    from rewardkit.train.config import TrainConfig
+    from rewardkit.train.trainer import train
+
+    write_records(tmp_path / "t.jsonl", generate("mix", 40, seed=4, split="train"))
+    heads = {}
+    for cached in (False, True):
+        out = tmp_path / f"cached-{cached}"
+        cfg = TrainConfig(train=str(tmp_path / "t.jsonl"), output=str(out), backbone=str(tiny_bert_no_dropout), max_length=64,
+                          batch_size=8, epochs=3, lr=1e-3, freeze_backbone=True, cache_features=cached, eval_fraction=0.25,
+                          final_model="last", progress=False)
+        summary = train(cfg)
+        heads[cached] = (RM.load(out / "model").head.weight, summary["eval"]["pairwise_accuracy"])
+    assert torch.allclose(heads[False][0], heads[True][0], atol=1e-5)
+    assert heads[False][1] == heads[True][1]
+    with pytest.raises(Exception, match="freeze-backbone"):
+        train(TrainConfig(train=str(tmp_path / "t.jsonl"), output=str(tmp_path / "x"), backbone=str(tiny_bert_no_dropout),
+                          cache_features=True, progress=False))
