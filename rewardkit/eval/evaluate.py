@@ -7,6 +7,7 @@ what the plots need (scores, lengths, categories) and are written beside the rep
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from rewardkit.data.records import normalize_record
 from rewardkit.eval.bias import length_bias, style_matrix
 from rewardkit.eval.metrics import (
+    average_ranks,
     best_of_k,
     bootstrap_ci,
     calibration,
@@ -42,16 +44,39 @@ def score_all(scorer: Scorer, records: list[dict]) -> list[dict]:
         elif r["kind"] == "rating":
             slots.append((i, "model_score"))
             items.append((prompt, r["response"]))
-    scores = score_items(scorer, items)
+    spreads: list[float] = []
+    scores = score_items(scorer, items, spreads)
     out = [dict(r) for r in records]
     for (i, where), s in zip(slots, scores, strict=True):
         if where.startswith("scores."):
             out[i].setdefault("model_scores", [None] * len(out[i]["responses"]))[int(where[7:])] = s
         else:
             out[i][where] = s
+    for (i, where), u in zip(slots, spreads, strict=False):  # ensembles only
+        if where in ("chosen_score", "rejected_score"):
+            out[i][where.replace("_score", "_uncertainty")] = u
     for r in out:
         if r["kind"] == "pairwise":
             r["model_margin"] = r["chosen_score"] - r["rejected_score"]
+    return out
+
+
+def uncertainty_results(pairs: list[dict]) -> dict:
+    """Does the ensemble's spread mark the pairs it gets wrong? A pair's uncertainty is the spread of its
+    margin, sqrt(u_chosen^2 + u_rejected^2). AUROC of that uncertainty for 'the model is wrong' (0.5 = no
+    signal), and accuracy on the most and least certain halves."""
+    u = np.array([math.hypot(r["chosen_uncertainty"], r["rejected_uncertainty"]) for r in pairs])
+    wrong = np.array([r["model_margin"] < 0 for r in pairs])
+    out = {"pairs": len(pairs), "mean_uncertainty": float(u.mean())}
+    if wrong.any() and (~wrong).any():
+        ranks = average_ranks(u.tolist())
+        out["auroc_wrong"] = float((ranks[wrong].sum() - wrong.sum() * (wrong.sum() + 1) / 2) / (wrong.sum() * (~wrong).sum()))
+    order = np.argsort(u, kind="stable")
+    half = len(order) // 2
+    credit = np.array([pair_credit(r["model_margin"]) for r in pairs])
+    if half:
+        out["accuracy_most_certain_half"] = float(credit[order[:half]].mean())
+        out["accuracy_least_certain_half"] = float(credit[order[half:]].mean())
     return out
 
 
@@ -87,6 +112,8 @@ def pairwise_results(pairs: list[dict], scorer: Scorer, section_of=None, resampl
     cal = scorer.calibration or {}
     out["calibration"] = calibration([r["model_margin"] for r in strict], cal.get("temperature", 1.0), cal.get("bias", 0.0))
     out["length"] = length_bias(pairs)
+    if strict and "chosen_uncertainty" in strict[0]:
+        out["uncertainty"] = uncertainty_results(strict)
     out["style"] = style_matrix(strict)
     chosen = np.array([r["chosen_score"] for r in strict])
     rejected = np.array([r["rejected_score"] for r in strict])

@@ -27,10 +27,13 @@ class Scorer:
     score: Callable[[list[Item]], list[float]]
     calibration: dict | None = None
     info: dict = field(default_factory=dict)
+    # ensembles: (scores, spread across members) in one pass; the spread is the model's uncertainty
+    score_and_spread: Callable[[list[Item]], tuple[list[float], list[float]]] | None = None
 
 
-def score_items(scorer: Scorer, items: Sequence[Item]) -> list[float]:
-    """Scores in input order; each distinct item is scored once."""
+def score_items(scorer: Scorer, items: Sequence[Item], spreads: list | None = None) -> list[float]:
+    """Scores in input order; each distinct item is scored once. For an ensemble scorer, pass a list as
+    `spreads` to receive each item's uncertainty."""
     keys = [json.dumps(item, sort_keys=True, default=str) for item in items]
     unique: dict[str, int] = {}
     distinct: list[Item] = []
@@ -38,7 +41,12 @@ def score_items(scorer: Scorer, items: Sequence[Item]) -> list[float]:
         if key not in unique:
             unique[key] = len(distinct)
             distinct.append(item)
-    scores = scorer.score(distinct) if distinct else []
+    member_spread: list[float] = []
+    if spreads is not None and scorer.score_and_spread is not None and distinct:
+        scores, member_spread = scorer.score_and_spread(distinct)
+        spreads.extend(float(member_spread[unique[k]]) for k in keys)
+    else:
+        scores = scorer.score(distinct) if distinct else []
     if len(scores) != len(distinct):
         raise RuntimeError(f"scorer {scorer.name!r} returned {len(scores)} scores for {len(distinct)} items")
     return [float(scores[unique[k]]) for k in keys]
@@ -53,9 +61,14 @@ def rewardkit_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0
     model = load_model(str(path))
     if max_length and model.spec.backbone_type == "hf":
         model.encoder.max_length = max_length
+    def score_and_spread(items: list[Item]) -> tuple[list[float], list[float]]:
+        spread: list[float] = []
+        return score_sequences(model, list(items), batch_size, progress, precision=precision, spreads=spread), spread
+
     return Scorer(name=Path(path).name, calibration=model.spec.calibration,
                   score=lambda items: score_sequences(model, list(items), batch_size, progress, precision=precision),
-                  info={"type": "rewardkit", **model_summary(model)})
+                  info={"type": "rewardkit", **model_summary(model)},
+                  score_and_spread=score_and_spread if model.spec.ensemble >= 2 else None)
 
 
 def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, progress: bool = True,

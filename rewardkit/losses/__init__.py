@@ -89,6 +89,24 @@ def reward_centering(r_pos: torch.Tensor, r_neg: torch.Tensor) -> torch.Tensor:
     return ((r_pos + r_neg) ** 2).mean()
 
 
+def weighted_bradley_terry(r_pos: torch.Tensor, r_neg: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Bradley–Terry per ensemble member: r_pos, r_neg, weights [B, K]; member k's loss is the
+    weights[:, k]-weighted mean over pairs (bootstrap weights make the members differ); returns the mean over k."""
+    per_pair = -F.logsigmoid(r_pos - r_neg)
+    return ((per_pair * weights).sum(dim=0) / weights.sum(dim=0).clamp(min=1e-8)).mean()
+
+
+def correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of two [N] tensors (0 when either is constant)."""
+    x, y = x - x.mean(), y - y.mean()
+    return (x * y).sum() / (x.norm() * y.norm()).clamp(min=1e-8)
+
+
+def length_penalty(rewards: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """corr(reward, response length)²: pushes the batch's rewards to carry no length signal."""
+    return correlation(rewards, lengths.to(rewards.dtype)) ** 2
+
+
 def l2_penalty(parameters) -> torch.Tensor:
     """Σ θ² over the given parameters (the reward head by default in the trainer)."""
     return sum((p**2).sum() for p in parameters)

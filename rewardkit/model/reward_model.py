@@ -53,6 +53,8 @@ class ModelSpec:
     normalization: dict | None = None        # {"mean": m, "std": s} of rewards on the evaluation split
     calibration: dict | None = None          # {"temperature": T, "bias": b}: P(a > b) = sigmoid((ra - rb) / T + b)
     lora: dict | None = None                 # {"r": .., "alpha": ..} while LoRA adapters are unmerged (checkpoints)
+    ensemble: int = 0                        # the first `ensemble` heads are members of an ensemble (0 = none)
+    aggregate: str = "weighted"              # "weighted": head-weighted sum; "min": the lowest member (conservative)
 
     @classmethod
     def from_dict(cls, values: dict) -> ModelSpec:
@@ -116,8 +118,20 @@ class RewardModel(nn.Module):
         return self.head(h.to(self.head.weight.dtype))
 
     def score(self, batch: dict) -> torch.Tensor:
-        """The scalar reward per sequence: the head-weighted sum of the heads' rewards."""
-        return self(batch) @ self.head_weights.to(self.head.weight.dtype)
+        """The scalar reward per sequence: the head-weighted sum of the heads' rewards (or, for an ensemble
+        with aggregate 'min', its lowest member)."""
+        return self.aggregate(self(batch))
+
+    def aggregate(self, per_head: torch.Tensor) -> torch.Tensor:
+        if self.spec.ensemble and self.spec.aggregate == "min":
+            return per_head[:, : self.spec.ensemble].min(dim=1).values
+        return per_head @ self.head_weights.to(per_head.dtype)
+
+    def spread(self, per_head: torch.Tensor) -> torch.Tensor | None:
+        """Standard deviation across ensemble members: the model's uncertainty about a score (None if no ensemble)."""
+        if self.spec.ensemble < 2:
+            return None
+        return per_head[:, : self.spec.ensemble].std(dim=1)
 
     # ------------------------------------------------------------ building, saving, loading
 

@@ -62,20 +62,29 @@ def model_batches(model: RewardModel, encoded: list, batch_size: int = 32, max_t
 
 @torch.inference_mode()
 def score_encoded(model: RewardModel, encoded: list, batch_size: int = 32, max_tokens: int = 0, progress: bool = False,
-                  normalize: bool = False, precision: str = "fp32", packing: bool = False) -> list[float]:
+                  normalize: bool = False, precision: str = "fp32", packing: bool = False,
+                  spreads: list | None = None) -> list[float]:
     """Scores of encoded sequences, in input order, computed in length-sorted batches (bf16 autocast with
     precision='bf16', or 'auto' where the hardware has native bf16). With packing, a batch's sequences share
-    rows of up to the model's max_length tokens instead of being padded (rewardkit.model.packing)."""
+    rows of up to the model's max_length tokens instead of being padded (rewardkit.model.packing).
+    For an ensemble, pass a list as `spreads` to receive each score's spread across members."""
     from tqdm.auto import tqdm
 
     model.eval()
     device = next(model.parameters()).device
-    scores = torch.empty(len(encoded))
+    scores, spread = torch.empty(len(encoded)), torch.zeros(len(encoded))
     batches = list(model_batches(model, encoded, batch_size, max_tokens, packing))
     for idx, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress):
         with autocast(precision, device):
-            out = model.score({k: v.to(device) for k, v in batch.items()}).float().cpu()
+            per_head = model({k: v.to(device) for k, v in batch.items()}).float().cpu()
+        out = model.aggregate(per_head)
         scores[idx] = model.normalize(out) if normalize else out
+        member_spread = model.spread(per_head)
+        if member_spread is not None:
+            scale = max(model.spec.normalization["std"], 1e-8) if normalize and model.spec.normalization else 1.0
+            spread[idx] = member_spread / scale
+    if spreads is not None:
+        spreads.extend(spread.tolist())
     return scores.tolist()
 
 
@@ -96,15 +105,18 @@ def pooled_features(model: RewardModel, encoded: list, batch_size: int = 32, pre
 
 
 def score_sequences(model: RewardModel, items: list[tuple], batch_size: int = 32, progress: bool = False,
-                    normalize: bool = False, max_tokens: int = 0, precision: str = "fp32", packing: bool = False) -> list[float]:
+                    normalize: bool = False, max_tokens: int = 0, precision: str = "fp32", packing: bool = False,
+                    spreads: list | None = None) -> list[float]:
     """Scores of (prompt, response) items; for an MLP model each item is (None, features)."""
-    return score_encoded(model, encode_items(model, items), batch_size, max_tokens, progress, normalize, precision, packing)
+    return score_encoded(model, encode_items(model, items), batch_size, max_tokens, progress, normalize, precision,
+                         packing, spreads)
 
 
 def score_records(model: RewardModel, records: Iterable[dict], batch_size: int = 32, progress: bool = False,
                   normalize: bool = False, precision: str = "fp32", packing: bool = False) -> list[dict]:
     """Add scores to records: pairwise -> chosen_score, rejected_score, margin; ranking -> scores;
-    rating -> score; stepwise -> score of the whole solution (outcome reward)."""
+    rating -> score; stepwise -> score of the whole solution (outcome reward). An ensemble model also
+    adds the spread across its members: chosen_uncertainty / rejected_uncertainty, uncertainties[], uncertainty."""
     records = [r if "kind" in r else normalize_record(r) for r in records]
     items: list[tuple] = []
     slots: list[tuple[int, str]] = []  # (record index, where the score goes)
@@ -125,16 +137,25 @@ def score_records(model: RewardModel, records: Iterable[dict], batch_size: int =
             add(i, prompt, r["response"], "score_pred")
         else:
             add(i, prompt, "\n".join(r["steps"]), "score_pred")
-    scores = score_sequences(model, items, batch_size, progress, normalize, precision=precision, packing=packing)
+    spreads: list[float] = []
+    scores = score_sequences(model, items, batch_size, progress, normalize, precision=precision, packing=packing,
+                             spreads=spreads)
+    ensemble = model.spec.ensemble >= 2
     out = [dict(r) for r in records]
-    for (i, where), s in zip(slots, scores, strict=True):
+    for (i, where), s, u in zip(slots, scores, spreads, strict=True):
         if where.startswith("scores."):
             out[i].setdefault("scores", [None] * len(out[i]["responses"]))[int(where[7:])] = s
+            if ensemble:
+                out[i].setdefault("uncertainties", [None] * len(out[i]["responses"]))[int(where[7:])] = u
         elif where == "score_pred":
             # A rating record's own `score` is the human label: the model's goes beside it.
             out[i]["model_score" if out[i]["kind"] == "rating" else "score"] = s
+            if ensemble:
+                out[i]["uncertainty"] = u
         else:
             out[i][where] = s
+            if ensemble:
+                out[i][where.replace("_score", "_uncertainty")] = u
     for r in out:
         if r["kind"] == "pairwise":
             if r.get("margin") is not None:  # keep a labelled margin rather than overwrite it

@@ -62,6 +62,14 @@ def sigmoid(x: float) -> float:
     return 0.5 * (1.0 + math.tanh(x / 2))
 
 
+class Scores(list):
+    """A request's scores, with each one's spread across ensemble members (zeros for a single-head model)."""
+
+    def __init__(self, scores: list[float], spreads: list[float]):
+        super().__init__(scores)
+        self.spreads = spreads
+
+
 class ModelService:
     """Encodes, checks and scores the requests of one batch (runs in the model thread)."""
 
@@ -87,9 +95,11 @@ class ModelService:
             spans.append((len(flat), len(flat) + len(encoded)))
             results.append(None)
             flat.extend(encoded)
+        spreads: list[float] = []
         scores = score_encoded(self.model, flat, self.cfg.max_batch_size, self.cfg.max_batch_tokens,
-                               precision=self.cfg.precision) if flat else []
-        return [r if span is None else scores[span[0]:span[1]] for r, span in zip(results, spans, strict=True)]
+                               precision=self.cfg.precision, spreads=spreads) if flat else []
+        return [r if span is None else Scores(scores[span[0]:span[1]], spreads[span[0]:span[1]])
+                for r, span in zip(results, spans, strict=True)]
 
     @staticmethod
     def _original_length(encoded) -> int:
@@ -269,7 +279,10 @@ def create_app(model, cfg: ServeConfig, process: ProcessFn | None = None):
         raw = await scores_for(items)
         normalized = service.normalized(raw) if model.spec.normalization else None
         chosen = normalized if (normalize is not False and normalized is not None) else raw
-        return {"model": name, "scores": service.clipped(chosen), "raw": raw, "normalized": normalized}
+        out = {"model": name, "scores": service.clipped(chosen), "raw": raw, "normalized": normalized}
+        if model.spec.ensemble >= 2:  # the spread across ensemble members, in raw score units
+            out["uncertainty"] = list(getattr(raw, "spreads", []))
+        return out
 
     @app.post("/v1/compare")
     async def compare(request: Request):

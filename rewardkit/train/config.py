@@ -40,6 +40,14 @@ class TrainConfig:
     mix_weights: dict[str, float] = option({}, help="loss weight per record kind in mixed data, e.g. pairwise=1 rating=0.5")
     center_weight: float = option(0.0, help="weight of the reward-centering penalty mean((r+ + r-)^2)")
     l2_weight: float = option(0.0, help="weight of the L2 penalty on the reward head's parameters")
+    length_penalty: float = option(0.0, help="weight of corr(reward, response length)^2 in each batch (length de-biasing)")
+    length_head: bool = option(False, help="ODIN-style: a second head absorbs length during training and is left out "
+                               "at inference (uses --length-penalty as the weight of its correlation terms)")
+    balance_length: bool = option(False, help="repeat pairs so that 'chosen is longer' and 'chosen is shorter' are equally common")
+    ensemble: int = option(0, help="train K reward heads on Poisson bootstrap resamples (K >= 2); their spread is the "
+                           "uncertainty reported by score, eval and serve")
+    aggregate: str = option("weighted", help="ensemble score: weighted (the mean of the members) or min (conservative)",
+                            choices=("weighted", "min"))
     standardize_annotators: bool = option(False, help="z-score rating targets per annotator before regression")
     # optimisation
     epochs: float = option(1.0, help="passes over the training data")

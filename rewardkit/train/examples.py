@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from rewardkit.config import ConfigError
-from rewardkit.data.records import is_features
+from rewardkit.data.records import is_features, text_of
 from rewardkit.losses import DEFAULT_OBJECTIVE, KIND_OF_OBJECTIVE, standardize_by_annotator
 from rewardkit.model.packing import pack, plain_groups, shared_prefix_groups
 from rewardkit.model.reward_model import RewardModel
@@ -30,6 +30,8 @@ class Example:
     head_targets: dict = field(default_factory=dict)  # rating: {head index: score}
     head: int = -1                  # pairwise/ranking: train this head (-1 = the aggregate)
     tokens: int | None = None       # token count, kept when the sequences are replaced by cached features
+    lengths: list[int] = field(default_factory=list)  # response lengths in characters (length de-biasing)
+    boot: list[float] | None = None  # ensemble: this example's bootstrap weight for each member head
 
 
 @dataclass
@@ -85,7 +87,8 @@ def prepare_examples(records: list[dict], model: RewardModel, standardize_annota
             raise ConfigError(f"record {r.get('_line', '?')}: an MLP backbone needs numeric feature records and a "
                               "text backbone needs text records")
         sequences = responses if mlp else model.encoder.encode_group(r.get("prompt", ""), responses)
-        ex = Example(kind=kind, sequences=sequences, head=head)
+        ex = Example(kind=kind, sequences=sequences, head=head,
+                     lengths=[0 if mlp else len(text_of(x)) for x in responses])
         if kind == "pairwise":
             ex.margin = r.get("margin")
         elif kind == "ranking":
@@ -130,7 +133,10 @@ def collate(examples: list[Example], model: RewardModel, padding_side: str = "ri
     index = torch.where(valid, offsets + torch.arange(k), torch.zeros(1, dtype=torch.long))
     kind = examples[0].kind
     batch = {"inputs": inputs, "kind": kind, "index": index, "valid": valid,
-             "head": torch.tensor([ex.head for ex in examples])}
+             "head": torch.tensor([ex.head for ex in examples]),
+             "lengths": torch.tensor([n for ex in examples for n in ex.lengths], dtype=torch.float32)}
+    if examples[0].boot is not None:
+        batch["boot"] = torch.tensor([ex.boot for ex in examples], dtype=torch.float32)
     if kind == "pairwise":
         batch["margin"] = torch.tensor([ex.margin if ex.margin is not None else float("nan") for ex in examples])
     elif kind == "ranking":

@@ -41,8 +41,7 @@ class TrainingError(RuntimeError):
 def sequence_rewards(model, batch: dict) -> torch.Tensor:
     """Per-sequence reward [N]: the aggregate score, or a named head where an example asks for one."""
     per_head = model(batch["inputs"])                                    # [N, H]
-    weights = torch.tensor(model_spec(model).head_weights, dtype=per_head.dtype, device=per_head.device)
-    aggregate = per_head @ weights
+    aggregate = getattr(model, "module", model).aggregate(per_head)
     head = batch["head"].to(per_head.device)
     if (head >= 0).any():
         seq_head = head.repeat_interleave(batch["valid"].sum(dim=1).to(head.device))
@@ -63,9 +62,20 @@ def batch_loss(model, batch: dict, objectives: dict[str, str], cfg: TrainConfig)
     index, valid = batch["index"].to(device), batch["valid"].to(device)
     rewards = flat[index]                                               # [B, K]
     metrics: dict = {"examples": int(index.shape[0])}
+    spec = model_spec(model)
     if kind == "pairwise":
         pos, neg = rewards[:, 0], rewards[:, 1]
-        if objective == "bt":
+        if "length" in spec.heads and objective == "bt":
+            # ODIN: the preference is explained by quality + a length head; only quality is kept at inference.
+            length_reward = per_head[:, spec.heads.index("length")][index]
+            loss = losses.bradley_terry(pos + length_reward[:, 0], neg + length_reward[:, 1])
+            lengths = batch["lengths"].to(device)
+            loss = loss + cfg.length_penalty * (losses.length_penalty(flat, lengths)
+                                                + 1 - losses.correlation(per_head[:, spec.heads.index("length")], lengths))
+        elif spec.ensemble and objective == "bt":
+            members = per_head[:, : spec.ensemble][index]                       # [B, 2, K]
+            loss = losses.weighted_bradley_terry(members[:, 0], members[:, 1], batch["boot"].to(device))
+        elif objective == "bt":
             loss = losses.bradley_terry(pos, neg)
         elif objective == "margin":
             m = batch["margin"].to(device)
@@ -77,6 +87,8 @@ def batch_loss(model, batch: dict, objectives: dict[str, str], cfg: TrainConfig)
             loss = losses.contrastive(pos, neg, cfg.temperature)
         if cfg.center_weight:
             loss = loss + cfg.center_weight * losses.reward_centering(pos, neg)
+        if cfg.length_penalty and "length" not in spec.heads:
+            loss = loss + cfg.length_penalty * losses.length_penalty(flat, batch["lengths"].to(device))
         diff = (pos - neg).detach()
         metrics["correct"] = float((diff > 0).sum() + 0.5 * (diff == 0).sum())
     elif kind == "ranking":
@@ -268,11 +280,26 @@ def _split(records: list[dict], fraction: float, seed: int) -> tuple[list[dict],
     return train, [r for r in records if json.dumps(r.get("prompt"), sort_keys=True) in held]
 
 
+def balance_by_length(examples: list[Example], seed: int) -> list[Example]:
+    """Length-balanced sampling: repeat randomly drawn pairs of the rarer kind (chosen longer, or chosen
+    shorter) until both kinds are equally common, so that length alone predicts nothing."""
+    longer = [ex for ex in examples if ex.kind == "pairwise" and ex.lengths[0] > ex.lengths[1]]
+    shorter = [ex for ex in examples if ex.kind == "pairwise" and ex.lengths[0] < ex.lengths[1]]
+    if not longer or not shorter:
+        return examples
+    rare, common = (longer, shorter) if len(longer) < len(shorter) else (shorter, longer)
+    extra = random.Random(seed).choices(rare, k=len(common) - len(rare))
+    print(f"length balancing: {len(longer)} pairs with the longer response chosen, {len(shorter)} with the shorter; "
+          f"repeating {len(extra)} of the rarer kind")
+    return examples + extra
+
+
 def cache_features(model: RewardModel, examples: list[Example], cfg: TrainConfig, progress: bool = False) -> None:
     """Replace each example's token sequences by the frozen backbone's pooled features, computed once:
     every later epoch only runs the heads (the ArmoRM recipe)."""
     if not cfg.freeze_backbone or cfg.lora_r or model.spec.backbone_type == "mlp":
         raise ConfigError("--cache-features needs --freeze-backbone, no LoRA, and a transformer backbone")
+    examples = list({id(ex): ex for ex in examples}.values())  # length balancing may repeat examples
     flat = [s for ex in examples for s in ex.sequences]
     features = pooled_features(model, flat, batch_size=32, precision=cfg.precision, packing=cfg.packing, progress=progress)
     at = 0
@@ -291,8 +318,18 @@ def build_model(cfg: TrainConfig, records: list[dict]) -> RewardModel:
         width = len(sample[0]) if isinstance(sample[0], list) else len(sample)
         return RewardModel.build("mlp", heads=cfg.heads, head_weights=cfg.head_weights, mlp_input_dim=width,
                                  mlp_hidden=cfg.mlp_hidden, mlp_layers=cfg.mlp_layers)
-    model = RewardModel.build(cfg.backbone, cfg.init, cfg.pooling, cfg.heads, cfg.head_weights, cfg.max_length,
+    heads, head_weights = cfg.heads, cfg.head_weights
+    if cfg.ensemble:
+        if cfg.ensemble < 2 or heads != ["reward"]:
+            raise ConfigError("--ensemble K needs K >= 2 and no --heads (its heads are the K members)")
+        heads, head_weights = [f"member{k}" for k in range(cfg.ensemble)], [1.0 / cfg.ensemble] * cfg.ensemble
+    if cfg.length_head:
+        if cfg.ensemble:
+            raise ConfigError("--length-head and --ensemble cannot be combined")
+        heads, head_weights = heads + ["length"], (head_weights or [1.0] * len(heads)) + [0.0]
+    model = RewardModel.build(cfg.backbone, cfg.init, cfg.pooling, heads, head_weights, cfg.max_length,
                               cfg.chat_template)
+    model.spec.ensemble, model.spec.aggregate = cfg.ensemble, cfg.aggregate
     if cfg.prefix_sharing and not model.spec.is_decoder:
         raise ConfigError("--prefix-sharing needs a decoder backbone: an encoder's prompt tokens attend to the response, "
                           "so their states differ per response and cannot be shared (use --packing)")
@@ -348,6 +385,12 @@ def train(cfg: TrainConfig) -> dict:
     examples = train_data.examples
     if not examples:
         raise ConfigError(f"{cfg.train}: no trainable records after skipping {train_data.skipped}")
+    if cfg.ensemble:
+        rng = np.random.default_rng(cfg.seed)
+        for ex in examples:  # Poisson(1) bootstrap: each member sees its own resample of the data
+            ex.boot = rng.poisson(1.0, cfg.ensemble).astype(float).tolist()
+    if cfg.balance_length:
+        examples = balance_by_length(examples, cfg.seed)
     if cfg.cache_features:
         cache_features(model, examples + (eval_data.examples if eval_data else []), cfg, progress=main and cfg.progress)
     if main:

@@ -1,0 +1,123 @@
+"""Reward-quality tools: length de-biasing (penalty, ODIN length head, balanced sampling) and ensembles
+with uncertainty, from the loss functions up to scoring, evaluation and serving."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import pytest
+import torch
+
+from rewardkit import losses
+from rewardkit.data.io import write_records
+from rewardkit.model.reward_model import RewardModel
+from rewardkit.train.config import TrainConfig
+from rewardkit.train.trainer import train
+
+
+def test_weighted_bradley_terry_by_hand():
+    pos = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    neg = torch.zeros(2, 2)
+    w = torch.tensor([[1.0, 0.0], [1.0, 2.0]])
+    # member 0: mean of -log σ(1), -log σ(0); member 1: only pair 2, -log σ(2)
+    m0 = (-math.log(1 / (1 + math.exp(-1))) - math.log(0.5)) / 2
+    m1 = -math.log(1 / (1 + math.exp(-2)))
+    assert losses.weighted_bradley_terry(pos, neg, w).item() == pytest.approx((m0 + m1) / 2)
+
+
+def test_length_penalty_is_squared_correlation():
+    lengths = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert losses.length_penalty(lengths * 3 + 1, lengths).item() == pytest.approx(1.0)
+    assert losses.length_penalty(torch.tensor([1.0, -1.0, -1.0, 1.0]), lengths).item() == pytest.approx(0.0, abs=1e-7)
+    assert losses.correlation(-lengths, lengths).item() == pytest.approx(-1.0)
+
+
+def _length_biased_pairs(n=48):
+    """The chosen response is the longer one in 3 of 4 pairs, and always says 'good'."""
+    rows = []
+    for i in range(n):
+        good, bad = "good answer", "bad answer"
+        if i % 4:
+            good += " with many more words here" * 2
+        else:
+            bad += " with many more words here" * 2
+        rows.append({"prompt": f"question {i}", "chosen": good, "rejected": bad})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def biased_data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lb") / "train.jsonl"
+    write_records(path, _length_biased_pairs())
+    return path
+
+
+def _train(data, backbone, out, **extra):
+    settings = {"max_length": 64, "batch_size": 8, "epochs": 2, "lr": 1e-3, "eval_fraction": 0.0, "final_model": "last",
+                "progress": False, **extra}
+    cfg = TrainConfig(train=str(data), output=str(out), backbone=str(backbone), **settings)
+    return train(cfg)
+
+
+def test_balance_length_repeats_the_rarer_kind(biased_data, tiny_bert_no_dropout, tmp_path, capsys):
+    _train(biased_data, tiny_bert_no_dropout, tmp_path / "b", balance_length=True, max_steps=1)
+    assert "36 pairs with the longer response chosen, 12 with the shorter; repeating 24" in capsys.readouterr().out
+
+
+def test_length_head_is_trained_and_left_out_at_inference(biased_data, tiny_bert_no_dropout, tmp_path):
+    _train(biased_data, tiny_bert_no_dropout, tmp_path / "odin", length_head=True, length_penalty=1.0)
+    model = RewardModel.load(tmp_path / "odin" / "model")
+    assert model.spec.heads == ["reward", "length"] and model.spec.head_weights == [1.0, 0.0]
+    batch = model.encoder.collate([model.encoder.encode("q", "good answer"), model.encoder.encode("q", "bad answer " * 5)])
+    with torch.no_grad():
+        per_head = model(batch)
+        assert torch.allclose(model.score(batch), per_head[:, 0])
+        assert per_head[1, 1] > per_head[0, 1]  # the length head learned that the second response is longer
+
+
+def test_ensemble_members_differ_and_give_uncertainty(biased_data, tiny_bert_no_dropout, tmp_path):
+    from rewardkit.model.scoring import score_records
+    from rewardkit.serve.app import BackgroundServer, ServeConfig, create_app
+
+    _train(biased_data, tiny_bert_no_dropout, tmp_path / "ens", ensemble=3)
+    model = RewardModel.load(tmp_path / "ens" / "model")
+    assert model.spec.ensemble == 3 and model.spec.heads == ["member0", "member1", "member2"]
+    weights = model.head.weight.detach()
+    assert not torch.allclose(weights[0], weights[1])
+    scored = score_records(model, _length_biased_pairs(8))
+    assert all(r["chosen_uncertainty"] > 0 and r["rejected_uncertainty"] > 0 for r in scored)
+    # min aggregate is never above the mean
+    batch = model.encoder.collate([model.encoder.encode("q", "good answer")])
+    with torch.no_grad():
+        mean = model.score(batch)
+        model.spec.aggregate = "min"
+        assert model.score(batch) <= mean + 1e-6
+        model.spec.aggregate = "weighted"
+    with BackgroundServer(create_app(model, ServeConfig(model="ens"))) as server:
+        body = httpx.post(server.url + "/v1/score", json={"inputs": [{"prompt": "q", "response": "good answer"}]}).json()
+    assert len(body["uncertainty"]) == 1 and body["uncertainty"][0] > 0
+
+
+def test_eval_reports_whether_uncertainty_marks_errors():
+    from rewardkit.eval.evaluate import uncertainty_results
+
+    pairs = [{"model_margin": m, "chosen_uncertainty": u, "rejected_uncertainty": 0.0}
+             for m, u in [(1.0, 0.1), (2.0, 0.2), (-1.0, 0.9), (0.5, 0.3), (-0.5, 0.8), (1.5, 0.05)]]
+    out = uncertainty_results(pairs)
+    assert out["auroc_wrong"] == 1.0  # the two wrong pairs are the two most uncertain
+    assert out["accuracy_most_certain_half"] == 1.0 and out["accuracy_least_certain_half"] == pytest.approx(1 / 3)
+
+
+def test_length_penalty_reduces_length_correlation(biased_data, tiny_bert_no_dropout, tmp_path):
+    from rewardkit.eval.metrics import pearson
+    from rewardkit.model.scoring import score_sequences
+
+    texts = [("q", "good answer" + " with many more words here" * k) for k in range(4)]
+    texts += [("q", "bad answer" + " with many more words here" * k) for k in range(4)]
+    corr = {}
+    for weight in (0.0, 5.0):
+        _train(biased_data, tiny_bert_no_dropout, tmp_path / f"lp{weight}", length_penalty=weight, epochs=3)
+        scores = score_sequences(RewardModel.load(tmp_path / f"lp{weight}" / "model"), texts)
+        corr[weight] = abs(pearson(scores, [len(r) for _, r in texts]))
+    assert corr[5.0] < corr[0.0]
