@@ -97,6 +97,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML file with any of the options below")
     add_arguments(p, TrainConfig)
     p.set_defaults(func=lambda ns: run_train(parse_config(TrainConfig, ns)))
+    from rewardkit.train.recipe import RecipeConfig, run_recipe
+
+    doc = (RecipeConfig.__doc__ or "").strip()
+    r = subparsers.add_parser("recipe", help=doc.splitlines()[0], description=doc + " Usually: rewardkit recipe "
+                              "--config examples/recipes/NAME.yaml")
+    r.add_argument("--config", help="recipe YAML (any option below)")
+    add_arguments(r, RecipeConfig)
+    r.set_defaults(func=lambda ns: run_recipe(parse_config(RecipeConfig, ns)))
     d = subparsers.add_parser("demo", help="the main job on built-in defaults (no arguments needed)",
                               description=DemoConfig.__doc__)
     add_arguments(d, DemoConfig)

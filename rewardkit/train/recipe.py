@@ -1,0 +1,144 @@
+"""`rewardkit recipe RECIPE.yaml`: build a training mix from the public sets, train, and evaluate, in one command.
+
+A recipe is a training config (every `rewardkit train` option) plus where its data comes from:
+- sources: {source: weight}; a source contributes round(weight x max_per_source) records, drawn with the
+  recipe's seed. Sources are the *training* parts of the sets: hh-harmless and rmb-pairwise / rmb-bon are the
+  80% of prompts that their eval suites do not hold out; synthetic is the built-in tasks' training templates.
+- Before training, records are de-duplicated across sources, and any record whose prompt occurs in an
+  evaluation suite is removed (counted), so a recipe never trains on what it is scored on.
+- A seeded share (validation_fraction) of the mix is the validation split used to pick the checkpoint.
+Writes OUTPUT/data/{train,validation}.jsonl, OUTPUT/data/balance.json, OUTPUT/run (the model), OUTPUT/eval
+(report.json, report.html) and OUTPUT/recipe_summary.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewardkit.config import ConfigError, option
+from rewardkit.data.records import DataError, text_of
+from rewardkit.train.config import TrainConfig
+
+SOURCES = ("hh-harmless", "rmb-pairwise", "rmb-bon", "synthetic")
+
+
+@dataclass
+class RecipeConfig(TrainConfig):
+    """Train a reward model on a documented mix of public preference data and evaluate it on the suites.
+    Every `rewardkit train` option applies; the options below say where the data comes from."""
+
+    train: str = option("", help="(set by the recipe: OUTPUT/data/train.jsonl)")
+    output: str = option("runs/recipe", help="output directory: data/, run/, eval/, recipe_summary.json")
+    sources: dict[str, float] = option({"hh-harmless": 1.0, "synthetic": 1.0},
+                                       help=f"training sources and weights; sources: {', '.join(SOURCES)}")
+    max_per_source: int = option(1000, help="records drawn from a source of weight 1")
+    validation_fraction: float = option(0.05, help="seeded share of the mix used for checkpoint selection")
+    data_dir: str = option("", help="directory of the public sets (default: $REWARDKIT_DATA_DIR or ../shared/data)")
+    eval_suites: list[str] = option(["all"], help="suites to evaluate the trained model on")
+    eval_max_records: int = option(2000, help="records per suite in the evaluation (sampled by prompt)")
+
+
+def source_records(name: str, data_dir: Path, n: int, seed: int) -> list[dict]:
+    """The training part of a source."""
+    from rewardkit.data.convert import convert
+    from rewardkit.data.synth import generate
+    from rewardkit.eval.suites import held_out_split
+
+    if name == "synthetic":
+        return generate("mix", n, seed, "train")
+    where = {"hh-harmless": ("hh-rlhf", data_dir / "hh-rlhf" / "harmless-base-test.jsonl.gz"),
+             "rmb-pairwise": ("rmb-pairwise", data_dir / "rmb" / "pairwise"),
+             "rmb-bon": ("rmb-bon", data_dir / "rmb" / "bon")}
+    if name not in where:
+        raise ConfigError(f"unknown source {name!r}; choose from {', '.join(SOURCES)}")
+    fmt, path = where[name]
+    if not path.exists():
+        raise DataError(f"source {name!r} needs {path}; pass --data-dir", source=str(path))
+    pool = held_out_split(list(convert(fmt, path)))[0]
+    random.Random(f"{name}:{seed}").shuffle(pool)
+    return pool[:n]
+
+
+def eval_prompts(data_dir: Path) -> set[str]:
+    """Prompt texts of every evaluation suite whose data is present."""
+    from rewardkit.eval.suites import SUITES
+
+    prompts: set[str] = set()
+    for suite in SUITES.values():
+        if suite.needs is None or (data_dir / suite.needs).exists():
+            prompts.update(text_of(r.get("prompt", "")) for r in suite.load(data_dir))
+    return prompts
+
+
+def _key(r: dict) -> str:
+    responses = [r["chosen"], r["rejected"]] if r["kind"] == "pairwise" else r.get("responses") or [r.get("response")]
+    return json.dumps([r.get("prompt"), responses], sort_keys=True, default=str)
+
+
+def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict], dict]:
+    from rewardkit.data.records import normalize_record
+
+    held_out = eval_prompts(data_dir)
+    seen: set[str] = set()
+    mix: list[dict] = []
+    report: dict = {"sources": {}, "removed": Counter()}
+    for name, weight in cfg.sources.items():
+        records = [normalize_record(r) if "kind" not in r else r
+                   for r in source_records(name, data_dir, round(weight * cfg.max_per_source), cfg.seed)]
+        kept = []
+        for r in records:
+            key = _key(r)
+            if key in seen:
+                report["removed"]["duplicate across sources"] += 1
+            elif name != "synthetic" and text_of(r.get("prompt", "")) in held_out:
+                report["removed"]["prompt is in an evaluation suite"] += 1
+            else:
+                seen.add(key)
+                kept.append({**r, "source": name})
+        pairs = [r for r in kept if r["kind"] == "pairwise"]
+        longer = sum(len(text_of(r["chosen"])) > len(text_of(r["rejected"])) for r in pairs)
+        report["sources"][name] = {"weight": weight, "records": len(kept), "kinds": dict(Counter(r["kind"] for r in kept)),
+                                   "chosen_longer_share": round(longer / len(pairs), 3) if pairs else None}
+        mix += kept
+    random.Random(cfg.seed).shuffle(mix)
+    n_val = int(len(mix) * cfg.validation_fraction)
+    report["removed"] = dict(report["removed"])
+    report["train_records"], report["validation_records"] = len(mix) - n_val, n_val
+    return mix[n_val:], mix[:n_val], report
+
+
+def run_recipe(cfg: RecipeConfig) -> int:
+    from rewardkit.data.io import write_records
+    from rewardkit.eval.cli import EvalConfig, run_eval
+    from rewardkit.eval.suites import default_data_dir
+    from rewardkit.train.trainer import train
+
+    output = Path(cfg.output)
+    data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
+    train_rows, validation_rows, balance = build_mix(cfg, data_dir)
+    write_records(output / "data" / "train.jsonl", train_rows)
+    write_records(output / "data" / "validation.jsonl", validation_rows)
+    (output / "data" / "balance.json").write_text(json.dumps(balance, indent=2))
+    print(f"[1/3] mix: {balance['train_records']} train / {balance['validation_records']} validation records; "
+          f"removed {balance['removed'] or 'nothing'}")
+    for name, s in balance["sources"].items():
+        print(f"      {name:<14} {s['records']:>6}  {s['kinds']}  chosen longer: {s['chosen_longer_share']}")
+    train_fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainConfig)}
+    train_fields.update(train=str(output / "data" / "train.jsonl"), eval=str(output / "data" / "validation.jsonl"),
+                        output=str(output / "run"))
+    print("[2/3] training ...")
+    summary = train(TrainConfig(**train_fields))
+    print(f"[3/3] evaluating on {', '.join(cfg.eval_suites)} ...")
+    run_eval(EvalConfig(model=str(output / "run"), suite=cfg.eval_suites, data_dir=str(data_dir), output=str(output / "eval"),
+                        max_records=cfg.eval_max_records, precision=cfg.precision, threads=cfg.threads, progress=cfg.progress))
+    report = json.loads((output / "eval" / "report.json").read_text())
+    (output / "recipe_summary.json").write_text(json.dumps(
+        {"recipe": dataclasses.asdict(cfg), "balance": balance, "train": {k: summary[k] for k in ("steps", "train_seconds", "eval")},
+         "summary": report["summary"]}, indent=2, default=str))
+    print(f"recipe done: {output / 'recipe_summary.json'}, report {output / 'eval' / 'report.html'}")
+    return 0
