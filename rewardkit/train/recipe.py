@@ -64,15 +64,31 @@ def source_records(name: str, data_dir: Path, n: int, seed: int) -> list[dict]:
     return pool[:n]
 
 
+def prompt_keys(prompt) -> set[str]:
+    """Comparable forms of a prompt: all its text, and its last user turn, without roles, case or spacing,
+    so that 'How do I ...?' in one set matches [{"role": "user", "content": "How do I ...?"}] in another."""
+    def norm(text: str) -> str:
+        return " ".join(str(text).lower().split())
+
+    if isinstance(prompt, list):
+        keys = {norm(" ".join(str(m.get("content", "")) for m in prompt))}
+        users = [m for m in prompt if m.get("role") == "user"]
+        if users:
+            keys.add(norm(users[-1].get("content", "")))
+        return keys - {""}
+    return {norm(prompt)} - {""}
+
+
 def eval_prompts(data_dir: Path) -> set[str]:
-    """Prompt texts of every evaluation suite whose data is present."""
+    """Prompt keys of every evaluation suite whose data is present."""
     from rewardkit.eval.suites import SUITES
 
-    prompts: set[str] = set()
+    keys: set[str] = set()
     for suite in SUITES.values():
         if suite.needs is None or (data_dir / suite.needs).exists():
-            prompts.update(text_of(r.get("prompt", "")) for r in suite.load(data_dir))
-    return prompts
+            for r in suite.load(data_dir):
+                keys |= prompt_keys(r.get("prompt", ""))
+    return keys
 
 
 def _key(r: dict) -> str:
@@ -95,7 +111,7 @@ def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict]
             key = _key(r)
             if key in seen:
                 report["removed"]["duplicate across sources"] += 1
-            elif name != "synthetic" and text_of(r.get("prompt", "")) in held_out:
+            elif name != "synthetic" and prompt_keys(r.get("prompt", "")) & held_out:
                 report["removed"]["prompt is in an evaluation suite"] += 1
             else:
                 seen.add(key)
