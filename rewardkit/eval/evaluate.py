@@ -201,6 +201,8 @@ def headline(result: dict) -> dict:
                    score_length_spearman=pw["length"].get("score_length_spearman"), ece=pw["calibration"].get("ece"))
         if "sections" in pw:
             row["section_average"] = pw["sections"]["section_average"]
+        if pw.get("uncertainty"):
+            row["uncertainty_auroc"] = pw["uncertainty"].get("auroc_wrong")
         if pw.get("style"):
             row.update({f"style_{k}": pw["style"]["all"][k] for k in ("easy", "normal", "hard")})
     if result.get("ranking"):

@@ -19,6 +19,7 @@ from rewardkit.data.records import text_of
 SUMMARY_COLUMNS = [("accuracy", "accuracy"), ("ci95", "95% CI"), ("length_only", "length-only"),
                    ("section_average", "section avg"), ("best_of_k", "best-of-K"), ("rating_spearman", "rating ρ"),
                    ("score_length_spearman", "score~length ρ"), ("ece", "ECE"), ("style_hard", "style hard"),
+                   ("uncertainty_auroc", "uncertainty AUROC"),
                    ("probes_flagged", "probes flagged")]
 
 
@@ -181,6 +182,11 @@ def suite_html(name: str, result: dict, scored: list[dict]) -> str:
                 ["score–length Spearman ρ", fmt(length.get("score_length_spearman"))],
                 ["log-loss", fmt(pw["calibration"].get("log_loss"))], ["Brier", fmt(pw["calibration"].get("brier"))],
                 ["ECE", fmt(pw["calibration"].get("ece"))]]
+        if "uncertainty" in pw:
+            u = pw["uncertainty"]
+            rows += [["ensemble: AUROC of uncertainty for errors (0.5 = no signal)", fmt(u.get("auroc_wrong"))],
+                     ["ensemble: accuracy, most / least certain half",
+                      f"{fmt(u.get('accuracy_most_certain_half'))} / {fmt(u.get('accuracy_least_certain_half'))}"]]
         if "sections" in pw:
             rows += [[f"section {s}", f"{fmt(v)} ({pw['sections']['counts'][s]})"] for s, v in pw["sections"]["scores"].items()]
             rows.append(["section average (RewardBench-v1 style)", fmt(pw["sections"]["section_average"])])

@@ -90,6 +90,24 @@ def load_hf_backbone(name_or_path: str, init: str = "pretrained") -> nn.Module:
     return AutoModel.from_pretrained(where, trust_remote_code=False, use_safetensors=not kwargs, **kwargs)
 
 
+def disable_dropout(module: nn.Module) -> int:
+    """Set every dropout in a model to 0 (nn.Dropout layers and the attention-dropout rates that attention
+    kernels read from module attributes). Returns how many were changed."""
+    changed = 0
+    for m in module.modules():
+        if isinstance(m, nn.Dropout) and m.p:
+            m.p, changed = 0.0, changed + 1
+        for name in ("dropout_prob", "attention_dropout"):
+            if isinstance(getattr(m, name, None), float) and getattr(m, name):
+                setattr(m, name, 0.0)
+                changed += 1
+    config = getattr(module, "config", None)
+    for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "attention_dropout", "hidden_dropout"):
+        if isinstance(getattr(config, name, None), float):
+            setattr(config, name, 0.0)
+    return changed
+
+
 def is_decoder_config(config) -> bool:
     """Causal LMs (Llama, Qwen, GPT-2, ...) as opposed to encoders (BERT, MiniLM, RoBERTa)."""
     from transformers.models.auto.modeling_auto import (

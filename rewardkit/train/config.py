@@ -28,6 +28,8 @@ class TrainConfig:
     max_length: int = option(512, help="maximum tokens per sequence; the prompt is truncated from the left first")
     chat_template: bool = option(True, help="render conversations with the tokenizer's chat template when it has one")
     freeze_backbone: bool = option(False, help="train only the heads")
+    disable_dropout: bool = option(True, help="turn the backbone's dropout off, as is usual for reward models (it also "
+                                   "lets attention use its fast kernels); --no-disable-dropout keeps it")
     lora_r: int = option(0, help="LoRA rank for the backbone's linear layers (0 = full fine-tuning; needs peft)")
     lora_alpha: int = option(16, help="LoRA scaling alpha")
     mlp_hidden: int = option(64, help="hidden width of the MLP backbone")

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from rewardkit import losses
 from rewardkit.config import ConfigError, to_yaml
 from rewardkit.data.io import read_records, write_records
-from rewardkit.model.backbone import set_threads
+from rewardkit.model.backbone import disable_dropout, set_threads
 from rewardkit.model.precision import autocast
 from rewardkit.model.reward_model import RewardModel, add_lora, merge_lora, model_summary
 from rewardkit.model.scoring import length_batches, pooled_features
@@ -333,6 +333,8 @@ def build_model(cfg: TrainConfig, records: list[dict]) -> RewardModel:
     if cfg.prefix_sharing and not model.spec.is_decoder:
         raise ConfigError("--prefix-sharing needs a decoder backbone: an encoder's prompt tokens attend to the response, "
                           "so their states differ per response and cannot be shared (use --packing)")
+    if cfg.disable_dropout and model.spec.backbone_type == "hf":
+        disable_dropout(model.backbone)
     if cfg.freeze_backbone:
         model.backbone.requires_grad_(False)
     if cfg.lora_r:
