@@ -231,10 +231,12 @@ def run_shift(cfg: ShiftConfig) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    for name, cls, run in (("eval", EvalConfig, run_eval), ("calibrate", CalibrateConfig, run_calibrate),
-                           ("shift", ShiftConfig, run_shift)):
+    for name, cls, run, short in (
+            ("eval", EvalConfig, run_eval, "evaluate a reward model on suites or files (JSON + HTML report)"),
+            ("calibrate", CalibrateConfig, run_calibrate, "fit and store the temperature of preference probabilities"),
+            ("shift", ShiftConfig, run_shift, "compare two score distributions (a reward-hacking monitor for RL)")):
         doc = (cls.__doc__ or "").strip()
-        p = subparsers.add_parser(name, help=doc.splitlines()[0], description=doc)
+        p = subparsers.add_parser(name, help=short, description=doc)
         if cls is EvalConfig:
             p.add_argument("--config", help="YAML file with any of the options below")
         add_arguments(p, cls)

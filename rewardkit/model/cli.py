@@ -77,8 +77,9 @@ def run_export(cfg: ExportConfig) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    for name, cls, run in (("score", ScoreConfig, run_score), ("export", ExportConfig, run_export)):
+    for name, cls, run, short in (("score", ScoreConfig, run_score, "score records with a reward model"),
+                                  ("export", ExportConfig, run_export, "export to the Hugging Face sequence-classification layout")):
         doc = (cls.__doc__ or "").strip()
-        p = subparsers.add_parser(name, help=doc.splitlines()[0], description=doc)
+        p = subparsers.add_parser(name, help=short, description=doc)
         add_arguments(p, cls)
         p.set_defaults(func=lambda ns, cls=cls, run=run: run(parse_config(cls, ns)))

@@ -32,7 +32,7 @@ def run_serve(cfg: ServeConfig) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     doc = (ServeConfig.__doc__ or "").strip()
-    p = subparsers.add_parser("serve", help=doc.splitlines()[0], description=doc)
+    p = subparsers.add_parser("serve", help="serve a reward model over HTTP to RL loops (OpenRLHF-compatible, dynamic batching)", description=doc)
     p.add_argument("--config", help="YAML file with any of the options below")
     add_arguments(p, ServeConfig)
     p.set_defaults(func=lambda ns: run_serve(parse_config(ServeConfig, ns)))

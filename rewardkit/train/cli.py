@@ -100,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from rewardkit.train.recipe import RecipeConfig, run_recipe
 
     doc = (RecipeConfig.__doc__ or "").strip()
-    r = subparsers.add_parser("recipe", help=doc.splitlines()[0], description=doc + " Usually: rewardkit recipe "
+    r = subparsers.add_parser("recipe", help="build a training mix from the public sets, train and evaluate in one command", description=doc + " Usually: rewardkit recipe "
                               "--config examples/recipes/NAME.yaml")
     r.add_argument("--config", help="recipe YAML (any option below)")
     add_arguments(r, RecipeConfig)
