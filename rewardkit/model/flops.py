@@ -26,14 +26,16 @@ def forward_flops(model: nn.Module, config, lengths: list[int]) -> float:
     return float(sum(per_token * t + 4 * t * t * width * layers for t in lengths))
 
 
-def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 2048, seconds: float = 1.0) -> float:
-    """Measured FLOP/s of an n x n matrix product on this machine (best of repeated runs)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    torch.mm(a, b)
-    best = float("inf")
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        started = time.perf_counter()
+def matmul_peak(dtype: torch.dtype = torch.float32, sizes: tuple[int, ...] = (1024, 2048, 3072), seconds: float = 1.5) -> float:
+    """Measured FLOP/s of square matrix products on this machine: the best single run over a few sizes
+    (on a shared machine a short measurement underestimates the peak, which would overstate MFU)."""
+    best_rate = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         torch.mm(a, b)
-        best = min(best, time.perf_counter() - started)
-    return 2 * n ** 3 / best
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            torch.mm(a, b)
+            best_rate = max(best_rate, 2 * n ** 3 / (time.perf_counter() - started))
+    return best_rate
