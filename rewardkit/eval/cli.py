@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import time
@@ -145,8 +146,6 @@ def run_calibrate(cfg: CalibrateConfig) -> int:
         from rewardkit.model.reward_model import SPEC_FILE
 
         spec_dir = target if (target / SPEC_FILE).exists() else target / "model"
-        import dataclasses
-
         (spec_dir / SPEC_FILE).write_text(json.dumps(dataclasses.asdict(model.spec), indent=2))
     after = {k: float(np.average([c[k] for c in cross], weights=weights)) for k in ("log_loss", "brier", "ece")}
     print(f"pairs: {len(margins)}   temperature: {temperature:.4f}   bias: {bias:+.4f}")
