@@ -43,31 +43,37 @@ class EvalConfig:
     compare: list[str] = option([], help="report.json files to compare side by side (no model needed)")
 
 
+def run_compare(paths: list[str], output: Path) -> int:
+    """Print and save the headline numbers of saved reports side by side."""
+    from rewardkit.eval.report import compare_reports, markdown_table, text_table
+
+    if len(paths) < 2:
+        raise ConfigError("--compare needs at least two report.json files")
+    reports = []
+    for path in paths:
+        try:
+            reports.append(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise DataError(f"cannot read the report: {err}", source=path) from None
+        if "summary" not in reports[-1]:
+            raise DataError("not a rewardkit eval report (no 'summary')", source=path)
+    rows = compare_reports(reports, [Path(p).parent.name or Path(p).stem for p in paths])
+    print(text_table(rows))
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "compare.md").write_text(markdown_table(rows) + "\n\n* = the 95% intervals do not overlap\n")
+    print(f"\nsaved {output / 'compare.md'} (* = the 95% intervals do not overlap)")
+    return 0
+
+
 def run_eval(cfg: EvalConfig) -> int:
     from rewardkit.eval.evaluate import evaluate_records, headline
-    from rewardkit.eval.report import compare_reports, markdown_table, summary_table, text_table, write_report
+    from rewardkit.eval.report import summary_table, text_table, write_report
     from rewardkit.eval.scorers import load_scorer
     from rewardkit.eval.suites import default_data_dir, resolve_suites, sample_records
 
     output = Path(cfg.output)
     if cfg.compare:
-        if len(cfg.compare) < 2:
-            raise ConfigError("--compare needs at least two report.json files")
-        reports = []
-        for path in cfg.compare:
-            try:
-                reports.append(json.loads(Path(path).read_text()))
-            except (OSError, json.JSONDecodeError) as err:
-                raise DataError(f"cannot read the report: {err}", source=path) from None
-            if "summary" not in reports[-1]:
-                raise DataError("not a rewardkit eval report (no 'summary')", source=path)
-        names = [Path(p).parent.name or Path(p).stem for p in cfg.compare]
-        rows = compare_reports(reports, names)
-        print(text_table(rows))
-        output.mkdir(parents=True, exist_ok=True)
-        (output / "compare.md").write_text(markdown_table(rows) + "\n\n* = the 95% intervals do not overlap\n")
-        print(f"\nsaved {output / 'compare.md'} (* = the 95% intervals do not overlap)")
-        return 0
+        return run_compare(cfg.compare, output)
     if not cfg.model:
         raise ConfigError("give a model directory to evaluate (or --compare A.json B.json)")
     set_threads(cfg.threads)
