@@ -80,7 +80,7 @@ def test_ensemble_members_differ_and_give_uncertainty(biased_data, tiny_bert_no_
     from rewardkit.model.scoring import score_records
     from rewardkit.serve.app import BackgroundServer, ServeConfig, create_app
 
-    _train(biased_data, tiny_bert_no_dropout, tmp_path / "ens", ensemble=3)
+    _train(biased_data, tiny_bert_no_dropout, tmp_path / "ens", ensemble=3, eval_fraction=0.25)  # eval has no bootstrap
     model = RewardModel.load(tmp_path / "ens" / "model")
     assert model.spec.ensemble == 3 and model.spec.heads == ["member0", "member1", "member2"]
     weights = model.head.weight.detach()

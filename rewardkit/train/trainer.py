@@ -74,7 +74,9 @@ def batch_loss(model, batch: dict, objectives: dict[str, str], cfg: TrainConfig)
                                                 + 1 - losses.correlation(per_head[:, spec.heads.index("length")], lengths))
         elif spec.ensemble and objective == "bt":
             members = per_head[:, : spec.ensemble][index]                       # [B, 2, K]
-            loss = losses.weighted_bradley_terry(members[:, 0], members[:, 1], batch["boot"].to(device))
+            # evaluation examples carry no bootstrap weights: every member sees every pair
+            boot = batch["boot"].to(device) if "boot" in batch else torch.ones_like(members[:, 0])
+            loss = losses.weighted_bradley_terry(members[:, 0], members[:, 1], boot)
         elif objective == "bt":
             loss = losses.bradley_terry(pos, neg)
         elif objective == "margin":
