@@ -14,6 +14,7 @@ from rewardkit.config import ConfigError, add_arguments, option, parse_config
 from rewardkit.data.io import iter_raw, iter_records, write_records
 from rewardkit.data.records import DataError
 from rewardkit.model.backbone import set_threads
+from rewardkit.model.precision import precision_option
 
 
 @dataclass
@@ -35,8 +36,7 @@ class EvalConfig:
     bootstrap: int = option(1000, help="bootstrap resamples for the 95%% intervals")
     batch_size: int = option(32, help="sequences per forward pass (sorted by length)")
     max_length: int = option(0, help="maximum tokens per sequence (0 = the model's own)")
-    precision: str = option("fp32", help="fp32, bf16 (autocast), or auto (bf16 where the hardware has it natively)",
-                            choices=("fp32", "bf16", "auto"))
+    precision: str = precision_option()
     threads: int = option(0, help="CPU threads (0 = torch's default)")
     seed: int = option(0, help="seed for sampling, probes and bootstrap")
     progress: bool = option(True, help="show progress bars")

@@ -9,6 +9,7 @@ from pathlib import Path
 from rewardkit.config import add_arguments, option, parse_config
 from rewardkit.data.io import Reject, iter_records, write_records
 from rewardkit.model.backbone import set_threads
+from rewardkit.model.precision import precision_option
 
 
 def load_model(path: str):
@@ -32,8 +33,7 @@ class ScoreConfig:
     batch_size: int = option(32, help="sequences per forward pass (sorted by length)")
     normalize: bool = option(False, help="subtract the stored reward mean and divide by the stored std")
     threads: int = option(0, help="CPU threads (0 = torch's default)")
-    precision: str = option("fp32", help="fp32, bf16 (autocast), or auto (bf16 where the CPU/GPU has native bf16)",
-                            choices=("fp32", "bf16", "auto"))
+    precision: str = precision_option()
     packing: bool = option(False, help="pack several sequences per row instead of padding (same scores)")
     skip_invalid: bool = option(False, help="skip (and count) invalid records instead of stopping")
     progress: bool = option(True, help="show a progress bar")

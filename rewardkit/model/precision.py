@@ -14,6 +14,14 @@ import torch
 PRECISIONS = ("fp32", "bf16", "auto")
 
 
+def precision_option():
+    """The --precision option shared by train, score, eval and serve."""
+    from rewardkit.config import option
+
+    return option("fp32", help="fp32, bf16 (autocast: fp32 weights, bf16 matmuls), or auto (bf16 where the hardware "
+                  "has native bf16, else fp32)", choices=PRECISIONS)
+
+
 def bf16_supported(device: torch.device | str = "cpu") -> bool:
     device = torch.device(device)
     if device.type == "cuda":

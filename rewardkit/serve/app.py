@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from rewardkit.config import option
 from rewardkit.data.records import DataError, check_text, is_conversation
+from rewardkit.model.precision import precision_option
 from rewardkit.serve.batcher import DynamicBatcher, ProcessFn, QueueFull
 from rewardkit.serve.metrics import ServerMetrics
 
@@ -47,8 +48,7 @@ class ServeConfig:
     max_sequences: int = option(1024, help="most sequences in one request")
     max_sequence_tokens: int = option(32768, help="longest sequence accepted (tokens before truncation to the model's maximum)")
     threads: int = option(0, help="CPU threads for the model (0 = torch's default)")
-    precision: str = option("fp32", help="fp32, bf16 (autocast), or auto (bf16 where the hardware has it natively)",
-                            choices=("fp32", "bf16", "auto"))
+    precision: str = precision_option()
     log_level: str = option("warning", help="uvicorn log level", choices=("critical", "error", "warning", "info", "debug"))
 
 

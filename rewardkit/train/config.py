@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rewardkit.config import option
 from rewardkit.losses import OBJECTIVES
+from rewardkit.model.precision import precision_option
 
 
 @dataclass
@@ -70,8 +71,7 @@ class TrainConfig:
     resume: bool = option(False, help="continue from OUTPUT/checkpoints/last, reproducing the uninterrupted run")
     seed: int = option(0, help="random seed for initialisation, splits and data order")
     threads: int = option(0, help="CPU threads for torch (0 = torch's default)")
-    precision: str = option("fp32", help="fp32, bf16 (autocast: fp32 weights, bf16 matmuls), or auto (bf16 where the "
-                            "hardware has native bf16, else fp32)", choices=("fp32", "bf16", "auto"))
+    precision: str = precision_option()
     max_batch_tokens: int = option(4096, help="most padded tokens per forward pass: a longer batch is split and its "
                                    "gradients accumulated (same update, bounded memory; 0 = no cap)")
     cache_features: bool = option(False, help="with --freeze-backbone: compute the backbone's features once, then train "
