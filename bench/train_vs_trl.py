@@ -1,12 +1,14 @@
 """Training speed and quality: TRL's RewardTrainer against `rewardkit train`, same data, model, steps, batch, threads.
 
     pip install -e ".[bench]"            # TRL is a benchmark-only dependency
-    python bench/train_vs_trl.py [--data-dir ../shared/data] [--steps 60] [--threads 2] [--sides trl,trl-bf16,rewardkit]
+    python bench/train_vs_trl.py [--data-dir ../shared/data] [--steps 60] [--threads 2] [--sides trl,trl-fp32,rewardkit]
+    python bench/train_vs_trl.py --backbone smollm2 --steps 20     # SmolLM2-135M, a fixed number of steps
 
 Data: HH-RLHF harmless, the same seeded 80/20 split by prompt as the hh-harmless eval suite (1,850 train /
-462 test pairs). Model: all-MiniLM-L6-v2 with a one-output head, max length 512, batch 16 pairs, learning
-rate 5e-5 with 10% warm-up and linear decay, the same number of optimizer steps. Each side runs in its own
-process (so peak RSS is its own) with the same torch thread count:
+462 test pairs). Model: all-MiniLM-L6-v2 (or SmolLM2-135M-Instruct from its GGUF file) with a one-output head,
+max length 512, batch 16 pairs, learning rate 5e-5 with 10% warm-up and linear decay, the same number of
+optimizer steps. Each side runs in its own process (so peak RSS is its own) with the same torch thread count.
+MiniLM sees the HH transcript as text; SmolLM2 sees the conversation through its chat template on both sides.
 
 - trl:       RewardTrainer with RewardConfig's defaults (TRL 1.16 on CPU: bf16 autocast and gradient
              checkpointing on). Pairs over 512 tokens are dropped by TRL (counted here); at test time its
@@ -14,9 +16,11 @@ process (so peak RSS is its own) with the same torch thread count:
 - trl-fp32:  the same with `bf16=False`.
 - rewardkit: `rewardkit train` with --precision auto (bf16 where the CPU has it) and length-grouped batches;
              long prompts are truncated from the left, nothing is dropped.
+- rewardkit-prefix: the same with --prefix-sharing (decoders only: the prompt is computed once per pair).
 
 Held-out accuracy on the 462 test pairs with 95% bootstrap intervals (resampling prompts). Writes
-bench/results/train_vs_trl.json with speedup_vs_trl = rewardkit pairs/s / TRL (defaults) pairs/s.
+bench/results/train_vs_trl.json (train_vs_trl_smollm2.json for SmolLM2) with speedup_vs_trl = rewardkit
+pairs/s / TRL (defaults) pairs/s.
 """
 
 from __future__ import annotations
@@ -38,11 +42,12 @@ sys.path.insert(0, str(ROOT))
 LR, BATCH, WARMUP = 5e-5, 16, 0.1
 
 
-def hh_split(data_dir: Path):
+def hh_split(data_dir: Path, test_pairs: int = 0):
     from rewardkit.data.convert import convert
     from rewardkit.eval.suites import held_out_split
 
-    return held_out_split(list(convert("hh-rlhf", data_dir / "hh-rlhf" / "harmless-base-test.jsonl.gz")))
+    train, test = held_out_split(list(convert("hh-rlhf", data_dir / "hh-rlhf" / "harmless-base-test.jsonl.gz")))
+    return train, test[:test_pairs] if test_pairs else test
 
 
 def transcript(prompt: list[dict]) -> str:
@@ -64,12 +69,27 @@ def run_trl(train, test, args, bf16: bool) -> dict:
     from rewardkit.model.backbone import builtin_path
 
     torch.manual_seed(0)
-    path = str(builtin_path("minilm"))
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    tokenizer.eos_token = tokenizer.sep_token  # BERT tokenizers have no EOS; TRL appends one to every text
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    path = builtin_path(args.backbone)
+    chat = path.suffix == ".gguf"  # the decoder is an instruct model: both sides use its chat template
+    where, kwargs = (str(path.parent), {"gguf_file": path.name}) if chat else (str(path), {})
+    tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
+    if not chat:
+        tokenizer.eos_token = tokenizer.sep_token  # BERT tokenizers have no EOS; TRL appends one to every text
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    model = AutoModelForSequenceClassification.from_pretrained(where, num_labels=1, **kwargs)
+    if chat:  # Trainer refuses GGUF-loaded models as "quantized" (and they cannot be saved) although the weights
+        # are dequantized floats: copy them into the same architecture built from the config
+        config = model.config
+        config.__dict__.pop("quantization_config", None)
+        plain = AutoModelForSequenceClassification.from_config(config)
+        plain.load_state_dict(model.state_dict())
+        model = plain
     model.config.pad_token_id = tokenizer.pad_token_id
-    rows = [{"prompt": transcript(r["prompt"]), "chosen": " " + r["chosen"], "rejected": " " + r["rejected"]} for r in train]
+    if chat:  # conversational rows: TRL applies the chat template to prompt + response
+        rows = [{"prompt": r["prompt"], "chosen": [{"role": "assistant", "content": r["chosen"]}],
+                 "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in train]
+    else:
+        rows = [{"prompt": transcript(r["prompt"]), "chosen": " " + r["chosen"], "rejected": " " + r["rejected"]} for r in train]
     config = RewardConfig(output_dir=str(Path(args.work) / "trl"), per_device_train_batch_size=BATCH, max_steps=args.steps,
                           learning_rate=LR, warmup_steps=round(WARMUP * args.steps), lr_scheduler_type="linear", max_length=args.max_length,
                           logging_steps=10, save_strategy="no", report_to="none", use_cpu=True, bf16=bf16, seed=0,
@@ -83,8 +103,13 @@ def run_trl(train, test, args, bf16: bool) -> dict:
 
     @torch.inference_mode()
     def score(prompt, response) -> float:
-        batch = tokenizer(transcript(prompt) + " " + response + tokenizer.eos_token, truncation=True,
-                          max_length=args.max_length, return_tensors="pt")
+        if chat:
+            ids = tokenizer.apply_chat_template(prompt + [{"role": "assistant", "content": response}], tokenize=True,
+                                                return_dict=True)["input_ids"][: args.max_length]
+            batch = {"input_ids": torch.tensor([ids])}
+        else:
+            batch = tokenizer(transcript(prompt) + " " + response + tokenizer.eos_token, truncation=True,
+                              max_length=args.max_length, return_tensors="pt")
         return float(model(**batch).logits[0, 0])
 
     margins = [score(r["prompt"], r["chosen"]) - score(r["prompt"], r["rejected"]) for r in test]
@@ -92,7 +117,7 @@ def run_trl(train, test, args, bf16: bool) -> dict:
             "margins": margins}
 
 
-def run_rewardkit(train, test, args) -> dict:
+def run_rewardkit(train, test, args, prefix_sharing: bool) -> dict:
     from rewardkit.data.io import write_records
     from rewardkit.model.reward_model import RewardModel
     from rewardkit.model.scoring import score_records
@@ -101,10 +126,10 @@ def run_rewardkit(train, test, args) -> dict:
 
     work = Path(args.work)
     write_records(work / "train.jsonl", train)
-    cfg = TrainConfig(train=str(work / "train.jsonl"), output=str(work / "rewardkit"), backbone="minilm",
+    cfg = TrainConfig(train=str(work / "train.jsonl"), output=str(work / args.side), backbone=args.backbone,
                       max_length=args.max_length, batch_size=BATCH, max_steps=args.steps, epochs=100, lr=LR,
                       warmup_ratio=WARMUP, eval_fraction=0.0, precision="auto", threads=args.threads, seed=0,
-                      final_model="last", progress=False)
+                      final_model="last", progress=False, prefix_sharing=prefix_sharing)
     summary = train_model(cfg)
     model = RewardModel.load(summary["model"])
     scored = score_records(model, test, precision="auto")
@@ -116,9 +141,9 @@ def child(args) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    train, test = hh_split(Path(args.data_dir))
-    if args.side == "rewardkit":
-        result = run_rewardkit(train, test, args)
+    train, test = hh_split(Path(args.data_dir), args.test_pairs)
+    if args.side.startswith("rewardkit"):
+        result = run_rewardkit(train, test, args, prefix_sharing=args.side == "rewardkit-prefix")
     else:
         result = run_trl(train, test, args, bf16=args.side == "trl")
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
@@ -132,13 +157,18 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sides", default="trl,trl-fp32,rewardkit")
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "train_vs_trl.json"))
+    parser.add_argument("--test-pairs", type=int, default=0, help="score only the first N test pairs (0: all 462)")
+    parser.add_argument("--backbone", choices=["minilm", "smollm2"], default="minilm")
+    parser.add_argument("--sides", help="default: trl,trl-fp32,rewardkit (minilm); trl,rewardkit,rewardkit-prefix (smollm2)")
+    parser.add_argument("--output", help="default: bench/results/train_vs_trl[_smollm2].json")
     parser.add_argument("--side", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
         return child(args)
+    smollm2 = args.backbone == "smollm2"
+    args.sides = args.sides or ("trl,rewardkit,rewardkit-prefix" if smollm2 else "trl,trl-fp32,rewardkit")
+    args.output = args.output or str(ROOT / "bench" / "results" / f"train_vs_trl{'_smollm2' if smollm2 else ''}.json")
     if not (Path(args.data_dir) / "hh-rlhf").exists():
         print(f"skipped: {args.data_dir}/hh-rlhf not found (pass --data-dir)")
         return 0
@@ -153,13 +183,14 @@ def main() -> int:
     from rewardkit.eval.metrics import bootstrap_ci, pair_credit
 
     work = tempfile.mkdtemp(prefix="rewardkit-trl-bench-")
-    train, test = hh_split(Path(args.data_dir))
+    train, test = hh_split(Path(args.data_dir), args.test_pairs)
     groups = [json.dumps(r["prompt"]) for r in test]
     results = {}
     for side in args.sides.split(","):
         print(f"[{side}] training {args.steps} steps ...", flush=True)
         command = [sys.executable, __file__, "--side", side, "--work", work, "--data-dir", args.data_dir,
-                   "--steps", str(args.steps), "--max-length", str(args.max_length), "--threads", str(args.threads)]
+                   "--steps", str(args.steps), "--max-length", str(args.max_length), "--threads", str(args.threads),
+                   "--backbone", args.backbone, "--test-pairs", str(args.test_pairs)]
         subprocess.run(command, check=True)
         r = json.loads(Path(work, f"{side}.json").read_text())
         credit = [pair_credit(m) for m in r.pop("margins")]
@@ -171,16 +202,16 @@ def main() -> int:
         print(f"[{side}] {r['pairs_per_second']} pairs/s, peak RSS {r['peak_rss_mb']} MB, held-out accuracy "
               f"{r['held_out_accuracy']:.3f} ({r['held_out_accuracy_ci95'][0]:.3f}-{r['held_out_accuracy_ci95'][1]:.3f})", flush=True)
     out = {"benchmark": "train_vs_trl", "data": "HH-RLHF harmless-base-test, seeded 80/20 split by prompt",
-           "train_pairs": len(train), "test_pairs": len(test), "model": "all-MiniLM-L6-v2", "steps": args.steps,
+           "train_pairs": len(train), "test_pairs": len(test), "model": "SmolLM2-135M-Instruct" if smollm2 else "all-MiniLM-L6-v2", "steps": args.steps,
            "batch_size": BATCH, "lr": LR, "max_length": args.max_length, "threads": args.threads,
            "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                        "torch": torch.__version__, "trl": __import__("trl").__version__},
            "runs": results}
-    if "rewardkit" in results:
+    for ours in ("rewardkit", "rewardkit-prefix"):
         for baseline in ("trl", "trl-fp32"):
-            if baseline in results:
-                key = "speedup_vs_trl" if baseline == "trl" else "speedup_vs_trl_fp32"
-                out[key] = round(results["rewardkit"]["pairs_per_second"] / results[baseline]["pairs_per_second"], 2)
+            if ours in results and baseline in results:
+                key = "speedup_vs_trl" + ("_fp32" if baseline == "trl-fp32" else "") + ("_prefix" if ours == "rewardkit-prefix" else "")
+                out[key] = round(results[ours]["pairs_per_second"] / results[baseline]["pairs_per_second"], 2)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(out, indent=2))
     print(json.dumps({k: v for k, v in out.items() if k.startswith("speedup")}), f"saved {args.output}")

@@ -52,3 +52,19 @@ def test_recipe_command_trains_and_evaluates(tiny_bert_no_dropout, tmp_path):
     summary = json.loads((tmp_path / "out" / "recipe_summary.json").read_text())
     assert 40 <= summary["balance"]["sources"]["synthetic"]["records"] <= 48  # less any duplicates the generator drew
     assert "synthetic" in summary["summary"] and (tmp_path / "out" / "eval" / "report.html").exists()
+
+
+def test_sweep_trains_each_combination_and_evaluates_only_the_validation_choice(tiny_bert_no_dropout, tmp_path):
+    args = ["sweep", "--output", str(tmp_path / "sw"), "--sources", "synthetic=1", "--max-per-source", "48",
+            "--backbone", str(tiny_bert_no_dropout), "--max-length", "64", "--batch-size", "8",
+            "--validation-fraction", "0.25", "--eval-suites", "synthetic", "--eval-max-records", "40", "--no-progress"]
+    assert main(args + ["--grid", "lr=1e-3", "max_per_source=10"]) == 2   # a data option is not a training axis
+    assert main(args + ["--grid", "objective=bt,nonsense"]) == 2           # a bad value fails before any training
+    assert main(args + ["--grid", "lr=1e-6,3e-3", "objective=bt,hinge"]) == 0
+    result = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert [(r["lr"], r["objective"]) for r in result["runs"]] == [(1e-6, "bt"), (1e-6, "hinge"), (3e-3, "bt"), (3e-3, "hinge")]
+    best = max(result["runs"], key=lambda r: (r["validation_accuracy"], -r["validation_loss"]))
+    assert result["chosen"] == best["run"] and best["lr"] == 3e-3  # a near-zero learning rate cannot win here
+    assert "synthetic" in result["summary"] and (tmp_path / "sw" / "eval" / "report.html").exists()
+    table = (tmp_path / "sw" / "sweep.md").read_text()
+    assert table.count("\n") == 2 + 4 and f"{best['run']} (chosen)" in table

@@ -105,6 +105,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--config", help="recipe YAML (any option below)")
     add_arguments(r, RecipeConfig)
     r.set_defaults(func=lambda ns: run_recipe(parse_config(RecipeConfig, ns)))
+    from rewardkit.train.sweep import SweepConfig, run_sweep
+
+    w = subparsers.add_parser("sweep", help="a small hyper-parameter grid over a recipe, chosen on its validation split",
+                              description=(SweepConfig.__doc__ or "").strip() + " Usually: rewardkit sweep --config "
+                              "examples/recipes/NAME.yaml --grid lr=2e-5,5e-5 objective=bt,hinge")
+    w.add_argument("--config", help="recipe YAML (any option below)")
+    add_arguments(w, SweepConfig)
+    w.set_defaults(func=lambda ns: run_sweep(parse_config(SweepConfig, ns)))
     d = subparsers.add_parser("demo", help="the main job on built-in defaults (no arguments needed)",
                               description=DemoConfig.__doc__)
     add_arguments(d, DemoConfig)

@@ -128,33 +128,48 @@ def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict]
     return mix[n_val:], mix[:n_val], report
 
 
-def run_recipe(cfg: RecipeConfig) -> int:
+def prepare_mix(cfg: RecipeConfig, output: Path) -> tuple[Path, dict]:
+    """Build and write the mix; returns the data directory and the train options that point at it."""
     from rewardkit.data.io import write_records
-    from rewardkit.eval.cli import EvalConfig, run_eval
     from rewardkit.eval.suites import default_data_dir
-    from rewardkit.train.trainer import train
 
-    output = Path(cfg.output)
     data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
     train_rows, validation_rows, balance = build_mix(cfg, data_dir)
     write_records(output / "data" / "train.jsonl", train_rows)
     write_records(output / "data" / "validation.jsonl", validation_rows)
     (output / "data" / "balance.json").write_text(json.dumps(balance, indent=2))
-    print(f"[1/3] mix: {balance['train_records']} train / {balance['validation_records']} validation records; "
+    print(f"mix: {balance['train_records']} train / {balance['validation_records']} validation records; "
           f"removed {balance['removed'] or 'nothing'}")
     for name, s in balance["sources"].items():
         print(f"      {name:<14} {s['records']:>6}  {s['kinds']}  chosen longer: {s['chosen_longer_share']}")
     train_fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainConfig)}
     train_fields.update(train=str(output / "data" / "train.jsonl"), eval=str(output / "data" / "validation.jsonl"),
                         output=str(output / "run"))
+    return data_dir, train_fields
+
+
+def evaluate_on_suites(cfg: RecipeConfig, run_dir: Path, eval_dir: Path, data_dir: Path) -> dict:
+    """Evaluate a trained run on the recipe's suites; returns the report's per-suite summary."""
+    from rewardkit.eval.cli import EvalConfig, run_eval
+
+    run_eval(EvalConfig(model=str(run_dir), suite=cfg.eval_suites, data_dir=str(data_dir), output=str(eval_dir),
+                        max_records=cfg.eval_max_records, precision=cfg.precision, threads=cfg.threads, progress=cfg.progress))
+    return json.loads((eval_dir / "report.json").read_text())["summary"]
+
+
+def run_recipe(cfg: RecipeConfig) -> int:
+    from rewardkit.train.trainer import train
+
+    output = Path(cfg.output)
+    print("[1/3] building the mix ...")
+    data_dir, train_fields = prepare_mix(cfg, output)
     print("[2/3] training ...")
     summary = train(TrainConfig(**train_fields))
     print(f"[3/3] evaluating on {', '.join(cfg.eval_suites)} ...")
-    run_eval(EvalConfig(model=str(output / "run"), suite=cfg.eval_suites, data_dir=str(data_dir), output=str(output / "eval"),
-                        max_records=cfg.eval_max_records, precision=cfg.precision, threads=cfg.threads, progress=cfg.progress))
-    report = json.loads((output / "eval" / "report.json").read_text())
+    suites = evaluate_on_suites(cfg, output / "run", output / "eval", data_dir)
+    balance = json.loads((output / "data" / "balance.json").read_text())
     (output / "recipe_summary.json").write_text(json.dumps(
         {"recipe": dataclasses.asdict(cfg), "balance": balance, "train": {k: summary[k] for k in ("steps", "train_seconds", "eval")},
-         "summary": report["summary"]}, indent=2, default=str))
+         "summary": suites}, indent=2, default=str))
     print(f"recipe done: {output / 'recipe_summary.json'}, report {output / 'eval' / 'report.html'}")
     return 0

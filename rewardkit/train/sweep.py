@@ -1,0 +1,98 @@
+"""`rewardkit sweep`: a small hyper-parameter grid over a recipe, chosen on the recipe's validation split.
+
+Every combination of the grid trains on the same mix (built once, as `rewardkit recipe` builds it) and is
+scored on the mix's seeded validation split, never on the evaluation suites. Only the combination with the
+best validation accuracy (ties: lower validation loss) is then evaluated on the suites, so the suites stay a
+test set. Writes OUTPUT/data/, OUTPUT/runs/NN/ (one model per combination), OUTPUT/sweep.json, a markdown
+table OUTPUT/sweep.md, and OUTPUT/eval/ for the chosen combination.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from rewardkit.config import ConfigError, build_config, option
+from rewardkit.train.config import TrainConfig
+from rewardkit.train.recipe import RecipeConfig, evaluate_on_suites, prepare_mix
+
+
+@dataclass
+class SweepConfig(RecipeConfig):
+    """Train every combination of a small grid on a recipe's mix, pick one on the validation split, and
+    evaluate only that one on the suites. Every `rewardkit recipe` option applies; --grid names the axes."""
+
+    output: str = option("runs/sweep", help="output directory: data/, runs/, sweep.json, sweep.md, eval/")
+    grid: list[str] = option([], help="axes as OPTION=V1,V2,... (any train option), e.g. lr=2e-5,5e-5 objective=bt,hinge")
+
+
+def parse_grid(grid: list[str]) -> dict[str, list]:
+    """{"lr": [2e-05, 5e-05], ...} from ["lr=2e-5,5e-5", ...]; every option and value is checked now, not mid-sweep."""
+    axes: dict[str, list] = {}
+    for axis in grid:
+        name, sep, values = axis.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not values.strip():
+            raise ConfigError(f"grid axis {axis!r} must look like OPTION=V1,V2 (e.g. lr=2e-5,5e-5)")
+        if name in {f.name for f in dataclasses.fields(RecipeConfig)} - {f.name for f in dataclasses.fields(TrainConfig)}:
+            raise ConfigError(f"grid axis {name!r} changes the data mix; sweep training options only")
+        axes[name] = [getattr(build_config(TrainConfig, {"train": "", name: yaml.safe_load(v.strip())}, source=f"grid axis {axis!r}"), name)
+                      for v in values.split(",")]
+    if not axes:
+        raise ConfigError("give at least one grid axis, e.g. --grid lr=2e-5,5e-5 epochs=1,2")
+    return axes
+
+
+def choose(rows: list[dict]) -> dict:
+    """The row with the best validation accuracy; ties go to the lower validation loss."""
+    return max(rows, key=lambda r: (r["validation_accuracy"], -r["validation_loss"]))
+
+
+def markdown_table(axes: dict[str, list], rows: list[dict]) -> str:
+    head = ["run", *axes, "steps", "train s", "val loss", "val pair acc", "val best-of-K", "val accuracy"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["run"] + (" (chosen)" if r.get("chosen") else ""), *(str(r[a]) for a in axes), str(r["steps"]),
+                 f"{r['train_seconds']:.0f}", *(f"{r[k]:.3f}" for k in ("validation_loss", "validation_pairwise_accuracy",
+                                                                       "validation_best_of_k", "validation_accuracy"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_sweep(cfg: SweepConfig) -> int:
+    from rewardkit.train.trainer import train
+
+    axes = parse_grid(cfg.grid)
+    output = Path(cfg.output)
+    data_dir, train_fields = prepare_mix(cfg, output)
+    combinations = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    rows = []
+    for i, combo in enumerate(combinations):
+        run = f"{i:02d}"
+        print(f"[sweep {i + 1}/{len(combinations)}] {combo}")
+        fields = {**train_fields, **combo, "output": str(output / "runs" / run)}
+        summary = train(TrainConfig(**fields))
+        ev = summary["eval"]
+        rows.append({"run": run, **combo, "model": summary["model"], "steps": summary["steps"],
+                     "train_seconds": summary["train_seconds"], "validation_loss": ev["loss"],
+                     "validation_pairwise_accuracy": ev.get("pairwise_accuracy", float("nan")),
+                     "validation_best_of_k": ev.get("best_of_k_accuracy", float("nan")),
+                     "validation_accuracy": ev["accuracy"]})
+    best = choose(rows)
+    best["chosen"] = True
+    table = markdown_table(axes, rows)
+    (output / "sweep.md").write_text(table)
+    result = {"sweep": dataclasses.asdict(cfg), "axes": axes, "runs": rows, "chosen": best["run"]}
+    (output / "sweep.json").write_text(json.dumps(result, indent=2, default=str))
+    print(table)
+    if cfg.eval_suites:
+        print(f"evaluating the chosen run {best['run']} ({ {a: best[a] for a in axes} }) on {', '.join(cfg.eval_suites)} ...")
+        result["summary"] = evaluate_on_suites(cfg, Path(best["model"]).parent, output / "eval", data_dir)
+        (output / "sweep.json").write_text(json.dumps(result, indent=2, default=str))
+    print(f"sweep done: {output / 'sweep.md'}, {output / 'sweep.json'}")
+    return 0
