@@ -10,7 +10,9 @@ tokens), or built-in synthetic ones without the data directory.
   batch, fp32, under torch.inference_mode (a typical hand-written scoring loop);
 - rewardkit fp32: length-sorted batches cut where padding would pass 25%, results restored to input order;
 - rewardkit bf16: the same with bf16 autocast (only where the CPU has native bf16);
-- rewardkit bf16 packed: the same, sequences packed into rows with a block-diagonal mask instead of padded.
+- rewardkit bf16 packed: the same, sequences packed into rows with a block-diagonal mask instead of padded;
+- rewardkit bf16 compiled (--compile): rewardkit bf16 with the backbone under torch.compile (dynamic shapes);
+  the compile happens in the warm-up and its seconds are reported apart.
 
 Also measured in the same run: this machine's fp32 and bf16 matmul peak, and each run's model FLOP
 utilisation (useful FLOPs on real tokens per second / peak). Scores are compared on sequences that neither
@@ -65,6 +67,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="also time a torch.compile'd rewardkit run")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "score_vs_hf.json"))
     args = parser.parse_args()
 
@@ -74,7 +77,7 @@ def main() -> int:
     from rewardkit.eval.metrics import spearman
     from rewardkit.model.export import export_hf
     from rewardkit.model.flops import forward_flops, matmul_peak
-    from rewardkit.model.precision import bf16_supported
+    from rewardkit.model.precision import bf16_supported, compile_for_inference
     from rewardkit.model.reward_model import RewardModel
     from rewardkit.model.scoring import encode_items, score_encoded
 
@@ -120,6 +123,12 @@ def main() -> int:
         runs["rewardkit_bf16"] = {"seconds": seconds}
         scores["rewardkit_bf16_packed"], seconds = timed(ours("bf16", packing=True))
         runs["rewardkit_bf16_packed"] = {"seconds": seconds}
+    if args.compile:  # last: the model stays compiled
+        compiled = "rewardkit_bf16_compiled" if bf16_supported() else "rewardkit_fp32_compiled"
+        compile_for_inference(model)
+        _, compile_seconds = timed(ours("bf16" if "bf16" in compiled else "fp32", items=items[:128]))
+        scores[compiled], seconds = timed(ours("bf16" if "bf16" in compiled else "fp32"))
+        runs[compiled] = {"seconds": seconds, "warm_up_with_compile_seconds": round(compile_seconds, 1)}
 
     # ---- work done, peak, utilisation
     encoded = encode_items(model, items)

@@ -4,10 +4,13 @@ token-capped training chunks, and length-capped batches."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
 from rewardkit.model.packing import pack, plain_groups, shared_prefix_groups
+from rewardkit.model.precision import compile_for_inference
 from rewardkit.model.reward_model import RewardModel
 from rewardkit.model.scoring import length_batches, score_sequences
 
@@ -166,3 +169,14 @@ def test_cached_features_train_the_same_heads_as_a_frozen_backbone(tiny_bert_no_
     with pytest.raises(Exception, match="freeze-backbone"):
         train(TrainConfig(train=str(tmp_path / "t.jsonl"), output=str(tmp_path / "x"), backbone=str(tiny_bert_no_dropout),
                           cache_features=True, progress=False))
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile on CPU needs a C++ compiler")
+def test_compiled_backbone_scores_like_eager_across_batch_shapes(tiny_bert_no_dropout):
+    model = build(tiny_bert_no_dropout)
+    eager = torch.tensor(score_sequences(model, ITEMS * 3, batch_size=4))
+    compile_for_inference(model)
+    assert model.backbone._compiled_call_impl is not None     # the backbone, in place: same weights, same names
+    assert all(not name.startswith("_orig_mod") for name, _ in model.named_parameters())
+    compiled = torch.tensor(score_sequences(model, ITEMS * 3, batch_size=4))  # several lengths and batch sizes
+    assert torch.allclose(eager, compiled, atol=1e-4)

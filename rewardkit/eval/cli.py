@@ -14,7 +14,7 @@ from rewardkit.config import ConfigError, add_arguments, option, parse_config
 from rewardkit.data.io import iter_raw, iter_records, write_records
 from rewardkit.data.records import DataError
 from rewardkit.model.backbone import set_threads
-from rewardkit.model.precision import precision_option
+from rewardkit.model.precision import compile_option, precision_option
 
 
 @dataclass
@@ -37,6 +37,7 @@ class EvalConfig:
     batch_size: int = option(32, help="sequences per forward pass (sorted by length)")
     max_length: int = option(0, help="maximum tokens per sequence (0 = the model's own)")
     precision: str = precision_option()
+    compile: bool = compile_option()
     threads: int = option(0, help="CPU threads (0 = torch's default)")
     seed: int = option(0, help="seed for sampling, probes and bootstrap")
     progress: bool = option(True, help="show progress bars")
@@ -83,7 +84,7 @@ def run_eval(cfg: EvalConfig) -> int:
     jobs += [(Path(f).name, f"records from {f}", lambda f=f: list(iter_records(f)), None) for f in cfg.input]
     if not jobs:
         raise ConfigError("nothing to evaluate: " + ("; ".join(skipped) if skipped else "no suite or --input"))
-    scorer = load_scorer(cfg.model, cfg.batch_size, cfg.max_length, cfg.progress, cfg.precision)
+    scorer = load_scorer(cfg.model, cfg.batch_size, cfg.max_length, cfg.progress, cfg.precision, cfg.compile)
     report: dict = {"model": {"name": scorer.name, "path": str(cfg.model), "info": scorer.info},
                     "config": {k: v for k, v in vars(cfg).items() if k != "compare"}, "data_dir": str(data_dir),
                     "skipped": skipped, "suites": {}, "summary": {}}

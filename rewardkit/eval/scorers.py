@@ -53,14 +53,18 @@ def score_items(scorer: Scorer, items: Sequence[Item], spreads: list | None = No
 
 
 def rewardkit_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True,
-                     precision: str = "fp32") -> Scorer:
+                     precision: str = "fp32", compile: bool = False) -> Scorer:
     from rewardkit.model.cli import load_model
+    from rewardkit.model.precision import compile_for_inference
     from rewardkit.model.reward_model import model_summary
     from rewardkit.model.scoring import score_sequences
 
     model = load_model(str(path))
     if max_length and model.spec.backbone_type == "hf":
         model.encoder.max_length = max_length
+    if compile:
+        compile_for_inference(model)
+
     def score_and_spread(items: list[Item]) -> tuple[list[float], list[float]]:
         spread: list[float] = []
         return score_sequences(model, list(items), batch_size, progress, precision=precision, spreads=spread), spread
@@ -72,14 +76,14 @@ def rewardkit_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0
 
 
 def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, progress: bool = True,
-              precision: str = "fp32") -> Scorer:
+              precision: str = "fp32", compile: bool = False) -> Scorer:
     """A local AutoModelForSequenceClassification with one label. Texts are built exactly as for rewardkit
     models (chat template for decoders, [CLS] prompt [SEP] response [SEP] for encoders)."""
     from tqdm.auto import tqdm
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from rewardkit.model.backbone import is_decoder_config
-    from rewardkit.model.precision import autocast
+    from rewardkit.model.precision import autocast, compile_for_inference
     from rewardkit.model.text import TextEncoder
 
     config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
@@ -93,6 +97,8 @@ def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, pro
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id
+    if compile:
+        compile_for_inference(model)
     encoder = TextEncoder(tokenizer, max_length, is_decoder_config(config))
 
     @torch.inference_mode()
@@ -114,13 +120,13 @@ def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, pro
 
 
 def load_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True,
-                precision: str = "fp32") -> Scorer:
+                precision: str = "fp32", compile: bool = False) -> Scorer:
     """A rewardkit model directory (or training output), or a Hugging Face reward-model directory."""
     from rewardkit.model.reward_model import SPEC_FILE
 
     directory = Path(path)
     if (directory / SPEC_FILE).exists() or (directory / "model" / SPEC_FILE).exists():
-        return rewardkit_scorer(directory, batch_size, max_length, progress, precision)
+        return rewardkit_scorer(directory, batch_size, max_length, progress, precision, compile)
     if (directory / "config.json").exists():
-        return hf_scorer(directory, batch_size, max_length or 512, progress, precision)
+        return hf_scorer(directory, batch_size, max_length or 512, progress, precision, compile)
     raise ModelError(f"{directory} is neither a rewardkit model nor a Hugging Face model directory")

@@ -9,7 +9,7 @@ from pathlib import Path
 from rewardkit.config import add_arguments, option, parse_config
 from rewardkit.data.io import Reject, iter_records, write_records
 from rewardkit.model.backbone import set_threads
-from rewardkit.model.precision import precision_option
+from rewardkit.model.precision import compile_for_inference, compile_option, precision_option
 
 
 def load_model(path: str):
@@ -34,6 +34,7 @@ class ScoreConfig:
     normalize: bool = option(False, help="subtract the stored reward mean and divide by the stored std")
     threads: int = option(0, help="CPU threads (0 = torch's default)")
     precision: str = precision_option()
+    compile: bool = compile_option()
     packing: bool = option(False, help="pack several sequences per row instead of padding (same scores)")
     skip_invalid: bool = option(False, help="skip (and count) invalid records instead of stopping")
     progress: bool = option(True, help="show a progress bar")
@@ -44,6 +45,8 @@ def run_score(cfg: ScoreConfig) -> int:
     from rewardkit.model.scoring import score_records
 
     model = load_model(cfg.model)
+    if cfg.compile:
+        compile_for_inference(model)
     rejects: list[Reject] = []
     records = list(iter_records(cfg.input, cfg.skip_invalid, rejects))
     scored = score_records(model, records, cfg.batch_size, cfg.progress, cfg.normalize, cfg.precision, cfg.packing)

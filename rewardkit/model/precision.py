@@ -1,4 +1,4 @@
-"""Numeric precision of forward passes: fp32, or bf16 autocast where the hardware multiplies bf16 natively.
+"""How forward passes run: fp32, or bf16 autocast where the hardware multiplies bf16 natively; optionally compiled.
 
 bf16 autocast keeps the weights (and the optimizer state) in fp32 and runs matrix multiplications in bf16.
 On CPUs with AVX512-BF16 or AMX it is several times faster than fp32; elsewhere it is emulated and slower,
@@ -20,6 +20,21 @@ def precision_option():
 
     return option("fp32", help="fp32, bf16 (autocast: fp32 weights, bf16 matmuls), or auto (bf16 where the hardware "
                   "has native bf16, else fp32)", choices=PRECISIONS)
+
+
+def compile_option():
+    """The --compile option shared by score, eval and serve."""
+    from rewardkit.config import option
+
+    return option(False, help="torch.compile the backbone for inference (dynamic shapes: one compile for all batch "
+                  "shapes; a slower start, faster steady scoring; needs a C++ compiler on CPU)")
+
+
+def compile_for_inference(model: torch.nn.Module) -> torch.nn.Module:
+    """Compile a model's backbone in place (module structure and weights unchanged)."""
+    backbone = getattr(model, "backbone", model)
+    backbone.compile(dynamic=True)
+    return model
 
 
 def bf16_supported(device: torch.device | str = "cpu") -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from rewardkit.config import option
 from rewardkit.data.records import DataError, check_text, is_conversation
-from rewardkit.model.precision import precision_option
+from rewardkit.model.precision import compile_for_inference, compile_option, precision_option
 from rewardkit.serve.batcher import DynamicBatcher, ProcessFn, QueueFull
 from rewardkit.serve.metrics import ServerMetrics
 
@@ -49,6 +49,7 @@ class ServeConfig:
     max_sequence_tokens: int = option(32768, help="longest sequence accepted (tokens before truncation to the model's maximum)")
     threads: int = option(0, help="CPU threads for the model (0 = torch's default)")
     precision: str = precision_option()
+    compile: bool = compile_option()
     log_level: str = option("warning", help="uvicorn log level", choices=("critical", "error", "warning", "info", "debug"))
 
 
@@ -77,6 +78,9 @@ class ModelService:
         from rewardkit.model.scoring import encode_items
 
         self.model, self.cfg, self.encode = model, cfg, encode_items
+        if cfg.compile:  # compile now, on two sequences of different lengths, not in the first request
+            compile_for_inference(model)
+            self.process([[("warm-up", "a short response"), ("warm-up", "a somewhat longer response than the first")]])
 
     def process(self, requests: list[list]) -> list:
         from rewardkit.model.scoring import score_encoded
