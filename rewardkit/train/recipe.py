@@ -128,8 +128,8 @@ def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict]
     return mix[n_val:], mix[:n_val], report
 
 
-def prepare_mix(cfg: RecipeConfig, output: Path) -> tuple[Path, dict]:
-    """Build and write the mix; returns the data directory and the train options that point at it."""
+def prepare_mix(cfg: RecipeConfig, output: Path) -> tuple[Path, dict, dict]:
+    """Build and write the mix; returns the data directory, the train options that point at it, and the balance report."""
     from rewardkit.data.io import write_records
     from rewardkit.eval.suites import default_data_dir
 
@@ -145,7 +145,7 @@ def prepare_mix(cfg: RecipeConfig, output: Path) -> tuple[Path, dict]:
     train_fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainConfig)}
     train_fields.update(train=str(output / "data" / "train.jsonl"), eval=str(output / "data" / "validation.jsonl"),
                         output=str(output / "run"))
-    return data_dir, train_fields
+    return data_dir, train_fields, balance
 
 
 def evaluate_on_suites(cfg: RecipeConfig, run_dir: Path, eval_dir: Path, data_dir: Path) -> dict:
@@ -162,12 +162,11 @@ def run_recipe(cfg: RecipeConfig) -> int:
 
     output = Path(cfg.output)
     print("[1/3] building the mix ...")
-    data_dir, train_fields = prepare_mix(cfg, output)
+    data_dir, train_fields, balance = prepare_mix(cfg, output)
     print("[2/3] training ...")
     summary = train(TrainConfig(**train_fields))
     print(f"[3/3] evaluating on {', '.join(cfg.eval_suites)} ...")
     suites = evaluate_on_suites(cfg, output / "run", output / "eval", data_dir)
-    balance = json.loads((output / "data" / "balance.json").read_text())
     (output / "recipe_summary.json").write_text(json.dumps(
         {"recipe": dataclasses.asdict(cfg), "balance": balance, "train": {k: summary[k] for k in ("steps", "train_seconds", "eval")},
          "summary": suites}, indent=2, default=str))

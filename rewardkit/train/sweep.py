@@ -69,7 +69,7 @@ def run_sweep(cfg: SweepConfig) -> int:
 
     axes = parse_grid(cfg.grid)
     output = Path(cfg.output)
-    data_dir, train_fields = prepare_mix(cfg, output)
+    data_dir, train_fields, _ = prepare_mix(cfg, output)
     combinations = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
     rows = []
     for i, combo in enumerate(combinations):
