@@ -58,8 +58,9 @@ def markdown_table(axes: dict[str, list], rows: list[dict]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["run"] + (" (chosen)" if r.get("chosen") else ""), *(str(r[a]) for a in axes), str(r["steps"]),
-                 f"{r['train_seconds']:.0f}", *(f"{r[k]:.3f}" for k in ("validation_loss", "validation_pairwise_accuracy",
-                                                                       "validation_best_of_k", "validation_accuracy"))]
+                 f"{r['train_seconds']:.0f}", *(f"{r[k]:.3f}" if r[k] == r[k] else "—"  # nan: no such records
+                                                for k in ("validation_loss", "validation_pairwise_accuracy",
+                                                          "validation_best_of_k", "validation_accuracy"))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
