@@ -18,7 +18,8 @@ MiniLM sees the HH transcript as text; SmolLM2 sees the conversation through its
              long prompts are truncated from the left, nothing is dropped.
 - rewardkit-prefix: the same with --prefix-sharing (decoders only: the prompt is computed once per pair).
 
-Held-out accuracy on the 462 test pairs with 95% bootstrap intervals (resampling prompts). Writes
+Held-out accuracy on the 462 test pairs with 95% bootstrap intervals (resampling prompts); model FLOP utilisation
+of each side against this machine's fp32 / bf16 matmul peak, measured in the same run. Writes
 bench/results/train_vs_trl.json (train_vs_trl_smollm2.json for SmolLM2) with speedup_vs_trl = rewardkit
 pairs/s / TRL (defaults) pairs/s.
 """
@@ -137,6 +138,32 @@ def run_rewardkit(train, test, args, prefix_sharing: bool) -> dict:
             "truncation": summary["truncation"], "margins": [r["margin"] for r in scored]}
 
 
+def add_mfu(out: dict, train: list[dict], args) -> None:
+    """Model FLOP utilisation of each side. Useful work per pair = forward + backward (~3x the forward FLOPs) of its
+    two sequences as rewardkit encodes them (unpadded, at most max_length tokens, the prompt counted once per
+    response, so prefix sharing does no less "useful" work); MFU = pairs/s x that / this machine's matmul peak,
+    measured now, in the side's precision."""
+    import torch
+
+    from rewardkit.model.flops import forward_flops, matmul_peak
+    from rewardkit.model.precision import bf16_supported
+    from rewardkit.model.reward_model import RewardModel
+
+    model = RewardModel.build(args.backbone, max_length=args.max_length)
+    lengths = [len(model.encoder.encode(r["prompt"], r[key]).input_ids) for r in train for key in ("chosen", "rejected")]
+    per_pair = 3 * forward_flops(model.backbone, model.backbone.config, lengths) / len(train)
+    peaks = {"fp32": matmul_peak(torch.float32)}
+    if bf16_supported():
+        peaks["bf16"] = matmul_peak(torch.bfloat16)
+    out["matmul_peak_gflop_per_second"] = {k: round(v / 1e9, 1) for k, v in peaks.items()}
+    out["useful_gflop_per_pair"] = round(per_pair / 1e9, 2)
+    for side, r in out["runs"].items():
+        precision = "fp32" if side == "trl-fp32" or "bf16" not in peaks else "bf16"
+        r["mfu"] = round(r["pairs_per_second"] * per_pair / peaks[precision], 3)
+        r["mfu_of_peak"] = precision
+        print(f"[{side}] MFU {r['mfu']:.1%} of the {precision} matmul peak ({out['matmul_peak_gflop_per_second'][precision]} GFLOP/s)")
+
+
 def child(args) -> int:
     import torch
 
@@ -161,6 +188,7 @@ def main() -> int:
     parser.add_argument("--backbone", choices=["minilm", "smollm2"], default="minilm")
     parser.add_argument("--sides", help="default: trl,trl-fp32,rewardkit (minilm); trl,rewardkit,rewardkit-prefix (smollm2)")
     parser.add_argument("--output", help="default: bench/results/train_vs_trl[_smollm2].json")
+    parser.add_argument("--annotate", help="add MFU (peak measured now) to an existing result file and exit")
     parser.add_argument("--side", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -181,6 +209,14 @@ def main() -> int:
     import torch
 
     from rewardkit.eval.metrics import bootstrap_ci, pair_credit
+
+    if args.annotate:  # results from before MFU was part of this script
+        out = json.loads(Path(args.annotate).read_text())
+        args.backbone, args.max_length = ("smollm2" if "SmolLM2" in out["model"] else "minilm"), out["max_length"]
+        add_mfu(out, hh_split(Path(args.data_dir))[0], args)
+        out["mfu_note"] = "MFU added afterwards by --annotate: the matmul peak was measured then, not during training"
+        Path(args.annotate).write_text(json.dumps(out, indent=2))
+        return 0
 
     work = tempfile.mkdtemp(prefix="rewardkit-trl-bench-")
     train, test = hh_split(Path(args.data_dir), args.test_pairs)
@@ -207,6 +243,7 @@ def main() -> int:
            "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                        "torch": torch.__version__, "trl": __import__("trl").__version__},
            "runs": results}
+    add_mfu(out, train, args)
     for ours in ("rewardkit", "rewardkit-prefix"):
         for baseline in ("trl", "trl-fp32"):
             if ours in results and baseline in results:
