@@ -69,6 +69,8 @@ def run_sweep(cfg: SweepConfig) -> int:
     from rewardkit.train.trainer import train
 
     axes = parse_grid(cfg.grid)
+    if cfg.validation_fraction <= 0:
+        raise ConfigError("a sweep chooses on the validation split: set validation_fraction above 0")
     output = Path(cfg.output)
     data_dir, train_fields, _ = prepare_mix(cfg, output)
     combinations = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
