@@ -124,10 +124,11 @@ def main() -> int:
         scores["rewardkit_bf16_packed"], seconds = timed(ours("bf16", packing=True))
         runs["rewardkit_bf16_packed"] = {"seconds": seconds}
     if args.compile:  # last: the model stays compiled
-        compiled = "rewardkit_bf16_compiled" if bf16_supported() else "rewardkit_fp32_compiled"
+        precision = "bf16" if bf16_supported() else "fp32"
+        compiled = f"rewardkit_{precision}_compiled"
         compile_for_inference(model)
-        _, compile_seconds = timed(ours("bf16" if "bf16" in compiled else "fp32", items=items[:128]))
-        scores[compiled], seconds = timed(ours("bf16" if "bf16" in compiled else "fp32"))
+        _, compile_seconds = timed(ours(precision, items=items[:128]))
+        scores[compiled], seconds = timed(ours(precision))
         runs[compiled] = {"seconds": seconds, "warm_up_with_compile_seconds": round(compile_seconds, 1)}
 
     # ---- work done, peak, utilisation
