@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
+
+import pytest
 
 from rewardkit.cli import main
-from rewardkit.train.recipe import RecipeConfig, build_mix
+from rewardkit.config import ConfigError
+from rewardkit.train.recipe import RecipeConfig, build_mix, weighted_draw
 
 
 def _hh_file(directory, n=50):
@@ -40,6 +44,19 @@ def test_mix_uses_training_split_dedups_and_removes_eval_prompts(tmp_path):
     assert len(validation) == int((len(train) + len(validation)) * 0.1)
 
 
+def test_category_weights_shift_the_draw_and_a_misspelt_category_is_an_error(tmp_path):
+    records = [{"id": i, "category": f"Pairwise_set/{'Harmlessness' if i % 2 else 'Helpfulness'}/x"} for i in range(400)]
+    harmless = [sum("Harmlessness" in r["category"] for r in weighted_draw(records, 100, w, random.Random(0)))
+                for w in ({}, {"Harmlessness": 3.0}, {"Harmlessness": 0.0})]
+    assert 35 <= harmless[0] <= 65 and harmless[1] >= 65 and harmless[2] == 0
+    assert len({r["id"] for r in weighted_draw(records, 100, {"Helpfulness": 2.0}, random.Random(0))}) == 100  # no repeats
+    _hh_file(tmp_path)
+    cfg = RecipeConfig(output=str(tmp_path / "out"), sources={"hh-harmless": 1.0}, max_per_source=20,
+                       category_weights={"Harmlesness": 0.5})
+    with pytest.raises(ConfigError, match="match no record"):
+        build_mix(cfg, tmp_path)
+
+
 def test_recipe_command_trains_and_evaluates(tiny_bert_no_dropout, tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"output: {tmp_path / 'out'}\nsources: {{synthetic: 1.0}}\nmax_per_source: 48\n"
@@ -60,6 +77,7 @@ def test_sweep_trains_each_combination_and_evaluates_only_the_validation_choice(
             "--validation-fraction", "0.25", "--eval-suites", "synthetic", "--eval-max-records", "40", "--no-progress"]
     assert main(args + ["--grid", "lr=1e-3", "max_per_source=10"]) == 2   # a data option is not a training axis
     assert main(args + ["--grid", "objective=bt,nonsense"]) == 2           # a bad value fails before any training
+    assert main(args + ["--grid", "lr=1e-3", "--ensemble-models", "2"]) == 2  # a sweep trains single models
     assert main(args + ["--grid", "lr=1e-6,3e-3", "objective=bt,hinge"]) == 0
     result = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert [(r["lr"], r["objective"]) for r in result["runs"]] == [(1e-6, "bt"), (1e-6, "hinge"), (3e-3, "bt"), (3e-3, "hinge")]
@@ -68,3 +86,19 @@ def test_sweep_trains_each_combination_and_evaluates_only_the_validation_choice(
     assert "synthetic" in result["summary"] and (tmp_path / "sw" / "eval" / "report.html").exists()
     table = (tmp_path / "sw" / "sweep.md").read_text()
     assert table.count("\n") == 2 + 4 and f"{best['run']} (chosen)" in table
+
+
+def test_recipe_with_ensemble_models_trains_each_seed_and_evaluates_the_ensemble(tiny_bert_no_dropout, tmp_path):
+    out = tmp_path / "out"
+    args = ["recipe", "--output", str(out), "--sources", "synthetic=1", "--max-per-source", "48",
+            "--backbone", str(tiny_bert_no_dropout), "--max-length", "64", "--batch-size", "8", "--lr", "1e-3",
+            "--validation-fraction", "0.25", "--eval-suites", "synthetic", "--eval-max-records", "40", "--no-progress"]
+    assert main(args + ["--ensemble-models", "2", "--ensemble", "2"]) == 2  # K models or K heads, not both
+    assert main(args + ["--ensemble-models", "2", "--seed", "5"]) == 0
+    assert sorted(p.name for p in (out / "members").iterdir()) == ["seed-5", "seed-6"]
+    manifest = json.loads((out / "run" / "model" / "ensemble.json").read_text())
+    assert manifest["members"] == ["member-0", "member-1"] and manifest["aggregate"] == "mean"
+    summary = json.loads((out / "recipe_summary.json").read_text())
+    assert len(summary["train"]["eval"]["members"]) == 2 and 0 <= summary["train"]["eval"]["ensemble_pairwise_accuracy"] <= 1
+    report = json.loads((out / "eval" / "report.json").read_text())
+    assert "uncertainty_auroc" in report["summary"]["synthetic"]

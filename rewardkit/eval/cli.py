@@ -128,6 +128,7 @@ def run_calibrate(cfg: CalibrateConfig) -> int:
 
     from rewardkit.eval.metrics import calibration, fit_calibration
     from rewardkit.model.cli import load_model
+    from rewardkit.model.ensemble import ModelEnsemble
     from rewardkit.model.scoring import score_records
 
     set_threads(cfg.threads)
@@ -147,7 +148,7 @@ def run_calibrate(cfg: CalibrateConfig) -> int:
     temperature, bias = fit_calibration(margins)
     model.spec.calibration = {"temperature": temperature, "bias": bias, "pairs": len(margins), "data": cfg.data}
     target = Path(cfg.output) if cfg.output else Path(cfg.model)
-    if cfg.output:
+    if cfg.output or isinstance(model, ModelEnsemble):  # an ensemble rewrites only its manifest in place
         model.save(target)
     else:
         from rewardkit.model.reward_model import SPEC_FILE

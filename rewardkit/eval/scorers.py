@@ -121,11 +121,11 @@ def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, pro
 
 def load_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True,
                 precision: str = "fp32", compile: bool = False) -> Scorer:
-    """A rewardkit model directory (or training output), or a Hugging Face reward-model directory."""
-    from rewardkit.model.reward_model import SPEC_FILE
+    """A rewardkit model or ensemble directory (or training output), or a Hugging Face reward-model directory."""
+    from rewardkit.model.cli import model_directory
 
     directory = Path(path)
-    if (directory / SPEC_FILE).exists() or (directory / "model" / SPEC_FILE).exists():
+    if model_directory(directory) is not None:
         return rewardkit_scorer(directory, batch_size, max_length, progress, precision, compile)
     if (directory / "config.json").exists():
         return hf_scorer(directory, batch_size, max_length or 512, progress, precision, compile)

@@ -8,17 +8,29 @@ from pathlib import Path
 
 from rewardkit.config import add_arguments, option, parse_config
 from rewardkit.data.io import Reject, iter_records, write_records
-from rewardkit.model.backbone import set_threads
+from rewardkit.model.backbone import ModelError, set_threads
 from rewardkit.model.precision import compile_for_inference, compile_option, precision_option
 
 
-def load_model(path: str):
-    """A rewardkit model directory, or a training OUTPUT directory holding model/."""
-    from rewardkit.model.reward_model import SPEC_FILE, RewardModel
+def model_directory(path: str | Path) -> Path | None:
+    """The rewardkit model or ensemble directory at `path`, or in `path`/model/ (a training output); None if neither."""
+    from rewardkit.model.ensemble import ENSEMBLE_FILE
+    from rewardkit.model.reward_model import SPEC_FILE
 
-    directory = Path(path)
-    if not (directory / SPEC_FILE).exists() and (directory / "model" / SPEC_FILE).exists():
-        directory = directory / "model"
+    for directory in (Path(path), Path(path) / "model"):
+        if (directory / SPEC_FILE).exists() or (directory / ENSEMBLE_FILE).exists():
+            return directory
+    return None
+
+
+def load_model(path: str):
+    """A rewardkit model or ensemble directory, or a training OUTPUT directory holding model/."""
+    from rewardkit.model.ensemble import ENSEMBLE_FILE, ModelEnsemble
+    from rewardkit.model.reward_model import RewardModel
+
+    directory = model_directory(path) or Path(path)  # RewardModel.load explains what is missing
+    if (directory / ENSEMBLE_FILE).exists():
+        return ModelEnsemble.load(directory)
     return RewardModel.load(directory)
 
 
@@ -72,16 +84,42 @@ class ExportConfig:
 
 
 def run_export(cfg: ExportConfig) -> int:
+    from rewardkit.model.ensemble import ModelEnsemble
     from rewardkit.model.export import export_hf
 
-    out = export_hf(load_model(cfg.model), cfg.output)
+    model = load_model(cfg.model)
+    if isinstance(model, ModelEnsemble):
+        raise ModelError(f"{cfg.model} is an ensemble of {len(model.members)} models; the Hugging Face layout holds "
+                         f"one, so export a member (e.g. {model.directory / model.names[0]})")
+    out = export_hf(model, cfg.output)
     print(f"exported to {out} (load with transformers.AutoModelForSequenceClassification.from_pretrained)")
+    return 0
+
+
+@dataclass
+class EnsembleConfig:
+    """Combine separately trained reward models (other seeds, data or objectives) into one ensemble model:
+    each member's score is standardised with its stored reward mean/std, the ensemble scores their mean
+    (or min), and the spread across members is the uncertainty that score, eval and serve report."""
+
+    members: list[str] = option(help="rewardkit model directories (or training output directories), at least 2")
+    output: str = option(help="directory for the ensemble (members are copied into it)")
+    aggregate: str = option("mean", help="ensemble score: mean of the members, or min (conservative)", choices=("mean", "min"))
+
+
+def run_ensemble(cfg: EnsembleConfig) -> int:
+    from rewardkit.model.ensemble import ModelEnsemble
+
+    ensemble = ModelEnsemble([load_model(m) for m in cfg.members], cfg.aggregate)
+    ensemble.save(cfg.output)
+    print(f"ensemble of {len(ensemble.members)} models ({cfg.aggregate}) -> {cfg.output}")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     for name, cls, run, short in (("score", ScoreConfig, run_score, "score records with a reward model"),
-                                  ("export", ExportConfig, run_export, "export to the Hugging Face sequence-classification layout")):
+                                  ("export", ExportConfig, run_export, "export to the Hugging Face sequence-classification layout"),
+                                  ("ensemble", EnsembleConfig, run_ensemble, "combine trained reward models into an ensemble with uncertainty")):
         doc = (cls.__doc__ or "").strip()
         p = subparsers.add_parser(name, help=short, description=doc)
         add_arguments(p, cls)

@@ -31,9 +31,9 @@ def compile_option():
 
 
 def compile_for_inference(model: torch.nn.Module) -> torch.nn.Module:
-    """Compile a model's backbone in place (module structure and weights unchanged)."""
-    backbone = getattr(model, "backbone", model)
-    backbone.compile(dynamic=True)
+    """Compile a model's backbone (each member's, for an ensemble) in place; module structure and weights unchanged."""
+    for member in getattr(model, "members", [model]):
+        getattr(member, "backbone", member).compile(dynamic=True)
     return model
 
 

@@ -284,7 +284,7 @@ def create_app(model, cfg: ServeConfig, process: ProcessFn | None = None):
         normalized = service.normalized(raw) if model.spec.normalization else None
         chosen = normalized if (normalize is not False and normalized is not None) else raw
         out = {"model": name, "scores": service.clipped(chosen), "raw": raw, "normalized": normalized}
-        if model.spec.ensemble >= 2:  # the spread across ensemble members, in raw score units
+        if model.spec.ensemble >= 2:  # the spread across ensemble members, in the units of `raw`
             out["uncertainty"] = list(getattr(raw, "spreads", []))
         return out
 

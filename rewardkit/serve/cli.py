@@ -14,13 +14,15 @@ def run_serve(cfg: ServeConfig) -> int:
     import uvicorn
 
     from rewardkit.model.cli import load_model
+    from rewardkit.model.ensemble import ModelEnsemble
     from rewardkit.serve.app import create_app
 
     set_threads(cfg.threads)
     cfg.api_key = cfg.api_key or os.environ.get("REWARDKIT_API_KEY", "")
     model = load_model(cfg.model)
     app = create_app(model, cfg)
-    norm = "with stored mean/std" if model.spec.normalization else "none stored"
+    norm = ("with stored mean/std" if model.spec.normalization else
+            "ensemble scores are standardised per member" if isinstance(model, ModelEnsemble) else "none stored")
     print(f"serving {cfg.model} on http://{cfg.host}:{cfg.port}  batching: "
           f"{f'up to {cfg.max_batch_size} sequences, {cfg.max_wait_ms} ms' if cfg.batching else 'off'}  "
           f"normalisation: {norm}  auth: {'API key' if cfg.api_key else 'none'}")

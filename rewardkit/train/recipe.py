@@ -2,11 +2,15 @@
 
 A recipe is a training config (every `rewardkit train` option) plus where its data comes from:
 - sources: {source: weight}; a source contributes round(weight x max_per_source) records, drawn with the
-  recipe's seed. Sources are the *training* parts of the sets: hh-harmless and rmb-pairwise / rmb-bon are the
-  80% of prompts that their eval suites do not hold out; synthetic is the built-in tasks' training templates.
+  recipe's seed; category_weights ({category: weight}) make a public set's categories more or less likely to be
+  drawn (RMB's Helpfulness / Harmlessness, ...). Sources are the *training* parts of the sets: hh-harmless and
+  rmb-pairwise / rmb-bon are the 80% of prompts that their eval suites do not hold out; synthetic is the
+  built-in tasks' training templates.
 - Before training, records are de-duplicated across sources, and any record whose prompt occurs in an
   evaluation suite is removed (counted), so a recipe never trains on what it is scored on.
 - A seeded share (validation_fraction) of the mix is the validation split used to pick the checkpoint.
+- With ensemble_models K, K models are trained on the same mix with seeds seed .. seed+K-1 (OUTPUT/members/seed-S)
+  and combined into one ensemble model (rewardkit.model.ensemble) that is evaluated in their place.
 Writes OUTPUT/data/{train,validation}.jsonl, OUTPUT/data/balance.json, OUTPUT/run (the model), OUTPUT/eval
 (report.json, report.html) and OUTPUT/recipe_summary.json.
 """
@@ -37,14 +41,34 @@ class RecipeConfig(TrainConfig):
     sources: dict[str, float] = option({"hh-harmless": 1.0, "synthetic": 1.0},
                                        help=f"training sources and weights; sources: {', '.join(SOURCES)}")
     max_per_source: int = option(1000, help="records drawn from a source of weight 1")
+    category_weights: dict[str, float] = option({}, help="relative weight of the public sets' records by category, matched "
+                                                "against any part of a record's category path (e.g. Harmlessness=0.5 "
+                                                "halves RMB's harmlessness share of the drawn records; 0 leaves them out)")
     validation_fraction: float = option(0.05, help="seeded share of the mix used for checkpoint selection")
     data_dir: str = option("", help="directory of the public sets (default: $REWARDKIT_DATA_DIR or ../shared/data)")
     eval_suites: list[str] = option(["all"], help="suites to evaluate the trained model on")
     eval_max_records: int = option(2000, help="records per suite in the evaluation (sampled by prompt)")
+    ensemble_models: int = option(0, help="train K separate models (seeds seed .. seed+K-1) and evaluate them as one "
+                                  "ensemble whose spread is the uncertainty (0 = one model)")
 
 
-def source_records(name: str, data_dir: Path, n: int, seed: int) -> list[dict]:
-    """The training part of a source."""
+def category_weight(record: dict, weights: dict[str, float]) -> float:
+    """The product of the weights of the parts of a record's category path ('Pairwise_set/Harmlessness/S2'); 1 if none match."""
+    weight = 1.0
+    for part in str(record.get("category") or "").split("/"):
+        weight *= weights.get(part, 1.0)
+    return weight
+
+
+def weighted_draw(records: list[dict], n: int, weights: dict[str, float], rng: random.Random) -> list[dict]:
+    """n records without replacement, each with probability proportional to its category weight
+    (Efraimidis-Spirakis: keep the n largest u^(1/w)); weight 0 never drawn."""
+    keyed = [(rng.random() ** (1.0 / w), i) for i, r in enumerate(records) if (w := category_weight(r, weights)) > 0]
+    return [records[i] for _, i in sorted(keyed, reverse=True)[:n]]
+
+
+def source_records(name: str, data_dir: Path, n: int, seed: int, category_weights: dict[str, float] | None = None) -> list[dict]:
+    """The training part of a source: n records, drawn by category weight when given."""
     from rewardkit.data.convert import convert
     from rewardkit.data.synth import generate
     from rewardkit.eval.suites import held_out_split
@@ -60,7 +84,10 @@ def source_records(name: str, data_dir: Path, n: int, seed: int) -> list[dict]:
     if not path.exists():
         raise DataError(f"source {name!r} needs {path}; pass --data-dir", source=str(path))
     pool = held_out_split(list(convert(fmt, path)))[0]
-    random.Random(f"{name}:{seed}").shuffle(pool)
+    rng = random.Random(f"{name}:{seed}")
+    if category_weights:
+        return weighted_draw(pool, n, category_weights, rng)
+    rng.shuffle(pool)
     return pool[:n]
 
 
@@ -91,6 +118,12 @@ def eval_prompts(data_dir: Path) -> set[str]:
     return keys
 
 
+def top_category(record: dict) -> str:
+    """The part of a category path a balance report counts: 'Pairwise_set/Harmlessness/S2' -> 'Harmlessness'."""
+    parts = [p for p in str(record.get("category") or "").split("/") if p and not p.endswith("_set")]
+    return parts[0] if parts else "(none)"
+
+
 def _key(r: dict) -> str:
     responses = [r["chosen"], r["rejected"]] if r["kind"] == "pairwise" else r.get("responses") or [r.get("response")]
     return json.dumps([r.get("prompt"), responses], sort_keys=True, default=str)
@@ -99,13 +132,15 @@ def _key(r: dict) -> str:
 def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict], dict]:
     from rewardkit.data.records import normalize_record
 
+    if any(w < 0 for w in cfg.category_weights.values()):
+        raise ConfigError(f"category_weights must not be negative: {cfg.category_weights}")
     held_out = eval_prompts(data_dir)
     seen: set[str] = set()
     mix: list[dict] = []
     report: dict = {"sources": {}, "removed": Counter()}
     for name, weight in cfg.sources.items():
         records = [normalize_record(r) if "kind" not in r else r
-                   for r in source_records(name, data_dir, round(weight * cfg.max_per_source), cfg.seed)]
+                   for r in source_records(name, data_dir, round(weight * cfg.max_per_source), cfg.seed, cfg.category_weights)]
         kept = []
         for r in records:
             key = _key(r)
@@ -119,8 +154,14 @@ def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict]
         pairs = [r for r in kept if r["kind"] == "pairwise"]
         longer = sum(len(text_of(r["chosen"])) > len(text_of(r["rejected"])) for r in pairs)
         report["sources"][name] = {"weight": weight, "records": len(kept), "kinds": dict(Counter(r["kind"] for r in kept)),
-                                   "chosen_longer_share": round(longer / len(pairs), 3) if pairs else None}
+                                   "chosen_longer_share": round(longer / len(pairs), 3) if pairs else None,
+                                   "categories": dict(Counter(top_category(r) for r in kept).most_common())}
         mix += kept
+    categories = {part for r in mix if r["source"] != "synthetic" for part in str(r.get("category") or "").split("/")}
+    unmatched = sorted(set(cfg.category_weights) - categories)
+    if unmatched:  # a misspelt category would otherwise change nothing, silently
+        raise ConfigError(f"category_weights {unmatched} match no record of the mix; categories include "
+                          f"{', '.join(sorted(c for c in categories if c)[:12])}")
     random.Random(cfg.seed).shuffle(mix)
     n_val = int(len(mix) * cfg.validation_fraction)
     report["removed"] = dict(report["removed"])
@@ -142,6 +183,8 @@ def prepare_mix(cfg: RecipeConfig, output: Path) -> tuple[Path, dict, dict]:
           f"removed {balance['removed'] or 'nothing'}")
     for name, s in balance["sources"].items():
         print(f"      {name:<14} {s['records']:>6}  {s['kinds']}  chosen longer: {s['chosen_longer_share']}")
+        if len(s["categories"]) > 1:
+            print(f"      {'':<14} {'':>6}  {s['categories']}")
     train_fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainConfig)}
     train_fields.update(train=str(output / "data" / "train.jsonl"), eval=str(output / "data" / "validation.jsonl"),
                         output=str(output / "run"))
@@ -157,14 +200,42 @@ def evaluate_on_suites(cfg: RecipeConfig, run_dir: Path, eval_dir: Path, data_di
     return json.loads((eval_dir / "report.json").read_text())["summary"]
 
 
+def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
+    """Train cfg.ensemble_models models that differ only in their seed, and save them as one ensemble in
+    OUTPUT/run/model. Returns a training summary with each member's validation metrics and the ensemble's."""
+    from rewardkit.data.io import iter_records
+    from rewardkit.model.ensemble import ModelEnsemble
+    from rewardkit.model.reward_model import RewardModel
+    from rewardkit.model.scoring import score_records
+    from rewardkit.train.trainer import train
+
+    members = []
+    for seed in range(cfg.seed, cfg.seed + cfg.ensemble_models):
+        print(f"      member seed {seed} ({seed - cfg.seed + 1}/{cfg.ensemble_models})")
+        members.append(train(TrainConfig(**{**train_fields, "seed": seed, "output": str(output / "members" / f"seed-{seed}")})))
+    ensemble = ModelEnsemble([RewardModel.load(m["model"]) for m in members], "mean" if cfg.aggregate == "weighted" else "min")
+    ensemble.save(output / "run" / "model")
+    pairs = [r for r in score_records(ensemble, list(iter_records(train_fields["eval"])), cfg.batch_size)
+             if r["kind"] == "pairwise" and not r.get("tie")]
+    accuracy = sum((r["margin"] > 0) + 0.5 * (r["margin"] == 0) for r in pairs) / len(pairs)
+    member_accuracy = [m["eval"]["pairwise_accuracy"] for m in members]
+    print(f"      validation pairwise accuracy: members {' / '.join(f'{a:.3f}' for a in member_accuracy)}, "
+          f"ensemble {accuracy:.3f}")
+    return {"steps": sum(m["steps"] for m in members), "train_seconds": round(sum(m["train_seconds"] for m in members), 2),
+            "eval": {"ensemble_pairwise_accuracy": accuracy, "members": [m["eval"] for m in members]}}
+
+
 def run_recipe(cfg: RecipeConfig) -> int:
     from rewardkit.train.trainer import train
 
+    if cfg.ensemble_models and (cfg.ensemble_models < 2 or cfg.ensemble or cfg.validation_fraction <= 0):
+        raise ConfigError("ensemble_models needs K >= 2 and a validation split (validation_fraction > 0), and cannot "
+                          "be combined with ensemble (K heads in one model)")
     output = Path(cfg.output)
     print("[1/3] building the mix ...")
     data_dir, train_fields, balance = prepare_mix(cfg, output)
     print("[2/3] training ...")
-    summary = train(TrainConfig(**train_fields))
+    summary = train_ensemble(cfg, train_fields, output) if cfg.ensemble_models else train(TrainConfig(**train_fields))
     print(f"[3/3] evaluating on {', '.join(cfg.eval_suites)} ...")
     suites = evaluate_on_suites(cfg, output / "run", output / "eval", data_dir)
     (output / "recipe_summary.json").write_text(json.dumps(

@@ -71,6 +71,8 @@ def run_sweep(cfg: SweepConfig) -> int:
     axes = parse_grid(cfg.grid)
     if cfg.validation_fraction <= 0:
         raise ConfigError("a sweep chooses on the validation split: set validation_fraction above 0")
+    if cfg.ensemble_models:
+        raise ConfigError("a sweep trains single models: choose the options here, then set ensemble_models in the recipe")
     output = Path(cfg.output)
     data_dir, train_fields, _ = prepare_mix(cfg, output)
     combinations = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]

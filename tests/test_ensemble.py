@@ -1,0 +1,123 @@
+"""Ensembles of separately trained models: standardised members, mean/min aggregation, the spread as
+uncertainty, and the same loading path for score, eval, calibrate and serve."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import httpx
+import pytest
+import torch
+
+from rewardkit.cli import main
+from rewardkit.data.io import write_records
+from rewardkit.model.backbone import ModelError
+from rewardkit.model.cli import load_model
+from rewardkit.model.ensemble import ModelEnsemble
+from rewardkit.model.reward_model import RewardModel
+from rewardkit.model.scoring import score_sequences
+
+ITEMS = [("q", "a short answer"), ("q", "a much longer answer with several more words"), ("why?", "because")]
+
+
+def _member(backbone, seed: int, mean: float, std: float, tmp_path=None) -> RewardModel:
+    torch.manual_seed(seed)
+    model = RewardModel.build(str(backbone), init="random", max_length=64).eval()
+    model.spec.normalization = {"mean": mean, "std": std}
+    if tmp_path is not None:
+        model.save(tmp_path / f"m{seed}")
+    return model
+
+
+def _raw(model: RewardModel) -> torch.Tensor:
+    return torch.tensor(score_sequences(model, ITEMS))
+
+
+def test_members_are_standardised_then_averaged_and_their_std_is_the_uncertainty(tiny_bert_no_dropout):
+    a, b, c = (_member(tiny_bert_no_dropout, s, mean, std) for s, mean, std in ((1, 0.5, 2.0), (2, -1.0, 0.5), (3, 0.0, 1.0)))
+    z = torch.stack([(_raw(a) - 0.5) / 2.0, (_raw(b) + 1.0) / 0.5, _raw(c)], dim=1)   # by hand
+    ensemble = ModelEnsemble([a, b, c])
+    spreads: list[float] = []
+    scores = torch.tensor(score_sequences(ensemble, ITEMS, spreads=spreads))
+    assert torch.allclose(scores, z.mean(dim=1), atol=1e-5)
+    assert torch.allclose(torch.tensor(spreads), z.std(dim=1), atol=1e-5)
+    assert ensemble.spec.ensemble == 3 and ensemble.spec.heads == ["member-0", "member-1", "member-2"]
+    minimum = ModelEnsemble([a, b, c], aggregate="min")
+    assert torch.allclose(torch.tensor(score_sequences(minimum, ITEMS)), z.min(dim=1).values, atol=1e-5)
+
+
+def test_a_members_offset_does_not_change_the_ensemble(tiny_bert_no_dropout):
+    a, b = _member(tiny_bert_no_dropout, 1, 0.0, 1.0), _member(tiny_bert_no_dropout, 2, 0.0, 1.0)
+    before = score_sequences(ModelEnsemble([a, b]), ITEMS)
+    with torch.no_grad():
+        b.head.bias += 7.0  # a Bradley-Terry reward is only defined up to a shift
+    b.spec.normalization = {"mean": 7.0, "std": 1.0}  # ... which training stores with the model
+    assert score_sequences(ModelEnsemble([a, b]), ITEMS) == pytest.approx(before, abs=1e-5)
+
+
+def test_members_that_cannot_be_combined_are_refused_by_name(tiny_bert_no_dropout, tiny_llama):
+    a, b = _member(tiny_bert_no_dropout, 1, 0.0, 1.0), _member(tiny_bert_no_dropout, 2, 0.0, 1.0)
+    b.spec.normalization = None
+    with pytest.raises(ModelError, match="member-1 stores no reward mean/std"):
+        ModelEnsemble([a, b])
+    with pytest.raises(ModelError, match="at least 2 members"):
+        ModelEnsemble([a])
+    llama = _member(tiny_llama, 3, 0.0, 1.0)
+    with pytest.raises(ModelError, match="member-1 differs from member-0 in is_decoder"):
+        ModelEnsemble([a, llama])
+    with pytest.raises(ModelError, match="itself an ensemble"):
+        ModelEnsemble([a, ModelEnsemble([a, _member(tiny_bert_no_dropout, 4, 0.0, 1.0)])])
+
+
+def test_ensemble_command_score_eval_calibrate_and_export(tiny_bert_no_dropout, tmp_path, capsys):
+    for seed in (1, 2):
+        _member(tiny_bert_no_dropout, seed, 0.1 * seed, 1.0, tmp_path)
+    assert main(["ensemble", "--members", str(tmp_path / "m1"), str(tmp_path / "m2"), "--output", str(tmp_path / "ens")]) == 0
+    loaded = load_model(str(tmp_path / "ens"))
+    direct = ModelEnsemble([RewardModel.load(tmp_path / "m1"), RewardModel.load(tmp_path / "m2")])
+    assert isinstance(loaded, ModelEnsemble)
+    assert score_sequences(loaded, ITEMS) == pytest.approx(score_sequences(direct, ITEMS), abs=1e-5)
+
+    pairs = [{"prompt": f"q{i}", "chosen": "a helpful and complete answer " * (i % 3 + 1), "rejected": f"no {i}"}
+             for i in range(24)]
+    write_records(tmp_path / "pairs.jsonl", pairs)
+    assert main(["score", str(tmp_path / "ens"), str(tmp_path / "pairs.jsonl"), str(tmp_path / "scored.jsonl"), "--no-progress"]) == 0
+    scored = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
+    assert all(r["chosen_uncertainty"] > 0 for r in scored)
+
+    assert main(["eval", str(tmp_path / "ens"), "--suite", "synthetic", "--max-records", "40", "--input", str(tmp_path / "pairs.jsonl"), "--probes", "0",
+                 "--output", str(tmp_path / "ev"), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    uncertainty = json.dumps(report)
+    assert '"auroc_wrong"' in uncertainty and report["model"]["info"]["heads"] == ["member-0", "member-1"]
+
+    assert main(["calibrate", str(tmp_path / "ens"), "--data", str(tmp_path / "pairs.jsonl")]) == 0
+    assert "temperature" in json.loads((tmp_path / "ens" / "ensemble.json").read_text())["calibration"]
+    assert load_model(str(tmp_path / "ens")).spec.calibration["pairs"] == 24
+
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "ens"), "--output", str(tmp_path / "hf")]) == 2
+    assert "export a member" in capsys.readouterr().err
+
+    shutil.copytree(tmp_path / "ens", tmp_path / "bad")
+    (tmp_path / "bad" / "ensemble.json").write_text(json.dumps({"members": ["member-0", "../m1"]}))
+    with pytest.raises(ModelError, match="must be a sub-directory"):
+        load_model(str(tmp_path / "bad"))
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile on CPU needs a C++ compiler")
+def test_server_compiles_an_ensemble_before_serving_and_returns_its_uncertainty(tiny_bert_no_dropout):
+    from rewardkit.serve.app import BackgroundServer, ServeConfig, create_app
+
+    members = [_member(tiny_bert_no_dropout, s, 0.0, 1.0) for s in (1, 2)]
+    eager_spread: list[float] = []
+    eager_scores = score_sequences(ModelEnsemble(members), ITEMS, spreads=eager_spread)
+    ensemble = ModelEnsemble(members)
+    app = create_app(ensemble, ServeConfig(model="ens", compile=True))  # compiles and warms up here
+    assert all(m.backbone._compiled_call_impl is not None for m in ensemble.members)
+    inputs = [{"prompt": p, "response": r} for p, r in ITEMS]
+    with BackgroundServer(app) as server:
+        body = httpx.post(server.url + "/v1/score", json={"inputs": inputs}, timeout=120).json()
+    assert body["raw"] == pytest.approx(eager_scores, abs=1e-4)
+    assert body["uncertainty"] == pytest.approx(eager_spread, abs=1e-4)
