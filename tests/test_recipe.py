@@ -53,7 +53,7 @@ def test_category_weights_shift_the_draw_and_a_misspelt_category_is_an_error(tmp
     _hh_file(tmp_path)
     cfg = RecipeConfig(output=str(tmp_path / "out"), sources={"hh-harmless": 1.0}, max_per_source=20,
                        category_weights={"Harmlesness": 0.5})
-    with pytest.raises(ConfigError, match="match no record"):
+    with pytest.raises(ConfigError, match="match no record of the public sources"):
         build_mix(cfg, tmp_path)
 
 

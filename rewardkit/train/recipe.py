@@ -67,8 +67,8 @@ def weighted_draw(records: list[dict], n: int, weights: dict[str, float], rng: r
     return [records[i] for _, i in sorted(keyed, reverse=True)[:n]]
 
 
-def source_records(name: str, data_dir: Path, n: int, seed: int, category_weights: dict[str, float] | None = None) -> list[dict]:
-    """The training part of a source: n records, drawn by category weight when given."""
+def source_pool(name: str, data_dir: Path, n: int, seed: int) -> list[dict]:
+    """The training part of a source in a seeded random order (synthetic: n records generated for it)."""
     from rewardkit.data.convert import convert
     from rewardkit.data.synth import generate
     from rewardkit.eval.suites import held_out_split
@@ -84,11 +84,8 @@ def source_records(name: str, data_dir: Path, n: int, seed: int, category_weight
     if not path.exists():
         raise DataError(f"source {name!r} needs {path}; pass --data-dir", source=str(path))
     pool = held_out_split(list(convert(fmt, path)))[0]
-    rng = random.Random(f"{name}:{seed}")
-    if category_weights:
-        return weighted_draw(pool, n, category_weights, rng)
-    rng.shuffle(pool)
-    return pool[:n]
+    random.Random(f"{name}:{seed}").shuffle(pool)
+    return pool
 
 
 def prompt_keys(prompt) -> set[str]:
@@ -138,9 +135,14 @@ def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict]
     seen: set[str] = set()
     mix: list[dict] = []
     report: dict = {"sources": {}, "removed": Counter()}
+    categories: set[str] = set()  # of the public sets' pools, to catch a misspelt category weight
     for name, weight in cfg.sources.items():
-        records = [normalize_record(r) if "kind" not in r else r
-                   for r in source_records(name, data_dir, round(weight * cfg.max_per_source), cfg.seed, cfg.category_weights)]
+        n = round(weight * cfg.max_per_source)
+        pool = source_pool(name, data_dir, n, cfg.seed)
+        if name != "synthetic" and cfg.category_weights:
+            categories |= {part for r in pool for part in str(r.get("category") or "").split("/")}
+            pool = weighted_draw(pool, n, cfg.category_weights, random.Random(f"{name}:{cfg.seed}:categories"))
+        records = [normalize_record(r) if "kind" not in r else r for r in pool[:n]]
         kept = []
         for r in records:
             key = _key(r)
@@ -157,10 +159,9 @@ def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict]
                                    "chosen_longer_share": round(longer / len(pairs), 3) if pairs else None,
                                    "categories": dict(Counter(top_category(r) for r in kept).most_common())}
         mix += kept
-    categories = {part for r in mix if r["source"] != "synthetic" for part in str(r.get("category") or "").split("/")}
     unmatched = sorted(set(cfg.category_weights) - categories)
     if unmatched:  # a misspelt category would otherwise change nothing, silently
-        raise ConfigError(f"category_weights {unmatched} match no record of the mix; categories include "
+        raise ConfigError(f"category_weights {unmatched} match no record of the public sources; categories include "
                           f"{', '.join(sorted(c for c in categories if c)[:12])}")
     random.Random(cfg.seed).shuffle(mix)
     n_val = int(len(mix) * cfg.validation_fraction)
