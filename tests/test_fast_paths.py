@@ -180,3 +180,17 @@ def test_compiled_backbone_scores_like_eager_across_batch_shapes(tiny_bert_no_dr
     assert all(not name.startswith("_orig_mod") for name, _ in model.named_parameters())
     compiled = torch.tensor(score_sequences(model, ITEMS * 3, batch_size=4))  # several lengths and batch sizes
     assert torch.allclose(eager, compiled, atol=1e-4)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile on CPU needs a C++ compiler")
+def test_compiled_hugging_face_scorer_scores_like_eager(tiny_bert_no_dropout, tmp_path):
+    from rewardkit.eval.scorers import hf_scorer
+    from rewardkit.model.export import export_hf
+
+    export_hf(build(tiny_bert_no_dropout), tmp_path / "hf")
+    eager = hf_scorer(tmp_path / "hf", batch_size=4, progress=False).score(ITEMS * 3)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    compiled = hf_scorer(tmp_path / "hf", batch_size=4, progress=False, compile=True).score(ITEMS * 3)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # it did compile
+    assert compiled == pytest.approx(eager, abs=1e-4)

@@ -96,6 +96,9 @@ def test_recipe_with_ensemble_models_trains_each_seed_and_evaluates_the_ensemble
     assert main(args + ["--ensemble-models", "2", "--ensemble", "2"]) == 2  # K models or K heads, not both
     assert main(args + ["--ensemble-models", "2", "--seed", "5"]) == 0
     assert sorted(p.name for p in (out / "members").iterdir()) == ["seed-5", "seed-6"]
+    from rewardkit.model.cli import load_model
+
+    assert len(load_model(str(out)).members) == 2  # a recipe's output directory loads as its model
     manifest = json.loads((out / "run" / "model" / "ensemble.json").read_text())
     assert manifest["members"] == ["member-0", "member-1"] and manifest["aggregate"] == "mean"
     summary = json.loads((out / "recipe_summary.json").read_text())

@@ -13,18 +13,19 @@ from rewardkit.model.precision import compile_for_inference, compile_option, pre
 
 
 def model_directory(path: str | Path) -> Path | None:
-    """The rewardkit model or ensemble directory at `path`, or in `path`/model/ (a training output); None if neither."""
+    """The rewardkit model or ensemble directory at `path`, in `path`/model/ (a training output) or in
+    `path`/run/model/ (a recipe output); None if none."""
     from rewardkit.model.ensemble import ENSEMBLE_FILE
     from rewardkit.model.reward_model import SPEC_FILE
 
-    for directory in (Path(path), Path(path) / "model"):
+    for directory in (Path(path), Path(path) / "model", Path(path) / "run" / "model"):
         if (directory / SPEC_FILE).exists() or (directory / ENSEMBLE_FILE).exists():
             return directory
     return None
 
 
 def load_model(path: str):
-    """A rewardkit model or ensemble directory, or a training OUTPUT directory holding model/."""
+    """A rewardkit model or ensemble directory, or a training or recipe output directory holding one."""
     from rewardkit.model.ensemble import ENSEMBLE_FILE, ModelEnsemble
     from rewardkit.model.reward_model import RewardModel
 
