@@ -31,6 +31,11 @@ def test_length_penalty_is_squared_correlation():
     assert losses.length_penalty(lengths * 3 + 1, lengths).item() == pytest.approx(1.0)
     assert losses.length_penalty(torch.tensor([1.0, -1.0, -1.0, 1.0]), lengths).item() == pytest.approx(0.0, abs=1e-7)
     assert losses.correlation(-lengths, lengths).item() == pytest.approx(-1.0)
+    # ensemble members [N, K]: each member's penalty, averaged; members whose length signals cancel in their
+    # mean are still penalised, and a length-free member adds 0
+    members = torch.stack([lengths, -lengths, torch.tensor([1.0, -1.0, -1.0, 1.0])], dim=1)
+    assert losses.length_penalty(members.mean(dim=1), lengths).item() == pytest.approx(0.0, abs=1e-7)
+    assert losses.length_penalty(members, lengths).item() == pytest.approx(2 / 3)
 
 
 def _length_biased_pairs(n=48):

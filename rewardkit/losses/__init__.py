@@ -103,7 +103,14 @@ def correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def length_penalty(rewards: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """corr(reward, response length)²: pushes the batch's rewards to carry no length signal."""
+    """corr(reward, response length)²: pushes the batch's rewards [N] to carry no length signal.
+
+    For ensemble members [N, K] it is the mean of each member's corr², so that every member meets the penalty as
+    a single model would. On the members' mean instead, members could cancel each other's length signal, and
+    members that start independent would feel the penalty up to √K times more strongly against their own
+    Bradley–Terry terms (the mean's spread is √K smaller)."""
+    if rewards.dim() == 2:
+        return torch.stack([length_penalty(rewards[:, k], lengths) for k in range(rewards.shape[1])]).mean()
     return correlation(rewards, lengths.to(rewards.dtype)) ** 2
 
 

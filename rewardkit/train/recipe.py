@@ -218,7 +218,7 @@ def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
     ensemble.save(output / "run" / "model")
     pairs = [r for r in score_records(ensemble, list(iter_records(train_fields["eval"])), cfg.batch_size)
              if r["kind"] == "pairwise" and not r.get("tie")]
-    accuracy = sum((r["margin"] > 0) + 0.5 * (r["margin"] == 0) for r in pairs) / len(pairs)
+    accuracy = sum((r["margin"] > 0) + 0.5 * (r["margin"] == 0) for r in pairs) / len(pairs) if pairs else float("nan")
     member_accuracy = [m["eval"]["pairwise_accuracy"] for m in members]
     print(f"      validation pairwise accuracy: members {' / '.join(f'{a:.3f}' for a in member_accuracy)}, "
           f"ensemble {accuracy:.3f}")

@@ -90,7 +90,8 @@ def batch_loss(model, batch: dict, objectives: dict[str, str], cfg: TrainConfig)
         if cfg.center_weight:
             loss = loss + cfg.center_weight * losses.reward_centering(pos, neg)
         if cfg.length_penalty and "length" not in spec.heads:
-            loss = loss + cfg.length_penalty * losses.length_penalty(flat, batch["lengths"].to(device))
+            penalised = per_head[:, : spec.ensemble] if spec.ensemble else flat  # each ensemble member on its own
+            loss = loss + cfg.length_penalty * losses.length_penalty(penalised, batch["lengths"].to(device))
         diff = (pos - neg).detach()
         metrics["correct"] = float((diff > 0).sum() + 0.5 * (diff == 0).sum())
     elif kind == "ranking":
