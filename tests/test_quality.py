@@ -107,11 +107,17 @@ def test_ensemble_members_differ_and_give_uncertainty(biased_data, tiny_bert_no_
 def test_eval_reports_whether_uncertainty_marks_errors():
     from rewardkit.eval.evaluate import uncertainty_results
 
-    pairs = [{"model_margin": m, "chosen_uncertainty": u, "rejected_uncertainty": 0.0}
-             for m, u in [(1.0, 0.1), (2.0, 0.2), (-1.0, 0.9), (0.5, 0.3), (-0.5, 0.8), (1.5, 0.05)]]
+    def pair(margin, disagreement, shifts=(5.0, -3.0)):
+        # two members whose margins are margin ± disagreement, each with its own (irrelevant) shift for the prompt
+        return {"model_margin": margin, "rejected_members": list(shifts),
+                "chosen_members": [margin + disagreement + shifts[0], margin - disagreement + shifts[1]]}
+
+    pairs = [pair(m, d) for m, d in [(1.0, 0.1), (2.0, 0.2), (-1.0, 0.9), (0.5, 0.3), (-0.5, 0.8), (1.5, 0.05)]]
     out = uncertainty_results(pairs)
     assert out["auroc_wrong"] == 1.0  # the two wrong pairs are the two most uncertain
     assert out["accuracy_most_certain_half"] == 1.0 and out["accuracy_least_certain_half"] == pytest.approx(1 / 3)
+    # members that differ only in their shift for a prompt agree about the pair: no uncertainty
+    assert uncertainty_results([pair(1.0, 0.0), pair(-2.0, 0.0)])["mean_uncertainty"] == pytest.approx(0.0)
 
 
 def test_length_penalty_reduces_length_correlation(biased_data, tiny_bert_no_dropout, tmp_path):

@@ -7,7 +7,6 @@ what the plots need (scores, lengths, categories) and are written beside the rep
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -44,17 +43,18 @@ def score_all(scorer: Scorer, records: list[dict]) -> list[dict]:
         elif r["kind"] == "rating":
             slots.append((i, "model_score"))
             items.append((prompt, r["response"]))
-    spreads: list[float] = []
-    scores = score_items(scorer, items, spreads)
+    members: list[list[float]] = []
+    scores = score_items(scorer, items, members)
     out = [dict(r) for r in records]
     for (i, where), s in zip(slots, scores, strict=True):
         if where.startswith("scores."):
             out[i].setdefault("model_scores", [None] * len(out[i]["responses"]))[int(where[7:])] = s
         else:
             out[i][where] = s
-    for (i, where), u in zip(slots, spreads, strict=False):  # ensembles only
+    for (i, where), m in zip(slots, members, strict=False):  # ensembles only
         if where in ("chosen_score", "rejected_score"):
-            out[i][where.replace("_score", "_uncertainty")] = u
+            out[i][where.replace("_score", "_members")] = m
+            out[i][where.replace("_score", "_uncertainty")] = float(np.std(m, ddof=1))
     for r in out:
         if r["kind"] == "pairwise":
             r["model_margin"] = r["chosen_score"] - r["rejected_score"]
@@ -62,10 +62,12 @@ def score_all(scorer: Scorer, records: list[dict]) -> list[dict]:
 
 
 def uncertainty_results(pairs: list[dict]) -> dict:
-    """Does the ensemble's spread mark the pairs it gets wrong? A pair's uncertainty is the spread of its
-    margin, sqrt(u_chosen^2 + u_rejected^2). AUROC of that uncertainty for 'the model is wrong' (0.5 = no
-    signal), and accuracy on the most and least certain halves."""
-    u = np.array([math.hypot(r["chosen_uncertainty"], r["rejected_uncertainty"]) for r in pairs])
+    """Does the ensemble's disagreement mark the pairs it gets wrong? A pair's uncertainty is the std across
+    members of their margins m_k(chosen) - m_k(rejected). (Not the spreads of the two scores: a Bradley-Terry
+    member is fixed only up to a shift per prompt, and members differing in that shift do not disagree about
+    which response is better.) AUROC of that uncertainty for 'the model is wrong' (0.5 = no signal), and
+    accuracy on the most and least certain halves."""
+    u = np.array([np.std(np.subtract(r["chosen_members"], r["rejected_members"]), ddof=1) for r in pairs])
     wrong = np.array([r["model_margin"] < 0 for r in pairs])
     out = {"pairs": len(pairs), "mean_uncertainty": float(u.mean())}
     if wrong.any() and (~wrong).any():
@@ -112,7 +114,7 @@ def pairwise_results(pairs: list[dict], scorer: Scorer, section_of=None, resampl
     cal = scorer.calibration or {}
     out["calibration"] = calibration([r["model_margin"] for r in strict], cal.get("temperature", 1.0), cal.get("bias", 0.0))
     out["length"] = length_bias(pairs)
-    if strict and "chosen_uncertainty" in strict[0]:
+    if strict and "chosen_members" in strict[0]:
         out["uncertainty"] = uncertainty_results(strict)
     out["style"] = style_matrix(strict)
     chosen = np.array([r["chosen_score"] for r in strict])

@@ -27,13 +27,13 @@ class Scorer:
     score: Callable[[list[Item]], list[float]]
     calibration: dict | None = None
     info: dict = field(default_factory=dict)
-    # ensembles: (scores, spread across members) in one pass; the spread is the model's uncertainty
-    score_and_spread: Callable[[list[Item]], tuple[list[float], list[float]]] | None = None
+    # ensembles: (scores, each item's member scores) in one pass; the members' disagreement is the uncertainty
+    score_members: Callable[[list[Item]], tuple[list[float], list[list[float]]]] | None = None
 
 
-def score_items(scorer: Scorer, items: Sequence[Item], spreads: list | None = None) -> list[float]:
+def score_items(scorer: Scorer, items: Sequence[Item], members: list | None = None) -> list[float]:
     """Scores in input order; each distinct item is scored once. For an ensemble scorer, pass a list as
-    `spreads` to receive each item's uncertainty."""
+    `members` to receive each item's member scores."""
     keys = [json.dumps(item, sort_keys=True, default=str) for item in items]
     unique: dict[str, int] = {}
     distinct: list[Item] = []
@@ -41,10 +41,9 @@ def score_items(scorer: Scorer, items: Sequence[Item], spreads: list | None = No
         if key not in unique:
             unique[key] = len(distinct)
             distinct.append(item)
-    member_spread: list[float] = []
-    if spreads is not None and scorer.score_and_spread is not None and distinct:
-        scores, member_spread = scorer.score_and_spread(distinct)
-        spreads.extend(float(member_spread[unique[k]]) for k in keys)
+    if members is not None and scorer.score_members is not None and distinct:
+        scores, per_item = scorer.score_members(distinct)
+        members.extend(per_item[unique[k]] for k in keys)
     else:
         scores = scorer.score(distinct) if distinct else []
     if len(scores) != len(distinct):
@@ -65,14 +64,14 @@ def rewardkit_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0
     if compile:
         compile_for_inference(model)
 
-    def score_and_spread(items: list[Item]) -> tuple[list[float], list[float]]:
-        spread: list[float] = []
-        return score_sequences(model, list(items), batch_size, progress, precision=precision, spreads=spread), spread
+    def score_members(items: list[Item]) -> tuple[list[float], list[list[float]]]:
+        members: list[list[float]] = []
+        return score_sequences(model, list(items), batch_size, progress, precision=precision, members=members), members
 
     return Scorer(name=Path(path).name, calibration=model.spec.calibration,
                   score=lambda items: score_sequences(model, list(items), batch_size, progress, precision=precision),
                   info={"type": "rewardkit", **model_summary(model)},
-                  score_and_spread=score_and_spread if model.spec.ensemble >= 2 else None)
+                  score_members=score_members if model.spec.ensemble >= 2 else None)
 
 
 def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, progress: bool = True,

@@ -63,16 +63,18 @@ def model_batches(model: RewardModel, encoded: list, batch_size: int = 32, max_t
 @torch.inference_mode()
 def score_encoded(model: RewardModel, encoded: list, batch_size: int = 32, max_tokens: int = 0, progress: bool = False,
                   normalize: bool = False, precision: str = "fp32", packing: bool = False,
-                  spreads: list | None = None) -> list[float]:
+                  spreads: list | None = None, members: list | None = None) -> list[float]:
     """Scores of encoded sequences, in input order, computed in length-sorted batches (bf16 autocast with
     precision='bf16', or 'auto' where the hardware has native bf16). With packing, a batch's sequences share
     rows of up to the model's max_length tokens instead of being padded (rewardkit.model.packing).
-    For an ensemble, pass a list as `spreads` to receive each score's spread across members."""
+    For an ensemble, pass a list as `spreads` to receive each score's spread across members, and one as
+    `members` to receive each sequence's member scores (in the same units)."""
     from tqdm.auto import tqdm
 
     model.eval()
     device = next(model.parameters()).device
     scores, spread = torch.empty(len(encoded)), torch.zeros(len(encoded))
+    member_scores = torch.zeros(len(encoded), max(model.spec.ensemble, 1))
     batches = list(model_batches(model, encoded, batch_size, max_tokens, packing))
     for idx, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress):
         with autocast(precision, device):
@@ -83,8 +85,11 @@ def score_encoded(model: RewardModel, encoded: list, batch_size: int = 32, max_t
         if member_spread is not None:
             scale = max(model.spec.normalization["std"], 1e-8) if normalize and model.spec.normalization else 1.0
             spread[idx] = member_spread / scale
+            member_scores[idx] = per_head[:, : model.spec.ensemble] / scale
     if spreads is not None:
         spreads.extend(spread.tolist())
+    if members is not None:
+        members.extend(member_scores.tolist())
     return scores.tolist()
 
 
@@ -106,17 +111,18 @@ def pooled_features(model: RewardModel, encoded: list, batch_size: int = 32, pre
 
 def score_sequences(model: RewardModel, items: list[tuple], batch_size: int = 32, progress: bool = False,
                     normalize: bool = False, max_tokens: int = 0, precision: str = "fp32", packing: bool = False,
-                    spreads: list | None = None) -> list[float]:
+                    spreads: list | None = None, members: list | None = None) -> list[float]:
     """Scores of (prompt, response) items; for an MLP model each item is (None, features)."""
     return score_encoded(model, encode_items(model, items), batch_size, max_tokens, progress, normalize, precision,
-                         packing, spreads)
+                         packing, spreads, members)
 
 
 def score_records(model: RewardModel, records: Iterable[dict], batch_size: int = 32, progress: bool = False,
                   normalize: bool = False, precision: str = "fp32", packing: bool = False) -> list[dict]:
     """Add scores to records: pairwise -> chosen_score, rejected_score, margin; ranking -> scores;
     rating -> score; stepwise -> score of the whole solution (outcome reward). An ensemble model also
-    adds the spread across its members: chosen_uncertainty / rejected_uncertainty, uncertainties[], uncertainty."""
+    adds the spread across its members: chosen_uncertainty / rejected_uncertainty, uncertainties[], uncertainty,
+    and for a pair margin_uncertainty, the std of the members' margins (how much they disagree about the pair)."""
     records = [r if "kind" in r else normalize_record(r) for r in records]
     items: list[tuple] = []
     slots: list[tuple[int, str]] = []  # (record index, where the score goes)
@@ -138,11 +144,12 @@ def score_records(model: RewardModel, records: Iterable[dict], batch_size: int =
         else:
             add(i, prompt, "\n".join(r["steps"]), "score_pred")
     spreads: list[float] = []
+    members: list[list[float]] = []
     scores = score_sequences(model, items, batch_size, progress, normalize, precision=precision, packing=packing,
-                             spreads=spreads)
+                             spreads=spreads, members=members)
     ensemble = model.spec.ensemble >= 2
     out = [dict(r) for r in records]
-    for (i, where), s, u in zip(slots, scores, spreads, strict=True):
+    for (i, where), s, u, m in zip(slots, scores, spreads, members, strict=True):
         if where.startswith("scores."):
             out[i].setdefault("scores", [None] * len(out[i]["responses"]))[int(where[7:])] = s
             if ensemble:
@@ -156,9 +163,13 @@ def score_records(model: RewardModel, records: Iterable[dict], batch_size: int =
             out[i][where] = s
             if ensemble:
                 out[i][where.replace("_score", "_uncertainty")] = u
+                out[i][where.replace("_score", "_members")] = m
     for r in out:
         if r["kind"] == "pairwise":
             if r.get("margin") is not None:  # keep a labelled margin rather than overwrite it
                 r["label_margin"] = r["margin"]
             r["margin"] = r["chosen_score"] - r["rejected_score"]
+            if ensemble:
+                margins = torch.tensor(r.pop("chosen_members")) - torch.tensor(r.pop("rejected_members"))
+                r["margin_uncertainty"] = float(margins.std())
     return out
