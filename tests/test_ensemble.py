@@ -84,12 +84,13 @@ def test_ensemble_command_score_eval_calibrate_and_export(tiny_bert_no_dropout, 
     write_records(tmp_path / "pairs.jsonl", pairs)
     assert main(["score", str(tmp_path / "ens"), str(tmp_path / "pairs.jsonl"), str(tmp_path / "scored.jsonl"), "--no-progress"]) == 0
     scored = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
-    assert all(r["chosen_uncertainty"] > 0 and r["margin_uncertainty"] > 0 for r in scored)
+    assert all(r["chosen_uncertainty"] > 0 and r["preference_uncertainty"] > 0 for r in scored)
     direct_members: list[list[float]] = []
     score_sequences(direct, [(r["prompt"], r["chosen"]) for r in pairs[:1]] + [(r["prompt"], r["rejected"]) for r in pairs[:1]],
                     members=direct_members)
     chosen, rejected = torch.tensor(direct_members)
-    assert scored[0]["margin_uncertainty"] == pytest.approx(float((chosen - rejected).std()), abs=1e-4)
+    preference = torch.sigmoid(chosen - rejected)  # each member's P(chosen beats rejected)
+    assert scored[0]["preference_uncertainty"] == pytest.approx(float(preference.std()), abs=1e-4)
 
     assert main(["eval", str(tmp_path / "ens"), "--suite", "synthetic", "--max-records", "40", "--input", str(tmp_path / "pairs.jsonl"), "--probes", "0",
                  "--output", str(tmp_path / "ev"), "--no-progress"]) == 0

@@ -118,6 +118,9 @@ def test_eval_reports_whether_uncertainty_marks_errors():
     assert out["accuracy_most_certain_half"] == 1.0 and out["accuracy_least_certain_half"] == pytest.approx(1 / 3)
     # members that differ only in their shift for a prompt agree about the pair: no uncertainty
     assert uncertainty_results([pair(1.0, 0.0), pair(-2.0, 0.0)])["mean_uncertainty"] == pytest.approx(0.0)
+    # the same disagreement in margin matters less on a pair every member finds easy
+    easy, close = uncertainty_results([pair(6.0, 1.0)]), uncertainty_results([pair(0.0, 1.0)])
+    assert easy["mean_uncertainty"] < close["mean_uncertainty"] / 5
 
 
 def test_length_penalty_reduces_length_correlation(biased_data, tiny_bert_no_dropout, tmp_path):

@@ -26,6 +26,7 @@ from rewardkit.eval.metrics import (
 )
 from rewardkit.eval.probes import run_probes
 from rewardkit.eval.scorers import Scorer, score_items
+from rewardkit.model.scoring import preference_uncertainty
 
 
 def score_all(scorer: Scorer, records: list[dict]) -> list[dict]:
@@ -62,12 +63,10 @@ def score_all(scorer: Scorer, records: list[dict]) -> list[dict]:
 
 
 def uncertainty_results(pairs: list[dict]) -> dict:
-    """Does the ensemble's disagreement mark the pairs it gets wrong? A pair's uncertainty is the std across
-    members of their margins m_k(chosen) - m_k(rejected). (Not the spreads of the two scores: a Bradley-Terry
-    member is fixed only up to a shift per prompt, and members differing in that shift do not disagree about
-    which response is better.) AUROC of that uncertainty for 'the model is wrong' (0.5 = no signal), and
-    accuracy on the most and least certain halves."""
-    u = np.array([np.std(np.subtract(r["chosen_members"], r["rejected_members"]), ddof=1) for r in pairs])
+    """Does the ensemble's disagreement mark the pairs it gets wrong? A pair's uncertainty is
+    preference_uncertainty: how much the members disagree about P(chosen beats rejected). AUROC of that
+    uncertainty for 'the model is wrong' (0.5 = no signal), and accuracy on the most and least certain halves."""
+    u = np.array([preference_uncertainty(r["chosen_members"], r["rejected_members"]) for r in pairs])
     wrong = np.array([r["model_margin"] < 0 for r in pairs])
     out = {"pairs": len(pairs), "mean_uncertainty": float(u.mean())}
     if wrong.any() and (~wrong).any():

@@ -117,12 +117,22 @@ def score_sequences(model: RewardModel, items: list[tuple], batch_size: int = 32
                          packing, spreads, members)
 
 
+def preference_uncertainty(chosen_members: list[float], rejected_members: list[float]) -> float:
+    """How much ensemble members disagree about a pair: the std across members of sigmoid(m_k(chosen) - m_k(rejected)).
+    Not the spreads of the two scores: a Bradley-Terry member is fixed only up to a shift per prompt, and members
+    that differ in that shift agree about the pair. Not the spread of the raw margins either: that grows with the
+    margin, so it is largest on the easy pairs that every member gets right."""
+    margins = torch.tensor(chosen_members) - torch.tensor(rejected_members)
+    return float(torch.sigmoid(margins).std())
+
+
 def score_records(model: RewardModel, records: Iterable[dict], batch_size: int = 32, progress: bool = False,
                   normalize: bool = False, precision: str = "fp32", packing: bool = False) -> list[dict]:
     """Add scores to records: pairwise -> chosen_score, rejected_score, margin; ranking -> scores;
     rating -> score; stepwise -> score of the whole solution (outcome reward). An ensemble model also
     adds the spread across its members: chosen_uncertainty / rejected_uncertainty, uncertainties[], uncertainty,
-    and for a pair margin_uncertainty, the std of the members' margins (how much they disagree about the pair)."""
+    and for a pair preference_uncertainty, how much they disagree about P(chosen beats rejected)
+    (preference_uncertainty)."""
     records = [r if "kind" in r else normalize_record(r) for r in records]
     items: list[tuple] = []
     slots: list[tuple[int, str]] = []  # (record index, where the score goes)
@@ -170,6 +180,5 @@ def score_records(model: RewardModel, records: Iterable[dict], batch_size: int =
                 r["label_margin"] = r["margin"]
             r["margin"] = r["chosen_score"] - r["rejected_score"]
             if ensemble:
-                margins = torch.tensor(r.pop("chosen_members")) - torch.tensor(r.pop("rejected_members"))
-                r["margin_uncertainty"] = float(margins.std())
+                r["preference_uncertainty"] = preference_uncertainty(r.pop("chosen_members"), r.pop("rejected_members"))
     return out
