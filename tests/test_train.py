@@ -17,7 +17,7 @@ from rewardkit.data.io import write_records
 from rewardkit.data.synth import generate
 from rewardkit.model.reward_model import RewardModel
 from rewardkit.train.config import TrainConfig
-from rewardkit.train.trainer import train
+from rewardkit.train.trainer import complete_checkpoint, train
 
 PYTHON = sys.executable
 
@@ -94,15 +94,21 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_be
     subprocess.run(_train_cmd(tr, str(tmp_path / "full"), str(tiny_bert)), check=True, env=env, capture_output=True)
     cmd = _train_cmd(tr, str(tmp_path / "killed"), str(tiny_bert), ["--save-every", "2"])
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = tmp_path / "killed" / "checkpoints" / "last" / "trainer_state.json"
+    last = tmp_path / "killed" / "checkpoints" / "last"
+
+    def step_saved() -> int:
+        checkpoint = complete_checkpoint(last)
+        try:  # while the run is alive, a checkpoint can be swapped between finding and reading it
+            return json.loads((checkpoint / "trainer_state.json").read_text())["step"] if checkpoint else 0
+        except FileNotFoundError:
+            return 0
+
     deadline = time.time() + 120
-    while time.time() < deadline:
-        if state.exists() and json.loads(state.read_text())["step"] >= 6:
-            break
+    while time.time() < deadline and step_saved() < 6:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    step_at_kill = json.loads(state.read_text())["step"]
+    step_at_kill = step_saved()
     assert 6 <= step_at_kill < 20, "the run must be killed mid-way"
     subprocess.run(cmd + ["--resume"], check=True, env=env, capture_output=True)
     full = load_file(str(tmp_path / "full" / "model" / "model.safetensors"))

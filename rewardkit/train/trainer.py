@@ -236,16 +236,27 @@ def _device(model) -> torch.device:
 # ---------------------------------------------------------------- checkpoints
 
 def save_checkpoint(directory: Path, model, optimizer, scheduler, state: dict) -> None:
-    """Model + optimizer + scheduler + RNG + progress, written to a temporary directory then renamed."""
+    """Model + optimizer + scheduler + RNG + progress, written to a temporary directory and swapped in with two
+    renames, so that a kill at any moment leaves a complete checkpoint (see `complete_checkpoint`)."""
     raw = getattr(model, "module", model)
-    tmp = directory.with_name(f".{directory.name}.tmp")
+    tmp, old = directory.with_name(f".{directory.name}.tmp"), directory.with_name(f".{directory.name}.old")
     raw.save(tmp)
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")  # read back with weights_only=True
     save_file({"torch_rng": torch.get_rng_state()}, str(tmp / "rng.safetensors"))
     (tmp / "trainer_state.json").write_text(json.dumps({**state, "scheduler": scheduler.state_dict()}, indent=2))
+    if old.exists():
+        shutil.rmtree(old)
     if directory.exists():
-        shutil.rmtree(directory)
+        directory.rename(old)  # a kill from here until the next rename leaves only `old`, which is complete
     tmp.rename(directory)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def complete_checkpoint(directory: Path) -> Path | None:
+    """`directory`, or the previous checkpoint when a kill fell between save_checkpoint's two renames."""
+    old = directory.with_name(f".{directory.name}.old")
+    return directory if directory.exists() else old if old.exists() else None
 
 
 def load_checkpoint(directory: Path, model, optimizer, scheduler) -> dict:
@@ -422,8 +433,8 @@ def train(cfg: TrainConfig) -> dict:
 
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_metric": None, "best_step": None,
              "evals_without_improvement": 0, "seen_examples": 0}
-    if cfg.resume and (checkpoints / "last").exists():
-        state = load_checkpoint(checkpoints / "last", model, optimizer, scheduler)
+    if cfg.resume and complete_checkpoint(checkpoints / "last"):
+        state = load_checkpoint(complete_checkpoint(checkpoints / "last"), model, optimizer, scheduler)
         if main:
             print(f"resumed from {checkpoints / 'last'} at step {state['step']}")
     elif cfg.resume and main:
