@@ -99,6 +99,9 @@ def test_recipe_with_ensemble_models_trains_each_seed_and_evaluates_the_ensemble
     from rewardkit.model.cli import load_model
 
     assert len(load_model(str(out)).members) == 2  # a recipe's output directory loads as its model
+    assert main(["calibrate", str(out), "--data", str(out / "data" / "train.jsonl")]) == 0  # calibrated in place
+    assert "temperature" in json.loads((out / "run" / "model" / "ensemble.json").read_text())["calibration"]
+    assert not (out / "ensemble.json").exists()
     manifest = json.loads((out / "run" / "model" / "ensemble.json").read_text())
     assert manifest["members"] == ["member-0", "member-1"] and manifest["aggregate"] == "mean"
     summary = json.loads((out / "recipe_summary.json").read_text())

@@ -147,8 +147,9 @@ def run_calibrate(cfg: CalibrateConfig) -> int:
     weights = [c["pairs"] for c in cross]
     temperature, bias = fit_calibration(margins)
     model.spec.calibration = {"temperature": temperature, "bias": bias, "pairs": len(margins), "data": cfg.data}
-    target = Path(cfg.output) if cfg.output else Path(cfg.model)
-    if cfg.output or isinstance(model, ModelEnsemble):  # an ensemble rewrites only its manifest in place
+    ensemble = isinstance(model, ModelEnsemble)
+    target = Path(cfg.output) if cfg.output else model.directory if ensemble else Path(cfg.model)
+    if cfg.output or ensemble:  # an ensemble rewrites only its manifest in place
         model.save(target)
     else:
         from rewardkit.model.reward_model import SPEC_FILE
