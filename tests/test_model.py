@@ -116,3 +116,17 @@ def test_score_records_accepts_raw_records_and_keeps_label_margin(tiny_bert):
     pair, ranking = score_records(model, raw)
     assert pair["label_margin"] == 2.0 and pair["margin"] == pytest.approx(pair["chosen_score"] - pair["rejected_score"])
     assert len(ranking["scores"]) == 2
+
+
+def test_directory_swap_leaves_a_whole_directory(tmp_path):
+    from rewardkit.model.reward_model import intact_directory, swap_in_directory
+
+    target = tmp_path / "last"
+    assert intact_directory(target) is None
+    for version in ("1", "2"):
+        (tmp_path / ".new").mkdir()
+        (tmp_path / ".new" / "state").write_text(version)
+        swap_in_directory(tmp_path / ".new", target)
+    assert (target / "state").read_text() == "2" and sorted(p.name for p in tmp_path.iterdir()) == ["last"]
+    target.rename(tmp_path / ".last.old")  # as if killed between the two renames of the next swap
+    assert (intact_directory(target) / "state").read_text() == "2"

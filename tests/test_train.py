@@ -15,9 +15,9 @@ from safetensors.torch import load_file
 from rewardkit.cli import main
 from rewardkit.data.io import write_records
 from rewardkit.data.synth import generate
-from rewardkit.model.reward_model import RewardModel
+from rewardkit.model.reward_model import RewardModel, intact_directory
 from rewardkit.train.config import TrainConfig
-from rewardkit.train.trainer import complete_checkpoint, train
+from rewardkit.train.trainer import train
 
 PYTHON = sys.executable
 
@@ -97,7 +97,7 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_be
     last = tmp_path / "killed" / "checkpoints" / "last"
 
     def step_saved() -> int:
-        checkpoint = complete_checkpoint(last)
+        checkpoint = intact_directory(last)
         try:  # while the run is alive, a checkpoint can be swapped between finding and reading it
             return json.loads((checkpoint / "trainer_state.json").read_text())["step"] if checkpoint else 0
         except FileNotFoundError:

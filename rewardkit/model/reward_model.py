@@ -158,7 +158,7 @@ class RewardModel(nn.Module):
         return cls(spec, module, load_tokenizer(backbone))
 
     def save(self, directory: str | Path, state_dict: dict[str, torch.Tensor] | None = None) -> Path:
-        """Write the model to `directory` atomically (a temporary sibling directory, then a rename)."""
+        """Write the model to a temporary sibling directory, then swap it in (swap_in_directory)."""
         directory = Path(directory)
         tmp = directory.with_name(f".{directory.name}.tmp")
         if tmp.exists():
@@ -170,15 +170,7 @@ class RewardModel(nn.Module):
         if self.spec.backbone_type == "hf":
             (tmp / BACKBONE_CONFIG_FILE).write_text(self.backbone.config.to_json_string())
             self.tokenizer.save_pretrained(str(tmp))
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            directory.rename(old)
-            tmp.rename(directory)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(directory)
+        swap_in_directory(tmp, directory)
         return directory
 
     @classmethod
@@ -216,6 +208,25 @@ class RewardModel(nn.Module):
         if not norm:
             return scores
         return (scores - norm["mean"]) / max(norm["std"], 1e-8)
+
+
+def swap_in_directory(tmp: Path, directory: Path) -> None:
+    """Put the complete directory `tmp` at `directory` with two renames, so that a kill at any moment leaves a
+    whole directory: the new one, or, between the renames, the previous one at .NAME.old (intact_directory)."""
+    old = directory.with_name(f".{directory.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if directory.exists():
+        directory.rename(old)
+    tmp.rename(directory)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def intact_directory(directory: Path) -> Path | None:
+    """`directory`, or the previous one when a kill fell between swap_in_directory's two renames; None if neither."""
+    old = directory.with_name(f".{directory.name}.old")
+    return directory if directory.exists() else old if old.exists() else None
 
 
 def add_lora(backbone: nn.Module, r: int, alpha: int) -> nn.Module:

@@ -205,6 +205,7 @@ def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
     """Train cfg.ensemble_models models that differ only in their seed, and save them as one ensemble in
     OUTPUT/run/model. Returns a training summary with each member's validation metrics and the ensemble's."""
     from rewardkit.data.io import iter_records
+    from rewardkit.eval.metrics import pair_credit
     from rewardkit.model.ensemble import ModelEnsemble
     from rewardkit.model.reward_model import RewardModel
     from rewardkit.model.scoring import score_records
@@ -218,7 +219,7 @@ def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
     ensemble.save(output / "run" / "model")
     pairs = [r for r in score_records(ensemble, list(iter_records(train_fields["eval"])), cfg.batch_size)
              if r["kind"] == "pairwise" and not r.get("tie")]
-    accuracy = sum((r["margin"] > 0) + 0.5 * (r["margin"] == 0) for r in pairs) / len(pairs) if pairs else float("nan")
+    accuracy = sum(pair_credit(r["margin"]) for r in pairs) / len(pairs) if pairs else float("nan")
     member_accuracy = [m["eval"]["pairwise_accuracy"] for m in members]
     print(f"      validation pairwise accuracy: members {' / '.join(f'{a:.3f}' for a in member_accuracy)}, "
           f"ensemble {accuracy:.3f}")

@@ -26,7 +26,14 @@ from rewardkit.config import ConfigError, to_yaml
 from rewardkit.data.io import read_records, write_records
 from rewardkit.model.backbone import disable_dropout, set_threads
 from rewardkit.model.precision import autocast
-from rewardkit.model.reward_model import RewardModel, add_lora, merge_lora, model_summary
+from rewardkit.model.reward_model import (
+    RewardModel,
+    add_lora,
+    intact_directory,
+    merge_lora,
+    model_summary,
+    swap_in_directory,
+)
 from rewardkit.model.scoring import length_batches, pooled_features
 from rewardkit.train.config import TrainConfig
 from rewardkit.train.examples import Example, choose_objectives, collate, prepare_examples
@@ -236,27 +243,15 @@ def _device(model) -> torch.device:
 # ---------------------------------------------------------------- checkpoints
 
 def save_checkpoint(directory: Path, model, optimizer, scheduler, state: dict) -> None:
-    """Model + optimizer + scheduler + RNG + progress, written to a temporary directory and swapped in with two
-    renames, so that a kill at any moment leaves a complete checkpoint (see `complete_checkpoint`)."""
+    """Model + optimizer + scheduler + RNG + progress, written to a temporary directory and swapped in, so that a
+    kill at any moment leaves a complete checkpoint (read it back through intact_directory)."""
     raw = getattr(model, "module", model)
-    tmp, old = directory.with_name(f".{directory.name}.tmp"), directory.with_name(f".{directory.name}.old")
+    tmp = directory.with_name(f".{directory.name}.tmp")
     raw.save(tmp)
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")  # read back with weights_only=True
     save_file({"torch_rng": torch.get_rng_state()}, str(tmp / "rng.safetensors"))
     (tmp / "trainer_state.json").write_text(json.dumps({**state, "scheduler": scheduler.state_dict()}, indent=2))
-    if old.exists():
-        shutil.rmtree(old)
-    if directory.exists():
-        directory.rename(old)  # a kill from here until the next rename leaves only `old`, which is complete
-    tmp.rename(directory)
-    if old.exists():
-        shutil.rmtree(old)
-
-
-def complete_checkpoint(directory: Path) -> Path | None:
-    """`directory`, or the previous checkpoint when a kill fell between save_checkpoint's two renames."""
-    old = directory.with_name(f".{directory.name}.old")
-    return directory if directory.exists() else old if old.exists() else None
+    swap_in_directory(tmp, directory)
 
 
 def load_checkpoint(directory: Path, model, optimizer, scheduler) -> dict:
@@ -433,10 +428,11 @@ def train(cfg: TrainConfig) -> dict:
 
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_metric": None, "best_step": None,
              "evals_without_improvement": 0, "seen_examples": 0}
-    if cfg.resume and complete_checkpoint(checkpoints / "last"):
-        state = load_checkpoint(complete_checkpoint(checkpoints / "last"), model, optimizer, scheduler)
+    resume_from = intact_directory(checkpoints / "last") if cfg.resume else None
+    if resume_from:
+        state = load_checkpoint(resume_from, model, optimizer, scheduler)
         if main:
-            print(f"resumed from {checkpoints / 'last'} at step {state['step']}")
+            print(f"resumed from {resume_from} at step {state['step']}")
     elif cfg.resume and main:
         print(f"--resume: no checkpoint in {checkpoints / 'last'}; starting from scratch")
 
