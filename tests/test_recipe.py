@@ -12,6 +12,7 @@ import pytest
 from rewardkit.cli import main
 from rewardkit.config import ConfigError
 from rewardkit.train.recipe import RecipeConfig, build_mix, weighted_draw
+from rewardkit.train.sweep import choose
 
 
 def _hh_file(directory, n=50):
@@ -69,6 +70,19 @@ def test_recipe_command_trains_and_evaluates(tiny_bert_no_dropout, tmp_path):
     summary = json.loads((tmp_path / "out" / "recipe_summary.json").read_text())
     assert 40 <= summary["balance"]["sources"]["synthetic"]["records"] <= 48  # less any duplicates the generator drew
     assert "synthetic" in summary["summary"] and (tmp_path / "out" / "eval" / "report.html").exists()
+    by_source = summary["validation_by_source"]  # every validation pair scored once, under its source
+    assert by_source["synthetic"]["records"] == by_source["all"]["records"] == summary["balance"]["validation_records"]
+
+
+def test_sweep_can_choose_by_the_mean_or_the_worst_source():
+    def row(run, accuracy, hh, rmb):
+        return {"run": run, "validation_accuracy": accuracy, "validation_loss": 0.6,
+                "validation_by_source": {"hh-harmless": {"accuracy": hh}, "rmb-pairwise": {"accuracy": rmb},
+                                         "all": {"accuracy": accuracy}}}
+
+    rows = [row("a", 0.80, 0.55, 0.90), row("b", 0.75, 0.65, 0.80), row("c", 0.78, 0.50, 1.00)]
+    # means over sources: a 0.725, b 0.725, c 0.75; worst sources: a 0.55, b 0.65, c 0.50
+    assert [choose(rows, by)["run"] for by in ("accuracy", "source_mean", "worst_source")] == ["a", "c", "b"]
 
 
 def test_sweep_trains_each_combination_and_evaluates_only_the_validation_choice(tiny_bert_no_dropout, tmp_path):
@@ -78,6 +92,8 @@ def test_sweep_trains_each_combination_and_evaluates_only_the_validation_choice(
     assert main(args + ["--grid", "lr=1e-3", "max_per_source=10"]) == 2   # a data option is not a training axis
     assert main(args + ["--grid", "objective=bt,nonsense"]) == 2           # a bad value fails before any training
     assert main(args + ["--grid", "lr=1e-3", "--ensemble-models", "2"]) == 2  # a sweep trains single models
+    with pytest.raises(SystemExit):  # argparse names the choices
+        main(args + ["--grid", "lr=1e-3", "--choose-by", "best_guess"])
     assert main(args + ["--grid", "lr=1e-6,3e-3", "objective=bt,hinge"]) == 0
     result = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert [(r["lr"], r["objective"]) for r in result["runs"]] == [(1e-6, "bt"), (1e-6, "hinge"), (3e-3, "bt"), (3e-3, "hinge")]
@@ -85,7 +101,9 @@ def test_sweep_trains_each_combination_and_evaluates_only_the_validation_choice(
     assert result["chosen"] == best["run"] and best["lr"] == 3e-3  # a near-zero learning rate cannot win here
     assert "synthetic" in result["summary"] and (tmp_path / "sw" / "eval" / "report.html").exists()
     table = (tmp_path / "sw" / "sweep.md").read_text()
-    assert table.count("\n") == 2 + 4 and f"{best['run']} (chosen)" in table
+    assert table.count("\n") == 2 + 4 and f"{best['run']} (chosen)" in table and "val synthetic" in table
+    validation_records = json.loads((tmp_path / "sw" / "data" / "balance.json").read_text())["validation_records"]
+    assert all(r["validation_by_source"]["all"]["records"] == validation_records for r in result["runs"])
 
 
 def test_recipe_with_ensemble_models_trains_each_seed_and_evaluates_the_ensemble(tiny_bert_no_dropout, tmp_path):
@@ -105,6 +123,6 @@ def test_recipe_with_ensemble_models_trains_each_seed_and_evaluates_the_ensemble
     manifest = json.loads((out / "run" / "model" / "ensemble.json").read_text())
     assert manifest["members"] == ["member-0", "member-1"] and manifest["aggregate"] == "mean"
     summary = json.loads((out / "recipe_summary.json").read_text())
-    assert len(summary["train"]["eval"]["members"]) == 2 and 0 <= summary["train"]["eval"]["ensemble_pairwise_accuracy"] <= 1
+    assert len(summary["train"]["eval"]["members"]) == 2 and 0 <= summary["validation_by_source"]["all"]["accuracy"] <= 1
     report = json.loads((out / "eval" / "report.json").read_text())
     assert "uncertainty_auroc" in report["summary"]["synthetic"]

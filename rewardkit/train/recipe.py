@@ -201,14 +201,39 @@ def evaluate_on_suites(cfg: RecipeConfig, run_dir: Path, eval_dir: Path, data_di
     return json.loads((eval_dir / "report.json").read_text())["summary"]
 
 
+def validation_by_source(model, validation: Path, cfg: RecipeConfig) -> dict:
+    """Validation accuracy per source of the mix (pairs: chosen above rejected; lists: best on top), and over the
+    whole split. The split's average is dominated by the largest source and can hide one that the others outvote
+    (HH-harmless's "shorter is safer" against RMB helpfulness's "longer is better"), so a recipe reports both."""
+    from rewardkit.data.io import iter_records
+    from rewardkit.eval.metrics import best_of_k, pair_credit
+    from rewardkit.model.scoring import score_records
+
+    credits: dict[str, list[float]] = {}
+    for r in score_records(model, iter_records(validation), cfg.batch_size, precision=cfg.precision):
+        if r["kind"] == "pairwise" and not r.get("tie"):
+            credit = pair_credit(r["margin"])
+        elif r["kind"] == "ranking" and r.get("best") is not None:
+            credit = best_of_k(r["scores"], r["best"])
+        else:
+            continue
+        credits.setdefault(r.get("source") or "(none)", []).append(credit)
+    out = {name: {"records": len(c), "accuracy": sum(c) / len(c)} for name, c in sorted(credits.items())}
+    every = [x for c in credits.values() for x in c]
+    out["all"] = {"records": len(every), "accuracy": sum(every) / len(every) if every else float("nan")}
+    return out
+
+
+def print_by_source(by_source: dict) -> None:
+    print("      validation accuracy: " + ", ".join(f"{name} {v['accuracy']:.3f} ({v['records']})"
+                                                  for name, v in by_source.items()))
+
+
 def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
     """Train cfg.ensemble_models models that differ only in their seed, and save them as one ensemble in
     OUTPUT/run/model. Returns a training summary with each member's validation metrics and the ensemble's."""
-    from rewardkit.data.io import iter_records
-    from rewardkit.eval.metrics import pair_credit
     from rewardkit.model.ensemble import ModelEnsemble
     from rewardkit.model.reward_model import RewardModel
-    from rewardkit.model.scoring import score_records
     from rewardkit.train.trainer import train
 
     members = []
@@ -217,17 +242,14 @@ def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
         members.append(train(TrainConfig(**{**train_fields, "seed": seed, "output": str(output / "members" / f"seed-{seed}")})))
     ensemble = ModelEnsemble([RewardModel.load(m["model"]) for m in members], "mean" if cfg.aggregate == "weighted" else "min")
     ensemble.save(output / "run" / "model")
-    pairs = [r for r in score_records(ensemble, list(iter_records(train_fields["eval"])), cfg.batch_size)
-             if r["kind"] == "pairwise" and not r.get("tie")]
-    accuracy = sum(pair_credit(r["margin"]) for r in pairs) / len(pairs) if pairs else float("nan")
-    member_accuracy = [m["eval"]["pairwise_accuracy"] for m in members]
-    print(f"      validation pairwise accuracy: members {' / '.join(f'{a:.3f}' for a in member_accuracy)}, "
-          f"ensemble {accuracy:.3f}")
+    member_accuracy = [m["eval"].get("pairwise_accuracy", float("nan")) for m in members]
+    print(f"      validation pairwise accuracy of the members: {' / '.join(f'{a:.3f}' for a in member_accuracy)}")
     return {"steps": sum(m["steps"] for m in members), "train_seconds": round(sum(m["train_seconds"] for m in members), 2),
-            "eval": {"ensemble_pairwise_accuracy": accuracy, "members": [m["eval"] for m in members]}}
+            "eval": {"members": [m["eval"] for m in members]}}
 
 
 def run_recipe(cfg: RecipeConfig) -> int:
+    from rewardkit.model.cli import load_model
     from rewardkit.train.trainer import train
 
     if cfg.ensemble_models and (cfg.ensemble_models < 2 or cfg.ensemble or cfg.validation_fraction <= 0):
@@ -238,10 +260,14 @@ def run_recipe(cfg: RecipeConfig) -> int:
     data_dir, train_fields, balance = prepare_mix(cfg, output)
     print("[2/3] training ...")
     summary = train_ensemble(cfg, train_fields, output) if cfg.ensemble_models else train(TrainConfig(**train_fields))
+    by_source = {}
+    if balance["validation_records"]:
+        by_source = validation_by_source(load_model(output / "run"), Path(train_fields["eval"]), cfg)
+        print_by_source(by_source)
     print(f"[3/3] evaluating on {', '.join(cfg.eval_suites)} ...")
     suites = evaluate_on_suites(cfg, output / "run", output / "eval", data_dir)
     (output / "recipe_summary.json").write_text(json.dumps(
         {"recipe": dataclasses.asdict(cfg), "balance": balance, "train": {k: summary[k] for k in ("steps", "train_seconds", "eval")},
-         "summary": suites}, indent=2, default=str))
+         "validation_by_source": by_source, "summary": suites}, indent=2, default=str))
     print(f"recipe done: {output / 'recipe_summary.json'}, report {output / 'eval' / 'report.html'}")
     return 0

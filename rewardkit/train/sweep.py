@@ -1,9 +1,9 @@
 """`rewardkit sweep`: a small hyper-parameter grid over a recipe, chosen on the recipe's validation split.
 
 Every combination of the grid trains on the same mix (built once, as `rewardkit recipe` builds it) and is
-scored on the mix's seeded validation split, never on the evaluation suites. Only the combination with the
-best validation accuracy (ties: lower validation loss) is then evaluated on the suites, so the suites stay a
-test set. Writes OUTPUT/data/, OUTPUT/runs/NN/ (one model per combination), OUTPUT/sweep.json, a markdown
+scored on the mix's seeded validation split (as a whole and per source), never on the evaluation suites.
+Only the combination chosen on validation (choose_by; ties: lower validation loss) is then evaluated on the
+suites, so the suites stay a test set. Writes OUTPUT/data/, OUTPUT/runs/NN/ (one model per combination), OUTPUT/sweep.json, a markdown
 table OUTPUT/sweep.md, and OUTPUT/eval/ for the chosen combination.
 """
 
@@ -19,7 +19,9 @@ import yaml
 
 from rewardkit.config import ConfigError, build_config, option
 from rewardkit.train.config import TrainConfig
-from rewardkit.train.recipe import RecipeConfig, evaluate_on_suites, prepare_mix
+from rewardkit.train.recipe import RecipeConfig, evaluate_on_suites, prepare_mix, validation_by_source
+
+CHOOSE_BY = ("accuracy", "source_mean", "worst_source")
 
 
 @dataclass
@@ -29,6 +31,9 @@ class SweepConfig(RecipeConfig):
 
     output: str = option("runs/sweep", help="output directory: data/, runs/, sweep.json, sweep.md, eval/")
     grid: list[str] = option([], help="axes as OPTION=V1,V2,... (any train option), e.g. lr=2e-5,5e-5 objective=bt,hinge")
+    choose_by: str = option("accuracy", help="validation score that picks the run: accuracy (the whole split), "
+                            "source_mean (the sources weigh equally) or worst_source (the least accurate source)",
+                            choices=CHOOSE_BY)
 
 
 def parse_grid(grid: list[str]) -> dict[str, list]:
@@ -48,24 +53,37 @@ def parse_grid(grid: list[str]) -> dict[str, list]:
     return axes
 
 
-def choose(rows: list[dict]) -> dict:
-    """The row with the best validation accuracy; ties go to the lower validation loss."""
-    return max(rows, key=lambda r: (r["validation_accuracy"], -r["validation_loss"]))
+def selection_score(row: dict, choose_by: str) -> float:
+    """accuracy: the trainer's validation accuracy over the whole split; source_mean / worst_source: the mean / the
+    minimum of the per-source accuracies, so that a small source the others outvote still counts."""
+    if choose_by == "accuracy":
+        return row["validation_accuracy"]
+    per_source = [v["accuracy"] for name, v in row["validation_by_source"].items() if name != "all"]
+    return sum(per_source) / len(per_source) if choose_by == "source_mean" else min(per_source)
+
+
+def choose(rows: list[dict], choose_by: str = "accuracy") -> dict:
+    """The row with the best validation score; ties go to the lower validation loss."""
+    return max(rows, key=lambda r: (selection_score(r, choose_by), -r["validation_loss"]))
 
 
 def markdown_table(axes: dict[str, list], rows: list[dict]) -> str:
-    head = ["run", *axes, "steps", "train s", "val loss", "val pair acc", "val best-of-K", "val accuracy"]
+    sources = [name for name in rows[0]["validation_by_source"] if name != "all"]
+    head = ["run", *axes, "steps", "train s", "val loss", "val pair acc", "val best-of-K", "val accuracy",
+            *(f"val {name}" for name in sources)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["run"] + (" (chosen)" if r.get("chosen") else ""), *(str(r[a]) for a in axes), str(r["steps"]),
                  f"{r['train_seconds']:.0f}", *(f"{r[k]:.3f}" if r[k] == r[k] else "—"  # nan: no such records
                                                 for k in ("validation_loss", "validation_pairwise_accuracy",
-                                                          "validation_best_of_k", "validation_accuracy"))]
+                                                          "validation_best_of_k", "validation_accuracy")),
+                 *(f"{r['validation_by_source'][name]['accuracy']:.3f}" for name in sources)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def run_sweep(cfg: SweepConfig) -> int:
+    from rewardkit.model.reward_model import RewardModel
     from rewardkit.train.trainer import train
 
     axes = parse_grid(cfg.grid)
@@ -87,8 +105,10 @@ def run_sweep(cfg: SweepConfig) -> int:
                      "train_seconds": summary["train_seconds"], "validation_loss": ev["loss"],
                      "validation_pairwise_accuracy": ev.get("pairwise_accuracy", float("nan")),
                      "validation_best_of_k": ev.get("best_of_k_accuracy", float("nan")),
-                     "validation_accuracy": ev["accuracy"]})
-    best = choose(rows)
+                     "validation_accuracy": ev["accuracy"],
+                     "validation_by_source": validation_by_source(RewardModel.load(summary["model"]),
+                                                                  Path(fields["eval"]), cfg)})
+    best = choose(rows, cfg.choose_by)
     best["chosen"] = True
     table = markdown_table(axes, rows)
     (output / "sweep.md").write_text(table)
@@ -96,7 +116,7 @@ def run_sweep(cfg: SweepConfig) -> int:
     (output / "sweep.json").write_text(json.dumps(result, indent=2, default=str))
     print(table)
     if cfg.eval_suites:
-        print(f"evaluating the chosen run {best['run']} ({ {a: best[a] for a in axes} }) on {', '.join(cfg.eval_suites)} ...")
+        print(f"evaluating the chosen run {best['run']} ({ {a: best[a] for a in axes} }, by {cfg.choose_by}) on {', '.join(cfg.eval_suites)} ...")
         result["summary"] = evaluate_on_suites(cfg, Path(best["model"]).parent, output / "eval", data_dir)
         (output / "sweep.json").write_text(json.dumps(result, indent=2, default=str))
     print(f"sweep done: {output / 'sweep.md'}, {output / 'sweep.json'}")
