@@ -101,7 +101,8 @@ def build_config(cls: type, values: dict, source: str = "config") -> Any:
     clean = {k: _coerce(cls, k, v) for k, v in values.items()}
     for f in dataclasses.fields(cls):
         choices = f.metadata.get("choices")
-        if choices and f.name in clean and clean[f.name] not in choices:
+        # The default may lie outside the choices (pooling=None: the backbone decides); a saved config repeats it.
+        if choices and f.name in clean and clean[f.name] not in choices and clean[f.name] != f.default:
             raise ConfigError(f"option '{f.name}' must be one of {', '.join(map(str, choices))}, got {clean[f.name]!r}")
     missing = [f.name for f in dataclasses.fields(cls)
                if f.name not in clean and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]  # type: ignore[misc]

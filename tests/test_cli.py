@@ -99,3 +99,15 @@ def test_gguf_decoder_backbone_with_chat_template(tmp_path):
     assert right == pytest.approx(left, abs=1e-4)
     model.save(tmp_path / "m")
     assert score_sequences(RewardModel.load(tmp_path / "m"), items) == pytest.approx(right, abs=1e-5)
+
+
+def test_a_saved_train_config_loads_back_and_bad_choices_still_fail():
+    import yaml
+
+    from rewardkit.config import ConfigError, build_config, to_yaml
+    from rewardkit.train.config import TrainConfig
+
+    cfg = TrainConfig(train="pairs.jsonl", lr=3e-5, seed=4)  # pooling stays None: the backbone decides
+    assert build_config(TrainConfig, yaml.safe_load(to_yaml(cfg))) == cfg  # `train --config OUT/train_config.yaml`
+    with pytest.raises(ConfigError, match="option 'pooling' must be one of"):
+        build_config(TrainConfig, {"train": "pairs.jsonl", "pooling": "average"})
