@@ -3,8 +3,8 @@
 Every combination of the grid trains on the same mix (built once, as `rewardkit recipe` builds it) and is
 scored on the mix's seeded validation split (as a whole and per source), never on the evaluation suites.
 Only the combination chosen on validation (choose_by; ties: lower validation loss) is then evaluated on the
-suites, so the suites stay a test set. Writes OUTPUT/data/, OUTPUT/runs/NN/ (one model per combination), OUTPUT/sweep.json, a markdown
-table OUTPUT/sweep.md, and OUTPUT/eval/ for the chosen combination.
+suites, so the suites stay a test set. Writes OUTPUT/data/, OUTPUT/runs/NN/ (one model per combination),
+OUTPUT/sweep.json, a markdown table OUTPUT/sweep.md, and OUTPUT/eval/ for the chosen combination.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def parse_grid(grid: list[str]) -> dict[str, list]:
 
 def selection_score(row: dict, choose_by: str) -> float:
     """accuracy: the trainer's validation accuracy over the whole split; source_mean / worst_source: the mean / the
-    minimum of the per-source accuracies, so that a small source the others outvote still counts."""
+    minimum of the per-source accuracies, so that a small source the others outvote still counts. (A source of
+    best-of-K lists has a lower chance level than one of pairs, 1/K against 1/2, which worst_source does not undo.)"""
     if choose_by == "accuracy":
         return row["validation_accuracy"]
     per_source = [v["accuracy"] for name, v in row["validation_by_source"].items() if name != "all"]
