@@ -10,6 +10,7 @@ import json
 from collections import Counter, defaultdict
 
 import numpy as np
+import torch
 
 from rewardkit.data.records import normalize_record
 from rewardkit.eval.bias import length_bias, style_matrix
@@ -26,7 +27,7 @@ from rewardkit.eval.metrics import (
 )
 from rewardkit.eval.probes import run_probes
 from rewardkit.eval.scorers import Scorer, score_items
-from rewardkit.model.scoring import preference_uncertainty
+from rewardkit.model.scoring import member_spread, preference_uncertainty
 
 
 def score_all(scorer: Scorer, records: list[dict]) -> list[dict]:
@@ -55,7 +56,7 @@ def score_all(scorer: Scorer, records: list[dict]) -> list[dict]:
     for (i, where), m in zip(slots, members, strict=False):  # ensembles only
         if where in ("chosen_score", "rejected_score"):
             out[i][where.replace("_score", "_members")] = m
-            out[i][where.replace("_score", "_uncertainty")] = float(np.std(m, ddof=1))
+            out[i][where.replace("_score", "_uncertainty")] = float(member_spread(torch.tensor(m)))
     for r in out:
         if r["kind"] == "pairwise":
             r["model_margin"] = r["chosen_score"] - r["rejected_score"]

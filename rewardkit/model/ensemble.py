@@ -79,10 +79,6 @@ class ModelEnsemble(nn.Module):
             return per_member.min(dim=1).values
         return per_member.mean(dim=1)
 
-    def spread(self, per_member: torch.Tensor) -> torch.Tensor:
-        """Standard deviation across members: the ensemble's uncertainty about a score, in standard units."""
-        return per_member.std(dim=1)
-
     def normalize(self, scores: torch.Tensor) -> torch.Tensor:
         return scores  # already in standard units
 

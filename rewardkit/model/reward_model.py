@@ -127,12 +127,6 @@ class RewardModel(nn.Module):
             return per_head[:, : self.spec.ensemble].min(dim=1).values
         return per_head @ self.head_weights.to(per_head.dtype)
 
-    def spread(self, per_head: torch.Tensor) -> torch.Tensor | None:
-        """Standard deviation across ensemble members: the model's uncertainty about a score (None if no ensemble)."""
-        if self.spec.ensemble < 2:
-            return None
-        return per_head[:, : self.spec.ensemble].std(dim=1)
-
     # ------------------------------------------------------------ building, saving, loading
 
     @classmethod

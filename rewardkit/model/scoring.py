@@ -73,21 +73,19 @@ def score_encoded(model: RewardModel, encoded: list, batch_size: int = 32, max_t
 
     model.eval()
     device = next(model.parameters()).device
-    scores, spread = torch.empty(len(encoded)), torch.zeros(len(encoded))
-    member_scores = torch.zeros(len(encoded), max(model.spec.ensemble, 1))
+    n_members = model.spec.ensemble
+    scores, member_scores = torch.empty(len(encoded)), torch.zeros(len(encoded), max(n_members, 1))
     batches = list(model_batches(model, encoded, batch_size, max_tokens, packing))
     for idx, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress):
         with autocast(precision, device):
             per_head = model({k: v.to(device) for k, v in batch.items()}).float().cpu()
         out = model.aggregate(per_head)
         scores[idx] = model.normalize(out) if normalize else out
-        member_spread = model.spread(per_head)
-        if member_spread is not None:
+        if n_members >= 2:
             scale = max(model.spec.normalization["std"], 1e-8) if normalize and model.spec.normalization else 1.0
-            spread[idx] = member_spread / scale
-            member_scores[idx] = per_head[:, : model.spec.ensemble] / scale
+            member_scores[idx] = per_head[:, :n_members] / scale
     if spreads is not None:
-        spreads.extend(spread.tolist())
+        spreads.extend(member_spread(member_scores).tolist() if n_members >= 2 else [0.0] * len(encoded))
     if members is not None:
         members.extend(member_scores.tolist())
     return scores.tolist()
@@ -115,6 +113,11 @@ def score_sequences(model: RewardModel, items: list[tuple], batch_size: int = 32
     """Scores of (prompt, response) items; for an MLP model each item is (None, features)."""
     return score_encoded(model, encode_items(model, items), batch_size, max_tokens, progress, normalize, precision,
                          packing, spreads, members)
+
+
+def member_spread(member_scores: torch.Tensor) -> torch.Tensor:
+    """Standard deviation across ensemble members (the last dimension): the uncertainty about a score."""
+    return member_scores.std(dim=-1)
 
 
 def preference_uncertainty(chosen_members: list[float], rejected_members: list[float]) -> float:

@@ -231,7 +231,8 @@ def print_by_source(by_source: dict) -> None:
 
 def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
     """Train cfg.ensemble_models models that differ only in their seed, and save them as one ensemble in
-    OUTPUT/run/model. Returns a training summary with each member's validation metrics and the ensemble's."""
+    OUTPUT/run/model. Returns a training summary with each member's validation metrics (the ensemble's own
+    come from validation_by_source)."""
     from rewardkit.model.ensemble import ModelEnsemble
     from rewardkit.model.reward_model import RewardModel
     from rewardkit.train.trainer import train
