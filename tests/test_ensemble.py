@@ -1,8 +1,9 @@
 """Ensembles of separately trained models: standardised members, mean/min aggregation, the spread as
-uncertainty, and the same loading path for score, eval, calibrate and serve."""
+uncertainty, and the same loading path for score, eval, calibrate and serve; and weight averaging (merge)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 
@@ -15,6 +16,7 @@ from rewardkit.data.io import write_records
 from rewardkit.model.backbone import ModelError
 from rewardkit.model.cli import load_model
 from rewardkit.model.ensemble import ModelEnsemble
+from rewardkit.model.merge import merge_models
 from rewardkit.model.reward_model import RewardModel
 from rewardkit.model.scoring import score_sequences
 
@@ -127,3 +129,39 @@ def test_server_compiles_an_ensemble_before_serving_and_returns_its_uncertainty(
         body = httpx.post(server.url + "/v1/score", json={"inputs": inputs}, timeout=120).json()
     assert body["raw"] == pytest.approx(eager_scores, abs=1e-4)
     assert body["uncertainty"] == pytest.approx(eager_spread, abs=1e-4)
+
+
+def test_merging_averages_every_weight_and_refuses_models_that_do_not_match(tiny_bert_no_dropout, tiny_llama):
+    a, b = _member(tiny_bert_no_dropout, 1, 0.0, 1.0), _member(tiny_bert_no_dropout, 2, 0.0, 1.0)
+    merged = merge_models([a, b])
+    for key, value in merged.state_dict().items():
+        expected = (a.state_dict()[key].float() + b.state_dict()[key].float()) / 2 if value.is_floating_point() else a.state_dict()[key]
+        assert torch.allclose(value.float(), expected.float(), atol=1e-6), key
+    assert merged.spec.normalization is None and merged.spec.backbone.startswith("weight average of 2")
+    assert a.spec.normalization == {"mean": 0.0, "std": 1.0}  # the members are left as they were
+    # The average of a model with itself is that model; two different random models average to a third one.
+    assert score_sequences(merge_models([a, copy.deepcopy(a)]), ITEMS) == pytest.approx(score_sequences(a, ITEMS), abs=1e-5)
+    assert score_sequences(merged, ITEMS) != pytest.approx(score_sequences(a, ITEMS), abs=1e-3)
+
+    with pytest.raises(ModelError, match="member-1 differs from member-0 in is_decoder"):
+        merge_models([a, _member(tiny_llama, 3, 0.0, 1.0)])
+    wider = RewardModel.build(str(tiny_bert_no_dropout), init="random", max_length=64, heads=["reward", "safety"])
+    with pytest.raises(ModelError, match="differs from member-0 in heads"):
+        merge_models([a, wider])
+    with pytest.raises(ModelError, match="an ensemble; merge its members"):
+        merge_models([a, ModelEnsemble([a, b])])
+
+
+def test_merge_command_stores_the_reward_statistics_of_the_given_records(tiny_bert_no_dropout, tmp_path):
+    for seed in (1, 2):
+        _member(tiny_bert_no_dropout, seed, 0.0, 1.0, tmp_path)
+    pairs = [{"prompt": f"q{i}", "chosen": "a full answer " * (i % 4 + 1), "rejected": f"no {i}"} for i in range(12)]
+    write_records(tmp_path / "pairs.jsonl", pairs)
+    assert main(["merge", "--members", str(tmp_path / "m1"), str(tmp_path / "m2"), "--output", str(tmp_path / "merged"),
+                 "--records", str(tmp_path / "pairs.jsonl")]) == 0
+    merged = load_model(str(tmp_path / "merged"))
+    raw = torch.tensor(score_sequences(merged, [(r["prompt"], r[k]) for r in pairs for k in ("chosen", "rejected")]))
+    assert merged.spec.normalization["mean"] == pytest.approx(float(raw.mean()), abs=1e-4)
+    assert merged.spec.normalization["std"] == pytest.approx(float(raw.std()), abs=1e-4)
+    # With statistics it can join an ensemble, like any trained model.
+    assert ModelEnsemble([merged, RewardModel.load(tmp_path / "m1")]).spec.ensemble == 2

@@ -8,6 +8,7 @@ import json
 import random
 
 import pytest
+import torch
 
 from rewardkit.cli import main
 from rewardkit.config import ConfigError
@@ -126,3 +127,23 @@ def test_recipe_with_ensemble_models_trains_each_seed_and_evaluates_the_ensemble
     assert len(summary["train"]["eval"]["members"]) == 2 and 0 <= summary["validation_by_source"]["all"]["accuracy"] <= 1
     report = json.loads((out / "eval" / "report.json").read_text())
     assert "uncertainty_auroc" in report["summary"]["synthetic"]
+
+
+def test_recipe_with_merge_members_saves_the_weight_average_of_its_seeds(tiny_bert_no_dropout, tmp_path):
+    from rewardkit.model.cli import load_model
+    from rewardkit.model.reward_model import RewardModel
+
+    out = tmp_path / "out"
+    args = ["recipe", "--output", str(out), "--sources", "synthetic=1", "--max-per-source", "40",
+            "--backbone", str(tiny_bert_no_dropout), "--max-length", "64", "--batch-size", "8", "--lr", "1e-3",
+            "--validation-fraction", "0.25", "--eval-suites", "synthetic", "--eval-max-records", "20", "--no-progress"]
+    assert main(args + ["--merge-members"]) == 2  # nothing to merge without ensemble_models
+    assert main(args + ["--ensemble-models", "2", "--merge-members"]) == 0
+    merged = load_model(str(out))
+    assert isinstance(merged, RewardModel) and merged.spec.normalization["std"] > 0
+    members = [RewardModel.load(out / "members" / f"seed-{s}" / "model").state_dict() for s in (0, 1)]
+    head = next(k for k in merged.state_dict() if k.startswith("head") and k.endswith("weight"))
+    assert not torch.allclose(members[0][head], members[1][head])
+    assert torch.allclose(merged.state_dict()[head], (members[0][head] + members[1][head]) / 2, atol=1e-6)
+    summary = json.loads((out / "recipe_summary.json").read_text())
+    assert summary["recipe"]["merge_members"] and "synthetic" in summary["summary"]

@@ -1,4 +1,4 @@
-"""`rewardkit score` and `rewardkit export`."""
+"""`rewardkit score`, `export`, `ensemble` and `merge`."""
 
 from __future__ import annotations
 
@@ -117,10 +117,40 @@ def run_ensemble(cfg: EnsembleConfig) -> int:
     return 0
 
 
+@dataclass
+class MergeConfig:
+    """Average the weights of reward models fine-tuned from the same pretrained backbone (other seeds, data orders
+    or learning rates) into one model of the same size (WARM: weight-averaged reward models). It scores at the cost
+    of one model, but unlike an ensemble reports no uncertainty. Members trained from different pretrained weights
+    cannot be merged meaningfully; names and shapes of every weight are checked, their origin is not."""
+
+    members: list[str] = option(help="rewardkit model directories (or training output directories), at least 2")
+    output: str = option(help="directory for the merged model")
+    records: str = option("", help="records to store the merged model's reward mean/std from, e.g. the validation split "
+                          "(needed to serve normalised scores or to join an ensemble)")
+    batch_size: int = option(32, help="batch size for scoring --records")
+
+
+def run_merge(cfg: MergeConfig) -> int:
+    from rewardkit.model.merge import merge_models, reward_statistics
+
+    merged = merge_models([load_model(m) for m in cfg.members], cfg.members)
+    if cfg.records:
+        merged.spec.normalization = reward_statistics(merged, iter_records(cfg.records), cfg.batch_size)
+        stats = merged.spec.normalization
+        print(f"reward mean {stats['mean']:.3f}, std {stats['std']:.3f} over {stats['source']} of {cfg.records}")
+    else:
+        print("no --records: the merged model stores no reward mean/std (scores are served raw)")
+    merged.save(cfg.output)
+    print(f"weight average of {len(cfg.members)} models -> {cfg.output}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     for name, cls, run, short in (("score", ScoreConfig, run_score, "score records with a reward model"),
                                   ("export", ExportConfig, run_export, "export to the Hugging Face sequence-classification layout"),
-                                  ("ensemble", EnsembleConfig, run_ensemble, "combine trained reward models into an ensemble with uncertainty")):
+                                  ("ensemble", EnsembleConfig, run_ensemble, "combine trained reward models into an ensemble with uncertainty"),
+                                  ("merge", MergeConfig, run_merge, "average the weights of fine-tuned reward models into one (WARM)")):
         doc = (cls.__doc__ or "").strip()
         p = subparsers.add_parser(name, help=short, description=doc)
         add_arguments(p, cls)

@@ -50,6 +50,8 @@ class RecipeConfig(TrainConfig):
     eval_max_records: int = option(2000, help="records per suite in the evaluation (sampled by prompt)")
     ensemble_models: int = option(0, help="train K separate models (seeds seed .. seed+K-1) and evaluate them as one "
                                   "ensemble whose spread is the uncertainty (0 = one model)")
+    merge_members: bool = option(False, help="with ensemble_models: average the K models' weights into one model "
+                                 "(WARM; one forward pass, no uncertainty) instead of keeping them as an ensemble")
 
 
 def category_weight(record: dict, weights: dict[str, float]) -> float:
@@ -230,10 +232,13 @@ def print_by_source(by_source: dict) -> None:
 
 
 def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
-    """Train cfg.ensemble_models models that differ only in their seed, and save them as one ensemble in
-    OUTPUT/run/model. Returns a training summary with each member's validation metrics (the ensemble's own
-    come from validation_by_source)."""
+    """Train cfg.ensemble_models models that differ only in their seed, and save them in OUTPUT/run/model as one
+    ensemble, or with merge_members as their weight average (its reward mean/std from the validation split).
+    Returns a training summary with each member's validation metrics (the combined model's own come from
+    validation_by_source)."""
+    from rewardkit.data.io import iter_records
     from rewardkit.model.ensemble import ModelEnsemble
+    from rewardkit.model.merge import merge_models, reward_statistics
     from rewardkit.model.reward_model import RewardModel
     from rewardkit.train.trainer import train
 
@@ -241,8 +246,13 @@ def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
     for seed in range(cfg.seed, cfg.seed + cfg.ensemble_models):
         print(f"      member seed {seed} ({seed - cfg.seed + 1}/{cfg.ensemble_models})")
         members.append(train(TrainConfig(**{**train_fields, "seed": seed, "output": str(output / "members" / f"seed-{seed}")})))
-    ensemble = ModelEnsemble([RewardModel.load(m["model"]) for m in members], "mean" if cfg.aggregate == "weighted" else "min")
-    ensemble.save(output / "run" / "model")
+    trained = [RewardModel.load(m["model"]) for m in members]
+    if cfg.merge_members:
+        combined = merge_models(trained, [f"seed-{seed}" for seed in range(cfg.seed, cfg.seed + cfg.ensemble_models)])
+        combined.spec.normalization = reward_statistics(combined, iter_records(train_fields["eval"]), cfg.batch_size, cfg.precision)
+    else:
+        combined = ModelEnsemble(trained, "mean" if cfg.aggregate == "weighted" else "min")
+    combined.save(output / "run" / "model")
     member_accuracy = [m["eval"].get("pairwise_accuracy", float("nan")) for m in members]
     print(f"      validation pairwise accuracy of the members: {' / '.join(f'{a:.3f}' for a in member_accuracy)}")
     return {"steps": sum(m["steps"] for m in members), "train_seconds": round(sum(m["train_seconds"] for m in members), 2),
@@ -256,6 +266,8 @@ def run_recipe(cfg: RecipeConfig) -> int:
     if cfg.ensemble_models and (cfg.ensemble_models < 2 or cfg.ensemble or cfg.validation_fraction <= 0):
         raise ConfigError("ensemble_models needs K >= 2 and a validation split (validation_fraction > 0), and cannot "
                           "be combined with ensemble (K heads in one model)")
+    if cfg.merge_members and not cfg.ensemble_models:
+        raise ConfigError("merge_members averages the models of ensemble_models: set ensemble_models: K (K >= 2)")
     output = Path(cfg.output)
     print("[1/3] building the mix ...")
     data_dir, train_fields, balance = prepare_mix(cfg, output)
