@@ -160,3 +160,19 @@ def test_bad_configs_fail_clearly(tmp_path, tiny_bert, capsys):
     assert "needs rating records" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--train", tr, "--no-such-flag"])
+
+
+def test_init_seed_gives_runs_of_other_seeds_the_same_starting_weights(tmp_path, tiny_bert):
+    tr, _ = _data(tmp_path, "safety", 32, 0)
+
+    def head_after_one_tiny_step(seed: int, init_seed: int | None) -> torch.Tensor:
+        out = tmp_path / f"s{seed}-i{init_seed}"
+        train(TrainConfig(train=tr, output=str(out), backbone=str(tiny_bert), init="random", eval_fraction=0, max_steps=1,
+                          lr=1e-12, head_lr=1e-12, batch_size=8, max_length=48, progress=False, seed=seed, init_seed=init_seed))
+        return RewardModel.load(out / "model").head.weight.detach()
+
+    own = [head_after_one_tiny_step(s, None) for s in (1, 2)]
+    shared = [head_after_one_tiny_step(s, 5) for s in (1, 2)]
+    assert not torch.allclose(own[0], own[1])                    # --seed alone: other weights
+    assert torch.allclose(shared[0], shared[1], atol=1e-9)       # a shared --init-seed: the same weights
+    assert torch.equal(head_after_one_tiny_step(1, 1), own[0])   # init_seed = seed is the default run, bit for bit

@@ -70,6 +70,9 @@ class TrainConfig:
     final_model: str = option("best", help="which checkpoint becomes OUTPUT/model", choices=("best", "last"))
     resume: bool = option(False, help="continue from OUTPUT/checkpoints/last, reproducing the uninterrupted run")
     seed: int = option(0, help="random seed for initialisation, splits and data order")
+    init_seed: int | None = option(None, help="seed of the torch random state instead of --seed: new weights (the head, a "
+                                   "random backbone) and dropout. Runs that share it start from the same weights and differ "
+                                   "in data order only, as weight averaging (`rewardkit merge`) needs")
     threads: int = option(0, help="CPU threads for torch (0 = torch's default)")
     precision: str = precision_option()
     max_batch_tokens: int = option(4096, help="most padded tokens per forward pass: a longer batch is split and its "

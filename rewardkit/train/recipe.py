@@ -51,7 +51,8 @@ class RecipeConfig(TrainConfig):
     ensemble_models: int = option(0, help="train K separate models (seeds seed .. seed+K-1) and evaluate them as one "
                                   "ensemble whose spread is the uncertainty (0 = one model)")
     merge_members: bool = option(False, help="with ensemble_models: average the K models' weights into one model "
-                                 "(WARM; one forward pass, no uncertainty) instead of keeping them as an ensemble")
+                                 "(WARM; one forward pass, no uncertainty) instead of keeping them as an ensemble; the "
+                                 "K runs then start from the same weights (init_seed = seed) and differ in data order")
 
 
 def category_weight(record: dict, weights: dict[str, float]) -> float:
@@ -245,7 +246,10 @@ def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
     members = []
     for seed in range(cfg.seed, cfg.seed + cfg.ensemble_models):
         print(f"      member seed {seed} ({seed - cfg.seed + 1}/{cfg.ensemble_models})")
-        members.append(train(TrainConfig(**{**train_fields, "seed": seed, "output": str(output / "members" / f"seed-{seed}")})))
+        # Weight averaging needs members that start from the same weights (WARM); an ensemble gains from different ones.
+        init_seed = cfg.seed if cfg.merge_members and cfg.init_seed is None else cfg.init_seed
+        members.append(train(TrainConfig(**{**train_fields, "seed": seed, "init_seed": init_seed,
+                                            "output": str(output / "members" / f"seed-{seed}")})))
     trained = [RewardModel.load(m["model"]) for m in members]
     if cfg.merge_members:
         combined = merge_models(trained, [f"seed-{seed}" for seed in range(cfg.seed, cfg.seed + cfg.ensemble_models)])

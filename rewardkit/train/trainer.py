@@ -367,7 +367,7 @@ def train(cfg: TrainConfig) -> dict:
     if main:
         output.mkdir(parents=True, exist_ok=True)
         (output / "train_config.yaml").write_text(to_yaml(cfg))
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed if cfg.init_seed is None else cfg.init_seed)
 
     train_read = read_records(cfg.train, cfg.skip_invalid)
     rejects = list(train_read.rejects)
