@@ -38,6 +38,24 @@ def test_length_penalty_is_squared_correlation():
     assert losses.length_penalty(members, lengths).item() == pytest.approx(2 / 3)
 
 
+def test_covariance_length_penalty_is_in_reward_units_and_fades_with_the_rewards_spread():
+    lengths = torch.tensor([10.0, 20.0, 30.0])          # standardised (std 10): -1, 0, 1
+    rewards = torch.tensor([1.0, 2.0, 3.0])
+    # cov(r, z) = mean((r - 2) * z) = (1 + 0 + 1) / 3, squared
+    assert losses.length_penalty(rewards, lengths, "covariance").item() == pytest.approx(4 / 9)
+    assert losses.length_penalty(rewards * 3, lengths, "covariance").item() == pytest.approx(4)
+    assert losses.length_penalty(rewards * 3, lengths).item() == pytest.approx(1.0)  # correlation ignores scale
+
+    def gradient_norm(scale: float, kind: str) -> float:
+        r = (scale * torch.tensor([0.3, -1.0, 0.8, 0.1])).requires_grad_()
+        losses.length_penalty(r, torch.tensor([5.0, 9.0, 2.0, 7.0]), kind).backward()
+        return float(r.grad.norm())
+
+    # Rewards that barely spread yet (a new head): the correlation's gradient is 100x larger, the covariance's 100x smaller.
+    assert gradient_norm(0.01, "correlation") == pytest.approx(100 * gradient_norm(1.0, "correlation"), rel=1e-3)
+    assert gradient_norm(0.01, "covariance") == pytest.approx(gradient_norm(1.0, "covariance") / 100, rel=1e-3)
+
+
 def _length_biased_pairs(n=48):
     """The chosen response is the longer one in 3 of 4 pairs, and always says 'good'."""
     rows = []

@@ -43,7 +43,10 @@ class TrainConfig:
     mix_weights: dict[str, float] = option({}, help="loss weight per record kind in mixed data, e.g. pairwise=1 rating=0.5")
     center_weight: float = option(0.0, help="weight of the reward-centering penalty mean((r+ + r-)^2)")
     l2_weight: float = option(0.0, help="weight of the L2 penalty on the reward head's parameters")
-    length_penalty: float = option(0.0, help="weight of corr(reward, response length)^2 in each batch (length de-biasing)")
+    length_penalty: float = option(0.0, help="weight of the length penalty in each batch (length de-biasing)")
+    length_penalty_kind: str = option("correlation", help="correlation: corr(reward, length)^2, scale-free, strong from "
+                                      "the first step; covariance: cov(reward, standardised length)^2, in reward units, "
+                                      "grows with the rewards' spread", choices=("correlation", "covariance"))
     length_head: bool = option(False, help="ODIN-style: a second head absorbs length during training and is left out "
                                "at inference (uses --length-penalty as the weight of its correlation terms)")
     balance_length: bool = option(False, help="repeat pairs so that 'chosen is longer' and 'chosen is shorter' are equally common")

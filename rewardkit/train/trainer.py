@@ -77,7 +77,7 @@ def batch_loss(model, batch: dict, objectives: dict[str, str], cfg: TrainConfig)
             length_reward = per_head[:, spec.heads.index("length")][index]
             loss = losses.bradley_terry(pos + length_reward[:, 0], neg + length_reward[:, 1])
             lengths = batch["lengths"].to(device)
-            loss = loss + cfg.length_penalty * (losses.length_penalty(flat, lengths)
+            loss = loss + cfg.length_penalty * (losses.length_penalty(flat, lengths, cfg.length_penalty_kind)
                                                 + 1 - losses.correlation(per_head[:, spec.heads.index("length")], lengths))
         elif spec.ensemble and objective == "bt":
             members = per_head[:, : spec.ensemble][index]                       # [B, 2, K]
@@ -98,7 +98,8 @@ def batch_loss(model, batch: dict, objectives: dict[str, str], cfg: TrainConfig)
             loss = loss + cfg.center_weight * losses.reward_centering(pos, neg)
         if cfg.length_penalty and "length" not in spec.heads:
             penalised = per_head[:, : spec.ensemble] if spec.ensemble else flat  # each ensemble member on its own
-            loss = loss + cfg.length_penalty * losses.length_penalty(penalised, batch["lengths"].to(device))
+            loss = loss + cfg.length_penalty * losses.length_penalty(penalised, batch["lengths"].to(device),
+                                                                        cfg.length_penalty_kind)
         diff = (pos - neg).detach()
         metrics["correct"] = float((diff > 0).sum() + 0.5 * (diff == 0).sum())
     elif kind == "ranking":
