@@ -7,7 +7,9 @@ one forward pass instead of K. Unlike an ensemble (ensemble.py) it has no spread
 
 Checked here: the members have the same weights (names and shapes) and read text the same way. Not checkable:
 that they started from the same pretrained weights. Averaging models that did not (two random initialisations,
-two different backbones of one architecture) gives a broken model, so use it for runs of one recipe.
+two different backbones of one architecture) gives a broken model, so use it for runs of one recipe. Heads that
+were initialised differently on one pretrained backbone still average, but their random parts cancel and shrink
+the reward scale (five-fold for three MiniLM seeds), so a recipe that merges gives its runs one init_seed.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class TrainConfig:
     early_stopping_patience: int = option(0, help="stop after N evaluations without improvement (0 = never)")
     final_model: str = option("best", help="which checkpoint becomes OUTPUT/model", choices=("best", "last"))
     resume: bool = option(False, help="continue from OUTPUT/checkpoints/last, reproducing the uninterrupted run")
-    seed: int = option(0, help="random seed for initialisation, splits and data order")
+    seed: int = option(0, help="random seed for initialisation (unless --init-seed), splits and data order")
     init_seed: int | None = option(None, help="seed of the torch random state instead of --seed: new weights (the head, a "
                                    "random backbone) and dropout. Runs that share it start from the same weights and differ "
                                    "in data order only, as weight averaging (`rewardkit merge`) needs")

@@ -243,11 +243,11 @@ def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
     from rewardkit.model.reward_model import RewardModel
     from rewardkit.train.trainer import train
 
+    # Weight averaging needs members that start from the same weights (WARM); an ensemble gains from different ones.
+    init_seed = cfg.seed if cfg.merge_members and cfg.init_seed is None else cfg.init_seed
     members = []
     for seed in range(cfg.seed, cfg.seed + cfg.ensemble_models):
         print(f"      member seed {seed} ({seed - cfg.seed + 1}/{cfg.ensemble_models})")
-        # Weight averaging needs members that start from the same weights (WARM); an ensemble gains from different ones.
-        init_seed = cfg.seed if cfg.merge_members and cfg.init_seed is None else cfg.init_seed
         members.append(train(TrainConfig(**{**train_fields, "seed": seed, "init_seed": init_seed,
                                             "output": str(output / "members" / f"seed-{seed}")})))
     trained = [RewardModel.load(m["model"]) for m in members]
