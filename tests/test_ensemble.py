@@ -148,8 +148,13 @@ def test_merging_averages_every_weight_and_refuses_models_that_do_not_match(tiny
     wider = RewardModel.build(str(tiny_bert_no_dropout), init="random", max_length=64, heads=["reward", "safety"])
     with pytest.raises(ModelError, match="differs from member-0 in heads"):
         merge_models([a, wider])
-    with pytest.raises(ModelError, match="an ensemble; merge its members"):
+    with pytest.raises(ModelError, match="member-1 is itself an ensemble"):
         merge_models([a, ModelEnsemble([a, b])])
+    reshaped = copy.deepcopy(b)
+    width = reshaped.backbone.pooler.dense.in_features
+    reshaped.backbone.pooler.dense = torch.nn.Linear(width, width + 1)  # same weight names, another shape
+    with pytest.raises(ModelError, match=r"member-1 weight backbone\.pooler\.dense\.weight has shape"):
+        merge_models([a, reshaped])
 
 
 def test_merge_command_stores_the_reward_statistics_of_the_given_records(tiny_bert_no_dropout, tmp_path):

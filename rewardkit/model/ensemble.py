@@ -31,6 +31,27 @@ ENSEMBLE_FILE = "ensemble.json"
 AGGREGATES = ("mean", "min")
 
 
+READING_FIELDS = ("backbone_type", "is_decoder", "max_length", "chat_template", "mlp_input_dim")
+
+
+def check_members(members: list, names: list[str], fields: tuple[str, ...]) -> None:
+    """Refuse, by name, models that cannot be combined: fewer than 2, an ensemble among them, a spec field that
+    differs from the first model's, or another tokenizer. Ensembles check the fields that decide how text is read
+    (one encoding feeds every member); weight averaging (merge.py) also checks the architecture's."""
+    if len(members) < 2:
+        raise ModelError(f"combining models needs at least 2 members, got {len(members)}")
+    first = members[0]
+    for name, m in zip(names, members, strict=True):
+        if not isinstance(m, RewardModel):
+            raise ModelError(f"member {name} is itself an ensemble; list its members instead")
+        for field in fields:
+            if getattr(m.spec, field) != getattr(first.spec, field):
+                raise ModelError(f"member {name} differs from {names[0]} in {field}: "
+                                 f"{getattr(m.spec, field)!r} vs {getattr(first.spec, field)!r}")
+        if m.tokenizer is not None and m.tokenizer.get_vocab() != first.tokenizer.get_vocab():
+            raise ModelError(f"member {name} has another tokenizer than {names[0]}")
+
+
 class ModelEnsemble(nn.Module):
     """K reward models behind one interface: `forward(batch)` -> standardised member scores [B, K]."""
 
@@ -38,23 +59,14 @@ class ModelEnsemble(nn.Module):
                  names: list[str] | None = None):
         super().__init__()
         names = names or [f"member-{i}" for i in range(len(members))]
-        if len(members) < 2:
-            raise ModelError(f"an ensemble needs at least 2 members, got {len(members)}")
         if aggregate not in AGGREGATES:
             raise ModelError(f"ensemble aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+        check_members(members, names, READING_FIELDS)
         first = members[0]
         for name, m in zip(names, members, strict=True):
-            if not isinstance(m, RewardModel):
-                raise ModelError(f"ensemble member {name} is itself an ensemble; list its members instead")
             if not m.spec.normalization:
                 raise ModelError(f"ensemble member {name} stores no reward mean/std (spec.normalization), so its scores "
                                  "cannot be put on a common scale; train it with an evaluation split")
-            for field in ("backbone_type", "is_decoder", "max_length", "chat_template", "mlp_input_dim"):
-                if getattr(m.spec, field) != getattr(first.spec, field):
-                    raise ModelError(f"ensemble member {name} differs from {names[0]} in {field}: "
-                                     f"{getattr(m.spec, field)!r} vs {getattr(first.spec, field)!r}")
-            if m.tokenizer is not None and m.tokenizer.get_vocab() != first.tokenizer.get_vocab():
-                raise ModelError(f"ensemble member {name} has another tokenizer than {names[0]}")
         self.members = nn.ModuleList(members)
         self.names = names
         self.directory: Path | None = None  # where it was loaded from (save() there rewrites only the manifest)

@@ -21,39 +21,29 @@ from collections.abc import Iterable
 import torch
 
 from rewardkit.model.backbone import ModelError
+from rewardkit.model.ensemble import READING_FIELDS, check_members
 from rewardkit.model.reward_model import RewardModel
 
-SAME_FIELDS = ("backbone_type", "is_decoder", "pooling", "heads", "head_bias", "max_length", "chat_template",
-               "mlp_input_dim", "mlp_hidden", "mlp_layers", "ensemble", "aggregate")
+ARCHITECTURE_FIELDS = READING_FIELDS + ("pooling", "heads", "head_bias", "mlp_hidden", "mlp_layers", "ensemble", "aggregate")
 
 
 def merge_models(members: list[RewardModel], names: list[str] | None = None) -> RewardModel:
     """The element-wise mean of the members' weights, as a new model. Its reward mean/std and calibration are
     left unset: the members' do not carry over (set them with reward_statistics / `rewardkit calibrate`)."""
     names = names or [f"member-{i}" for i in range(len(members))]
-    if len(members) < 2:
-        raise ModelError(f"merging needs at least 2 models, got {len(members)}")
-    first = members[0]
+    check_members(members, names, ARCHITECTURE_FIELDS)
     states = []
     for name, m in zip(names, members, strict=True):
-        if not isinstance(m, RewardModel):
-            raise ModelError(f"{name} is an ensemble; merge its members instead")
         if m.spec.lora:
-            raise ModelError(f"{name} holds unmerged LoRA adapters; merge the final model, not a checkpoint")
-        for field in SAME_FIELDS:
-            if getattr(m.spec, field) != getattr(first.spec, field):
-                raise ModelError(f"{name} differs from {names[0]} in {field}: "
-                                 f"{getattr(m.spec, field)!r} vs {getattr(first.spec, field)!r}")
-        if m.tokenizer is not None and m.tokenizer.get_vocab() != first.tokenizer.get_vocab():
-            raise ModelError(f"{name} has another tokenizer than {names[0]}")
+            raise ModelError(f"member {name} holds unmerged LoRA adapters; merge the final model, not a checkpoint")
         state = m.state_dict()
         reference = states[0] if states else state
         if state.keys() != reference.keys():
-            raise ModelError(f"{name} has other weights than {names[0]}: "
+            raise ModelError(f"member {name} has other weights than {names[0]}: "
                              f"{sorted(state.keys() ^ reference.keys())[:5]}")
         for key, value in state.items():
             if value.shape != reference[key].shape:
-                raise ModelError(f"{name} weight {key} has shape {tuple(value.shape)}, {names[0]} has {tuple(reference[key].shape)}")
+                raise ModelError(f"member {name} weight {key} has shape {tuple(value.shape)}, {names[0]} has {tuple(reference[key].shape)}")
         states.append(state)
     merged = {}
     for key, value in states[0].items():
@@ -61,9 +51,9 @@ def merge_models(members: list[RewardModel], names: list[str] | None = None) -> 
             merged[key] = torch.stack([s[key].float() for s in states]).mean(dim=0).to(value.dtype)
         else:                           # integer buffers (position ids) are the same in every member
             merged[key] = value.clone()
-    model = copy.deepcopy(first)
+    model = copy.deepcopy(members[0])
     model.load_state_dict(merged)
-    model.spec = dataclasses.replace(first.spec, backbone=f"weight average of {len(members)}: {first.spec.backbone}",
+    model.spec = dataclasses.replace(members[0].spec, backbone=f"weight average of {len(members)}: {members[0].spec.backbone}",
                                      normalization=None, calibration=None)
     return model.eval()
 
