@@ -99,6 +99,25 @@ def test_bootstrap_ci_and_grouped_resampling():
     assert wide[1] - wide[0] > 2 * (naive[1] - naive[0])
 
 
+def test_auroc_by_hand():
+    # positives 0.9, 0.4 against negatives 0.5, 0.1, 0.4: 0.9 beats all three, 0.4 beats 0.1 and ties 0.4
+    assert metrics.auroc([0.9, 0.5, 0.4, 0.1, 0.4], [True, False, True, False, False]) == pytest.approx((3 + 1.5) / 6)
+    assert metrics.auroc([1, 2, 3], [False, False, True]) == 1.0 and metrics.auroc([1, 2, 3], [True, False, False]) == 0.0
+    assert math.isnan(metrics.auroc([1, 2], [True, True]))
+
+
+def test_confidence_flags_the_pairs_the_model_barely_ranks():
+    from rewardkit.eval.evaluate import confidence_results
+    # wrong pairs at |margin| 0.1 and 0.3; right ones at 3, 2, 1 and 0.2. The 0.1 is flagged before all four
+    # right pairs, the 0.3 before three of them (not the 0.2): AUROC 7/8
+    pairs = [{"model_margin": m} for m in (3.0, -0.1, 2.0, 0.2, -0.3, 1.0)]
+    out = confidence_results(pairs)
+    assert out["auroc_wrong"] == pytest.approx(7 / 8)
+    assert out["accuracy_most_certain_half"] == 1.0 and out["accuracy_least_certain_half"] == pytest.approx(1 / 3)
+    # a confidently wrong model: its errors carry the largest margins, so the signal points the wrong way
+    assert confidence_results([{"model_margin": m} for m in (-5.0, 0.1, 0.2, 0.3)])["auroc_wrong"] == 0.0
+
+
 def test_ks_statistic_by_hand():
     d, p = metrics.ks_statistic([1, 2, 3, 4], [3, 4, 5, 6])
     assert d == pytest.approx(0.5)

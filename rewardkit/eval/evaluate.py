@@ -15,7 +15,7 @@ import torch
 from rewardkit.data.records import normalize_record
 from rewardkit.eval.bias import length_bias, style_matrix
 from rewardkit.eval.metrics import (
-    average_ranks,
+    auroc,
     best_of_k,
     bootstrap_ci,
     calibration,
@@ -63,23 +63,32 @@ def score_all(scorer: Scorer, records: list[dict]) -> list[dict]:
     return out
 
 
-def uncertainty_results(pairs: list[dict]) -> dict:
-    """Does the ensemble's disagreement mark the pairs it gets wrong? A pair's uncertainty is
-    preference_uncertainty: how much the members disagree about P(chosen beats rejected). AUROC of that
-    uncertainty for 'the model is wrong' (0.5 = no signal), and accuracy on the most and least certain halves."""
-    u = np.array([preference_uncertainty(r["chosen_members"], r["rejected_members"]) for r in pairs])
-    wrong = np.array([r["model_margin"] < 0 for r in pairs])
-    out = {"pairs": len(pairs), "mean_uncertainty": float(u.mean())}
-    if wrong.any() and (~wrong).any():
-        ranks = average_ranks(u.tolist())
-        out["auroc_wrong"] = float((ranks[wrong].sum() - wrong.sum() * (wrong.sum() + 1) / 2) / (wrong.sum() * (~wrong).sum()))
-    order = np.argsort(u, kind="stable")
+def flags_errors(signal: list[float], pairs: list[dict]) -> dict:
+    """Does a high signal mark the pairs the model ranks wrongly? AUROC of the signal for 'wrong'
+    (0.5 = no signal, 1 = every wrong pair is flagged before every right one), and accuracy on the half
+    with the lowest and the highest signal."""
+    wrong = [r["model_margin"] < 0 for r in pairs]
+    out = {"auroc_wrong": auroc(signal, wrong)}
+    order = np.argsort(np.asarray(signal, dtype=float), kind="stable")
     half = len(order) // 2
     credit = np.array([pair_credit(r["model_margin"]) for r in pairs])
     if half:
         out["accuracy_most_certain_half"] = float(credit[order[:half]].mean())
         out["accuracy_least_certain_half"] = float(credit[order[half:]].mean())
     return out
+
+
+def confidence_results(pairs: list[dict]) -> dict:
+    """The baseline any uncertainty signal has to beat: the model's own confidence. A pair whose margin is
+    close to zero is one the model barely ranks, so -|margin| is the signal; it needs no ensemble."""
+    return flags_errors([-abs(r["model_margin"]) for r in pairs], pairs)
+
+
+def uncertainty_results(pairs: list[dict]) -> dict:
+    """Does the ensemble's disagreement mark the pairs it gets wrong? A pair's uncertainty is
+    preference_uncertainty: how much the members disagree about P(chosen beats rejected)."""
+    u = [preference_uncertainty(r["chosen_members"], r["rejected_members"]) for r in pairs]
+    return {"pairs": len(pairs), "mean_uncertainty": float(np.mean(u)), **flags_errors(u, pairs)}
 
 
 def _with_ci(credit: list[float], groups: list | None, resamples: int, seed: int) -> dict:
@@ -114,6 +123,8 @@ def pairwise_results(pairs: list[dict], scorer: Scorer, section_of=None, resampl
     cal = scorer.calibration or {}
     out["calibration"] = calibration([r["model_margin"] for r in strict], cal.get("temperature", 1.0), cal.get("bias", 0.0))
     out["length"] = length_bias(pairs)
+    if strict:
+        out["confidence"] = confidence_results(strict)
     if strict and "chosen_members" in strict[0]:
         out["uncertainty"] = uncertainty_results(strict)
     out["style"] = style_matrix(strict)
@@ -203,6 +214,8 @@ def headline(result: dict) -> dict:
                    score_length_spearman=pw["length"].get("score_length_spearman"), ece=pw["calibration"].get("ece"))
         if "sections" in pw:
             row["section_average"] = pw["sections"]["section_average"]
+        if pw.get("confidence"):
+            row["confidence_auroc"] = pw["confidence"]["auroc_wrong"]
         if pw.get("uncertainty"):
             row["uncertainty_auroc"] = pw["uncertainty"].get("auroc_wrong")
         if pw.get("style"):

@@ -43,6 +43,17 @@ def average_ranks(values: Sequence[float]) -> np.ndarray:
     return ranks
 
 
+def auroc(signal: Sequence[float], positive: Sequence[bool]) -> float:
+    """Probability that a random positive has a higher signal than a random negative (ties count half);
+    nan when either class is empty. Computed from average ranks (Mann-Whitney U)."""
+    pos = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    ranks = average_ranks(signal)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def pearson(x: Sequence[float], y: Sequence[float]) -> float:
     """Pearson correlation; nan when either side is constant or there are fewer than 2 points."""
     a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)

@@ -19,7 +19,7 @@ from rewardkit.data.records import text_of
 SUMMARY_COLUMNS = [("accuracy", "accuracy"), ("ci95", "95% CI"), ("length_only", "length-only"),
                    ("section_average", "section avg"), ("best_of_k", "best-of-K"), ("rating_spearman", "rating ρ"),
                    ("score_length_spearman", "score~length ρ"), ("ece", "ECE"), ("style_hard", "style hard"),
-                   ("uncertainty_auroc", "uncertainty AUROC"),
+                   ("confidence_auroc", "|margin| AUROC"), ("uncertainty_auroc", "uncertainty AUROC"),
                    ("probes_flagged", "probes flagged")]
 
 
@@ -182,6 +182,11 @@ def suite_html(name: str, result: dict, scored: list[dict]) -> str:
                 ["score–length Spearman ρ", fmt(length.get("score_length_spearman"))],
                 ["log-loss", fmt(pw["calibration"].get("log_loss"))], ["Brier", fmt(pw["calibration"].get("brier"))],
                 ["ECE", fmt(pw["calibration"].get("ece"))]]
+        if "confidence" in pw:
+            c = pw["confidence"]
+            rows += [["AUROC of a small |margin| for errors (the baseline for any uncertainty)", fmt(c.get("auroc_wrong"))],
+                     ["accuracy, most / least confident half",
+                      f"{fmt(c.get('accuracy_most_certain_half'))} / {fmt(c.get('accuracy_least_certain_half'))}"]]
         if "uncertainty" in pw:
             u = pw["uncertainty"]
             rows += [["ensemble: AUROC of uncertainty for errors (0.5 = no signal)", fmt(u.get("auroc_wrong"))],
