@@ -298,6 +298,7 @@ def test_report_html_embeds_every_plot(tmp_path):
                  "style matrix", "probe hack rates"):
         assert re.search(f'alt="{plot}" src="data:image/png;base64,[A-Za-z0-9+/]{{500,}}', page), plot
     assert "Reward-hacking probes" in page and "repeat_sentences" in page
+    assert "AUROC of a small |margin| for errors" in page and "confidence_auroc" in report["summary"]["demo"]
     assert json.loads(json_path.read_text())["summary"]["demo"]["accuracy"] == 1.0
 
 
