@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -147,3 +148,18 @@ def test_recipe_with_merge_members_saves_the_weight_average_of_its_seeds(tiny_be
     assert torch.allclose(merged.state_dict()[head], (members[0][head] + members[1][head]) / 2, atol=1e-6)
     summary = json.loads((out / "recipe_summary.json").read_text())
     assert summary["recipe"]["merge_members"] and "synthetic" in summary["summary"]
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "examples" / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_is_a_valid_config_and_names_its_own_command(path):
+    import yaml
+
+    from rewardkit.config import build_config
+    from rewardkit.train.sweep import SweepConfig, parse_grid
+
+    values = yaml.safe_load(path.read_text())
+    command = "sweep" if "grid" in values else "recipe"
+    cfg = build_config(SweepConfig if command == "sweep" else RecipeConfig, values, source=str(path))
+    if command == "sweep":
+        assert parse_grid(cfg.grid)
+    assert f"rewardkit {command} --config examples/recipes/{path.name}" in path.read_text()
