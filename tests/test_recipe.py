@@ -13,7 +13,7 @@ import torch
 
 from rewardkit.cli import main
 from rewardkit.config import ConfigError
-from rewardkit.train.recipe import RecipeConfig, build_mix, weighted_draw
+from rewardkit.train.recipe import SOURCES, RecipeConfig, build_mix, weighted_draw
 from rewardkit.train.sweep import choose
 
 
@@ -160,6 +160,7 @@ def test_every_shipped_recipe_is_a_valid_config_and_names_its_own_command(path):
     values = yaml.safe_load(path.read_text())
     command = "sweep" if "grid" in values else "recipe"
     cfg = build_config(SweepConfig if command == "sweep" else RecipeConfig, values, source=str(path))
+    assert set(cfg.sources) <= set(SOURCES), f"{path.name}: unknown source in {sorted(cfg.sources)}"
     if command == "sweep":
         assert parse_grid(cfg.grid)
     assert f"rewardkit {command} --config examples/recipes/{path.name}" in path.read_text()

@@ -125,8 +125,8 @@ def pairwise_results(pairs: list[dict], scorer: Scorer, section_of=None, resampl
     out["length"] = length_bias(pairs)
     if strict:
         out["confidence"] = confidence_results(strict)
-    if strict and "chosen_members" in strict[0]:
-        out["uncertainty"] = uncertainty_results(strict)
+        if "chosen_members" in strict[0]:
+            out["uncertainty"] = uncertainty_results(strict)
     out["style"] = style_matrix(strict)
     chosen = np.array([r["chosen_score"] for r in strict])
     rejected = np.array([r["rejected_score"] for r in strict])
