@@ -24,6 +24,21 @@ def test_bradley_terry_with_per_pair_margin():
     assert losses.bradley_terry(pos, neg, m).item() == pytest.approx(expected, abs=1e-6)
 
 
+def test_bradley_terry_label_smoothing_hand_values_and_bounded_optimum():
+    pos, neg, eps = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 1.0]), 0.1
+    expected = sum(-(1 - eps) * math.log(sig(d)) - eps * math.log(sig(-d)) for d in (1.0, -1.0)) / 2
+    assert losses.bradley_terry(pos, neg, label_smoothing=eps).item() == pytest.approx(expected, abs=1e-6)
+    # the loss stops falling at d = log((1 - eps) / eps): beyond it, a larger margin costs more
+    best = math.log((1 - eps) / eps)
+    d = torch.tensor([best, best + 1.0], requires_grad=True)
+    per_pair = [losses.bradley_terry(d[i:i + 1], torch.zeros(1), label_smoothing=eps) for i in range(2)]
+    grads = [torch.autograd.grad(loss, d)[0][i].item() for i, loss in enumerate(per_pair)]
+    assert grads[0] == pytest.approx(0.0, abs=1e-6) and grads[1] > 0.01
+    # the ensemble loss is the same function per member
+    weights = torch.ones(2, 1)
+    assert losses.weighted_bradley_terry(pos[:, None], neg[:, None], weights, eps).item() == pytest.approx(expected, abs=1e-6)
+
+
 def test_hinge_hand_values():
     pos, neg = torch.tensor([2.0, 0.5, 0.0]), torch.tensor([0.0, 0.0, 1.0])
     # margins 1: max(0, 1-2)=0, max(0, 1-0.5)=0.5, max(0, 1+1)=2

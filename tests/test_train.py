@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from rewardkit.cli import main
+from rewardkit.config import ConfigError
 from rewardkit.data.io import write_records
 from rewardkit.data.synth import generate
 from rewardkit.model.reward_model import RewardModel, intact_directory
@@ -61,6 +62,25 @@ def test_pairwise_objectives_train(tmp_path, objective):
     summary = train(TrainConfig(train=tr, eval=te, output=str(tmp_path / objective), backbone="mlp", epochs=4,
                                 lr=3e-3, batch_size=32, objective=objective, progress=False))
     assert summary["eval"]["pairwise_accuracy"] > 0.8
+
+
+def test_label_smoothing_learns_with_bounded_margins(tmp_path):
+    from rewardkit.data.io import iter_records
+    from rewardkit.model.scoring import score_records
+
+    tr, te = _data(tmp_path, "trajectories", 300, 100)
+    mean_margin = {}
+    for eps in (0.0, 0.2):
+        out = tmp_path / f"eps{eps}"
+        summary = train(TrainConfig(train=tr, eval=te, output=str(out), backbone="mlp", epochs=6, lr=3e-3,
+                                    batch_size=32, label_smoothing=eps, progress=False))
+        assert summary["eval"]["pairwise_accuracy"] > 0.8
+        scored = score_records(RewardModel.load(out / "model"), iter_records(te))
+        mean_margin[eps] = sum(abs(r["margin"]) for r in scored) / len(scored)
+    # smoothing at 0.2 stops pushing a pair once its margin passes log(0.8 / 0.2) = 1.39
+    assert mean_margin[0.2] < 0.7 * mean_margin[0.0]
+    with pytest.raises(ConfigError, match="label_smoothing must be in"):
+        train(TrainConfig(train=tr, output=str(tmp_path / "bad"), backbone="mlp", label_smoothing=0.5, progress=False))
 
 
 @pytest.mark.parametrize("objective", ["listwise", "ranking-pairs", "plackett-luce"])

@@ -14,12 +14,15 @@ import torch.nn.functional as F
 NEG_INF = -1e9
 
 
-def bradley_terry(r_pos: torch.Tensor, r_neg: torch.Tensor, margin: torch.Tensor | float | None = None) -> torch.Tensor:
-    """-log σ(r⁺ − r⁻ − m): Bradley–Terry, optionally with a per-pair margin m (Llama 2 style)."""
+def bradley_terry(r_pos: torch.Tensor, r_neg: torch.Tensor, margin: torch.Tensor | float | None = None,
+                  label_smoothing: float = 0.0) -> torch.Tensor:
+    """-log σ(r⁺ − r⁻ − m): Bradley–Terry, optionally with a per-pair margin m (Llama 2 style).
+    With label smoothing ε the label is "chosen wins with probability 1 − ε": −(1 − ε)·log σ(d) − ε·log σ(−d),
+    whose minimum is at d = log((1 − ε)/ε), so no pair's margin is pushed without bound (noisy human labels)."""
     diff = r_pos - r_neg
     if margin is not None:
         diff = diff - margin
-    return -F.logsigmoid(diff).mean()
+    return -((1 - label_smoothing) * F.logsigmoid(diff) + label_smoothing * F.logsigmoid(-diff)).mean()
 
 
 def hinge(r_pos: torch.Tensor, r_neg: torch.Tensor, margin: torch.Tensor | float = 1.0) -> torch.Tensor:
@@ -89,10 +92,12 @@ def reward_centering(r_pos: torch.Tensor, r_neg: torch.Tensor) -> torch.Tensor:
     return ((r_pos + r_neg) ** 2).mean()
 
 
-def weighted_bradley_terry(r_pos: torch.Tensor, r_neg: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def weighted_bradley_terry(r_pos: torch.Tensor, r_neg: torch.Tensor, weights: torch.Tensor,
+                           label_smoothing: float = 0.0) -> torch.Tensor:
     """Bradley–Terry per ensemble member: r_pos, r_neg, weights [B, K]; member k's loss is the
     weights[:, k]-weighted mean over pairs (bootstrap weights make the members differ); returns the mean over k."""
-    per_pair = -F.logsigmoid(r_pos - r_neg)
+    diff = r_pos - r_neg
+    per_pair = -((1 - label_smoothing) * F.logsigmoid(diff) + label_smoothing * F.logsigmoid(-diff))
     return ((per_pair * weights).sum(dim=0) / weights.sum(dim=0).clamp(min=1e-8)).mean()
 
 

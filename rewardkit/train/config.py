@@ -39,6 +39,8 @@ class TrainConfig:
     objective: str = option("auto", help="loss for the records it fits: auto (bt for pairs, listwise for best-of-K, "
                             "regression for ratings) or one of " + ", ".join(OBJECTIVES), choices=("auto", *OBJECTIVES))
     margin: float = option(1.0, help="margin for hinge, and for 'margin' when a pair has no 'margin' field")
+    label_smoothing: float = option(0.0, help="bt and margin: treat each pair's label as right with probability 1 - eps, "
+                                    "which caps how far one pair can push the margin (noisy human labels; 0 = off)")
     temperature: float = option(1.0, help="temperature T for listwise softmax and contrastive objectives")
     mix_weights: dict[str, float] = option({}, help="loss weight per record kind in mixed data, e.g. pairwise=1 rating=0.5")
     center_weight: float = option(0.0, help="weight of the reward-centering penalty mean((r+ + r-)^2)")

@@ -75,7 +75,8 @@ def batch_loss(model, batch: dict, objectives: dict[str, str], cfg: TrainConfig)
         if "length" in spec.heads and objective == "bt":
             # ODIN: the preference is explained by quality + a length head; only quality is kept at inference.
             length_reward = per_head[:, spec.heads.index("length")][index]
-            loss = losses.bradley_terry(pos + length_reward[:, 0], neg + length_reward[:, 1])
+            loss = losses.bradley_terry(pos + length_reward[:, 0], neg + length_reward[:, 1],
+                                        label_smoothing=cfg.label_smoothing)
             lengths = batch["lengths"].to(device)
             loss = loss + cfg.length_penalty * (losses.length_penalty(flat, lengths, cfg.length_penalty_kind)
                                                 + 1 - losses.correlation(per_head[:, spec.heads.index("length")], lengths))
@@ -83,12 +84,13 @@ def batch_loss(model, batch: dict, objectives: dict[str, str], cfg: TrainConfig)
             members = per_head[:, : spec.ensemble][index]                       # [B, 2, K]
             # evaluation examples carry no bootstrap weights: every member sees every pair
             boot = batch["boot"].to(device) if "boot" in batch else torch.ones_like(members[:, 0])
-            loss = losses.weighted_bradley_terry(members[:, 0], members[:, 1], boot)
+            loss = losses.weighted_bradley_terry(members[:, 0], members[:, 1], boot, cfg.label_smoothing)
         elif objective == "bt":
-            loss = losses.bradley_terry(pos, neg)
+            loss = losses.bradley_terry(pos, neg, label_smoothing=cfg.label_smoothing)
         elif objective == "margin":
             m = batch["margin"].to(device)
-            loss = losses.bradley_terry(pos, neg, torch.where(torch.isnan(m), torch.full_like(m, cfg.margin), m))
+            loss = losses.bradley_terry(pos, neg, torch.where(torch.isnan(m), torch.full_like(m, cfg.margin), m),
+                                        cfg.label_smoothing)
         elif objective == "hinge":
             m = batch["margin"].to(device)
             loss = losses.hinge(pos, neg, torch.where(torch.isnan(m), torch.full_like(m, cfg.margin), m))
@@ -361,6 +363,9 @@ def train(cfg: TrainConfig) -> dict:
     set_threads(cfg.threads)
     if cfg.batch_size < 1 or cfg.grad_accum < 1:
         raise ConfigError("batch_size and grad_accum must be at least 1")
+    if not 0 <= cfg.label_smoothing < 0.5:
+        raise ConfigError(f"label_smoothing must be in [0, 0.5), got {cfg.label_smoothing} (0.5 would make every "
+                          "label a coin flip)")
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
     output = Path(cfg.output)
