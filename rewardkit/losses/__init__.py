@@ -22,7 +22,14 @@ def bradley_terry(r_pos: torch.Tensor, r_neg: torch.Tensor, margin: torch.Tensor
     diff = r_pos - r_neg
     if margin is not None:
         diff = diff - margin
-    return -((1 - label_smoothing) * F.logsigmoid(diff) + label_smoothing * F.logsigmoid(-diff)).mean()
+    return preference_nll(diff, label_smoothing).mean()
+
+
+def preference_nll(diff: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Per-pair −log P(label) for margins d = r⁺ − r⁻ (unreduced), the label right with probability 1 − ε."""
+    if not label_smoothing:
+        return -F.logsigmoid(diff)
+    return -((1 - label_smoothing) * F.logsigmoid(diff) + label_smoothing * F.logsigmoid(-diff))
 
 
 def hinge(r_pos: torch.Tensor, r_neg: torch.Tensor, margin: torch.Tensor | float = 1.0) -> torch.Tensor:
@@ -96,8 +103,7 @@ def weighted_bradley_terry(r_pos: torch.Tensor, r_neg: torch.Tensor, weights: to
                            label_smoothing: float = 0.0) -> torch.Tensor:
     """Bradley–Terry per ensemble member: r_pos, r_neg, weights [B, K]; member k's loss is the
     weights[:, k]-weighted mean over pairs (bootstrap weights make the members differ); returns the mean over k."""
-    diff = r_pos - r_neg
-    per_pair = -((1 - label_smoothing) * F.logsigmoid(diff) + label_smoothing * F.logsigmoid(-diff))
+    per_pair = preference_nll(r_pos - r_neg, label_smoothing)
     return ((per_pair * weights).sum(dim=0) / weights.sum(dim=0).clamp(min=1e-8)).mean()
 
 
