@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from rewardkit.eval.metrics import auroc
 from rewardkit.model.reward_model import RewardModel
@@ -80,7 +79,6 @@ def main() -> int:
     parser.add_argument("--output", default="bench/results/feature_distance.json")
     args = parser.parse_args()
 
-    torch.manual_seed(args.seed)
     model = RewardModel.load(args.model)
     start = time.perf_counter()
 
