@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rewardkit.data.convert import convert  # noqa: E402
+from rewardkit.model.machine import machine_info  # noqa: E402
 
 SOURCES = [("hh-rlhf", "hh-rlhf/harmless-base-test.jsonl.gz"), ("llmbar", "llmbar"), ("offsetbias", "offsetbias/biasbench.json"),
            ("rmb-pairwise", "rmb/pairwise"), ("rmb-bon", "rmb/bon"), ("rm-bench", "rm-bench"), ("judgebench", "judgebench"),
@@ -28,6 +29,7 @@ SOURCES = [("hh-rlhf", "hh-rlhf/harmless-base-test.jsonl.gz"), ("llmbar", "llmba
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "converters.json"))
     args = parser.parse_args()
     data = Path(args.data_dir)
     if not data.exists():
@@ -41,7 +43,9 @@ def main() -> int:
                         "rejected_rows": len(rejects), "reject_reasons": dict(Counter(r.reason for r in rejects).most_common(3)),
                         "notes": dict(notes)}
         print(f"{fmt:<22} {len(records):>6} records  {len(rejects):>4} rejected  {dict(notes) or ''}")
-    out = ROOT / "bench" / "results" / "converters.json"
+    results["machine"] = machine_info()
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"saved {out}")
     return 0

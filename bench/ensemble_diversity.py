@@ -25,17 +25,16 @@ def main() -> int:
     args = parser.parse_args()
 
     from rewardkit.data.io import iter_records
-    from rewardkit.model.cli import load_model
-    from rewardkit.model.scoring import score_sequences
+    from rewardkit.model.load import load_model
+    from rewardkit.model.machine import machine_info
+    from rewardkit.model.scoring import score
 
     model = load_model(args.model)
     if model.spec.ensemble < 2:
         raise SystemExit(f"{args.model} is not an ensemble")
     pairs = [r for r in iter_records(args.records) if r["kind"] == "pairwise"][: args.max_pairs]
     items = [(r["prompt"], response) for r in pairs for response in (r["chosen"], r["rejected"])]
-    members: list[list[float]] = []
-    score_sequences(model, items, precision="auto", members=members)
-    scores = np.array(members).T                      # [K, 2 * pairs]
+    scores = np.array(score(model, items, precision="auto").members).T                      # [K, 2 * pairs]
     margins = scores[:, 0::2] - scores[:, 1::2]       # [K, pairs]
     k = len(scores)
 
@@ -44,7 +43,7 @@ def main() -> int:
 
     result = {"members": k, "pairs": len(pairs), "records": args.records,
               "score_correlation": off_diagonal(np.corrcoef(scores)),
-              "margin_correlation": off_diagonal(np.corrcoef(margins))}
+              "margin_correlation": off_diagonal(np.corrcoef(margins)), "machine": machine_info()}
     print(json.dumps(result, indent=2))
     output = Path(args.output)
     saved = json.loads(output.read_text()) if output.exists() else {}

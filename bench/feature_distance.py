@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from rewardkit.eval.metrics import auroc
+from rewardkit.model.machine import machine_info
 from rewardkit.model.reward_model import RewardModel
 from rewardkit.model.scoring import encode_items, pooled_features
 
@@ -97,8 +98,8 @@ def main() -> int:
         h = features([(r.get("prompt", ""), r["chosen"]) for r in pairs] + [(r.get("prompt", ""), r["rejected"]) for r in pairs])
         distance = mahalanobis(h, mean, precision).reshape(2, len(pairs)).mean(axis=0)
         knn = knn_distance(h, reference, args.k).reshape(2, len(pairs)).mean(axis=0)
-        margin = np.array([abs(r["model_margin"]) for r in pairs])
-        wrong = [r["model_margin"] < 0 for r in pairs]
+        margin = np.array([abs(r["score_margin"]) for r in pairs])
+        wrong = [r["score_margin"] < 0 for r in pairs]
         per_suite[path.stem] = {"pairs": len(pairs), "accuracy": 1 - float(np.mean(wrong)),
                                 "mean_distance": float(distance.mean()),
                                 "distance_auroc": auroc(distance, wrong), "knn_auroc": auroc(knn, wrong),
@@ -118,7 +119,7 @@ def main() -> int:
     output = Path(args.output)
     results = json.loads(output.read_text()) if output.exists() else {}
     results[args.model] = {"eval_dir": args.eval_dir, "train": args.train, "train_responses": args.train_responses,
-                           "shrinkage": args.shrinkage, "k": args.k, "suites": per_suite}
+                           "shrinkage": args.shrinkage, "k": args.k, "suites": per_suite, "machine": machine_info()}
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=1))
     return 0

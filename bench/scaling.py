@@ -28,12 +28,14 @@ def main() -> int:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "scaling.json"))
+    parser.add_argument("--smoke", action="store_true", help="two short points (32 tokens, K 2 and 4): checks that it runs")
     args = parser.parse_args()
 
     import torch
 
     from rewardkit import losses
     from rewardkit.model.flops import forward_flops
+    from rewardkit.model.machine import machine_info
     from rewardkit.model.packing import Piece, pack
     from rewardkit.model.precision import autocast, resolve_precision
     from rewardkit.model.reward_model import RewardModel
@@ -74,6 +76,8 @@ def main() -> int:
 
     rows = []
     grid = [(t, 2) for t in (128, 256, 512, 1024)] + [(256, k) for k in (4, 8)]
+    if args.smoke:
+        grid = [(32, 2), (32, 4)]
     for tokens, k in grid:
         row = {"tokens_per_sequence": tokens, "k": k}
         for layout, shared in (("padded", False), ("prefix_shared", True)):
@@ -87,7 +91,7 @@ def main() -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
     out = {"benchmark": "scaling", "backbone": args.backbone, "precision": resolve_precision(args.precision),
-           "threads": args.threads, "prompt_share": 0.75, "rows": rows}
+           "threads": args.threads, "prompt_share": 0.75, "machine": machine_info(), "rows": rows}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(out, indent=2))
     print(f"saved {args.output}")

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import sys
 import tempfile
@@ -38,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def load_items(data_dir: Path, n: int) -> tuple[list[tuple[str, str]], str]:
-    from rewardkit.data.records import text_of
+    from rewardkit.data.texts import text_of
 
     source = data_dir / "rmb" / "pairwise"
     if source.exists():
@@ -69,6 +67,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="also time a torch.compile'd rewardkit run")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "score_vs_hf.json"))
+    parser.add_argument("--peak-sizes", type=lambda text: tuple(int(n) for n in text.split(",")), default=(1024, 2048, 3072),
+                        help="square matrix sizes for the matmul peak, comma-separated")
+    parser.add_argument("--peak-seconds", type=float, default=1.5, help="time spent per matrix size measuring the matmul peak")
     args = parser.parse_args()
 
     import torch
@@ -77,6 +78,7 @@ def main() -> int:
     from rewardkit.eval.metrics import spearman
     from rewardkit.model.export import export_hf
     from rewardkit.model.flops import forward_flops, matmul_peak
+    from rewardkit.model.machine import machine_info
     from rewardkit.model.precision import bf16_supported, compile_for_inference
     from rewardkit.model.reward_model import RewardModel
     from rewardkit.model.scoring import encode_items, score_encoded
@@ -110,7 +112,7 @@ def main() -> int:
     def ours(precision: str, packing: bool = False, items=items):
         def run():
             encoded = encode_items(model, items)
-            return score_encoded(model, encoded, args.batch_size, precision=precision, packing=packing)
+            return score_encoded(model, encoded, args.batch_size, precision=precision, packing=packing).values
         return run
 
     ours("fp32", items=items[:128])()
@@ -136,9 +138,9 @@ def main() -> int:
     lengths = [len(e.input_ids) for e in encoded]
     untruncated = [i for i, e in enumerate(encoded) if not e.notes["prompt_cut"] and not e.notes["response_cut"]]
     useful = forward_flops(model.backbone, model.backbone.config, lengths)
-    peaks = {"fp32": matmul_peak(torch.float32)}
+    peaks = {"fp32": matmul_peak(torch.float32, args.peak_sizes, args.peak_seconds)}
     if bf16_supported():
-        peaks["bf16"] = matmul_peak(torch.bfloat16)
+        peaks["bf16"] = matmul_peak(torch.bfloat16, args.peak_sizes, args.peak_seconds)
     for name, run in runs.items():
         precision = "bf16" if "bf16" in name else "fp32"
         run["sequences_per_second"] = round(len(items) / run["seconds"], 2)
@@ -156,8 +158,7 @@ def main() -> int:
            "source": source, "sequences": len(items), "untruncated_sequences_compared": len(untruncated),
            "tokens": {"mean": float(np.mean(lengths)), "max": int(max(lengths)), "total": int(sum(lengths))},
            "batch_size": args.batch_size, "max_length": args.max_length, "threads": args.threads,
-           "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                       "torch": torch.__version__},
+           "machine": machine_info(),
            "matmul_peak_gflop_per_second": {k: round(v / 1e9, 1) for k, v in peaks.items()},
            "useful_gflop": round(useful / 1e9, 1), "runs": runs,
            "speedup_vs_hf": best["speedup_vs_hf"], "score_std": float(np.std(base_scores))}

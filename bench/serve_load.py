@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import socket
 import subprocess
 import sys
@@ -116,9 +114,10 @@ def main() -> int:
 
     import torch
 
-    from rewardkit.model.cli import load_model
+    from rewardkit.model.load import load_model
+    from rewardkit.model.machine import machine_info
     from rewardkit.model.reward_model import RewardModel
-    from rewardkit.model.scoring import score_sequences
+    from rewardkit.model.scoring import score
 
     work = tempfile.mkdtemp(prefix="rewardkit-serve-bench-")
     model_dir = args.model or str(RewardModel.build("minilm", max_length=256).save(Path(work) / "model"))
@@ -126,12 +125,12 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     model = load_model(model_dir)
-    score_sequences(model, items[:64], batch_size=args.max_batch_size)  # warm-up
+    score(model, items[:64], batch_size=args.max_batch_size)  # warm-up
     started = time.perf_counter()
-    score_sequences(model, items, batch_size=args.max_batch_size)
+    score(model, items, batch_size=args.max_batch_size)
     offline_wall = time.perf_counter() - started
     started = time.perf_counter()
-    score_sequences(model, items, batch_size=1)
+    score(model, items, batch_size=1)
     single_wall = time.perf_counter() - started
     offline = {"sequences": len(items), "seconds": round(offline_wall, 3),
                "sequences_per_second": round(len(items) / offline_wall, 2), "batch_size": args.max_batch_size,
@@ -162,8 +161,7 @@ def main() -> int:
     of_offline = runs["batching"]["sequences_per_second"] / offline["sequences_per_second"]
     out = {"benchmark": "serve_load", "model": args.model or "all-MiniLM-L6-v2 (fresh head), max_length 256",
            "clients": args.clients, "requests": args.requests, "threads": args.threads,
-           "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                       "torch": torch.__version__},
+           "machine": machine_info(),
            "offline": offline, **runs, "batching_speedup_vs_no_batching": round(speedup, 2),
            "batching_share_of_offline_throughput": round(of_offline, 3),
            "targets": {"speedup_at_least": 5.0, "share_of_offline_at_least": 0.7},

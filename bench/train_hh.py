@@ -24,8 +24,10 @@ from rewardkit.data.convert import convert  # noqa: E402
 from rewardkit.data.io import write_records  # noqa: E402
 from rewardkit.data.records import text_of  # noqa: E402
 from rewardkit.data.synth import generate  # noqa: E402
+from rewardkit.model.machine import machine_info  # noqa: E402
 from rewardkit.model.reward_model import RewardModel  # noqa: E402
 from rewardkit.model.scoring import score_records  # noqa: E402
+from rewardkit.scores import pair_credit  # noqa: E402
 from rewardkit.train.config import TrainConfig  # noqa: E402
 from rewardkit.train.trainer import train  # noqa: E402
 
@@ -45,6 +47,9 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="/tmp/rewardkit-bench-hh")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "train_hh.json"))
+    parser.add_argument("--max-pairs", type=int, default=0,
+                        help="use only the first N pairs of each half and N synthetic ones (0: all), for a quick check")
     args = parser.parse_args()
     source = Path(args.data_dir) / "hh-rlhf" / "harmless-base-test.jsonl.gz"
     if not source.exists():
@@ -57,6 +62,8 @@ def main() -> int:
     test_prompts = set(prompts[: len(prompts) // 5])
     train_rows = [r for r in records if json.dumps(r["prompt"]) not in test_prompts]
     test_rows = [r for r in records if json.dumps(r["prompt"]) in test_prompts]
+    if args.max_pairs:
+        train_rows, test_rows = train_rows[: args.max_pairs], test_rows[: args.max_pairs]
     write_records(work / "train.jsonl", train_rows)
     write_records(work / "test.jsonl", test_rows)
     cfg = TrainConfig(train=str(work / "train.jsonl"), eval=str(work / "test.jsonl"), output=str(work / "run"),
@@ -67,10 +74,10 @@ def main() -> int:
     wall = time.perf_counter() - started
     model = RewardModel.load(summary["model"])
     scored = score_records(model, test_rows, batch_size=32)
-    correct = [float(r["margin"] > 0) + 0.5 * float(r["margin"] == 0) for r in scored]
+    correct = [pair_credit(r["score_margin"]) for r in scored]
     length_only = [float(len(text_of(r["chosen"])) > len(text_of(r["rejected"])))
                    + 0.5 * float(len(text_of(r["chosen"])) == len(text_of(r["rejected"]))) for r in test_rows]
-    synth = generate("mix", 400, 0, "test")
+    synth = generate("mix", min(400, args.max_pairs or 400), 0, "test")
     synth_scored = score_records(model, synth, batch_size=32)
     result = {
         "benchmark": "train_hh", "backbone": "all-MiniLM-L6-v2", "max_length": args.max_length, "epochs": args.epochs,
@@ -78,12 +85,13 @@ def main() -> int:
         "train_pairs": len(train_rows), "test_pairs": len(test_rows), "invalid_pairs_skipped": 2312 - len(records),
         "held_out_accuracy": sum(correct) / len(correct), "held_out_accuracy_ci95": bootstrap_ci(correct),
         "length_only_baseline_accuracy": sum(length_only) / len(length_only),
-        "synthetic_held_out_templates_accuracy": sum(r["margin"] > 0 for r in synth_scored) / len(synth_scored),
+        "synthetic_held_out_templates_accuracy": sum(r["score_margin"] > 0 for r in synth_scored) / len(synth_scored),
         "train_pairs_per_second": summary["records_per_second"], "train_seconds": summary["train_seconds"],
         "wall_seconds": round(wall, 1), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "truncation": summary["truncation"], "config": summary["config"],
+        "truncation": summary["truncation"], "config": summary["config"], "machine": machine_info(),
     }
-    out = ROOT / "bench" / "results" / "train_hh.json"
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "config"}, indent=2))
     print(f"saved {out}")

@@ -14,7 +14,7 @@ MiniLM sees the HH transcript as text; SmolLM2 sees the conversation through its
              checkpointing on). Pairs over 512 tokens are dropped by TRL (counted here); at test time its
              model scores prompt + response truncated from the right, as it was trained.
 - trl-fp32:  the same with `bf16=False`.
-- rewardkit: `rewardkit train` with --precision auto (bf16 where the CPU has it) and length-grouped batches;
+- rewardkit: `rewardkit train` with --precision auto (bf16 where it measures faster on this CPU) and length-grouped batches;
              long prompts are truncated from the left, nothing is dropped.
 - rewardkit-prefix: the same with --prefix-sharing (decoders only: the prompt is computed once per pair).
 
@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -43,12 +41,12 @@ sys.path.insert(0, str(ROOT))
 LR, BATCH, WARMUP = 5e-5, 16, 0.1
 
 
-def hh_split(data_dir: Path, test_pairs: int = 0):
+def hh_split(data_dir: Path, test_pairs: int = 0, train_pairs: int = 0):
     from rewardkit.data.convert import convert
-    from rewardkit.eval.suites import held_out_split
+    from rewardkit.data.prompts import split_by_prompt
 
-    train, test = held_out_split(list(convert("hh-rlhf", data_dir / "hh-rlhf" / "harmless-base-test.jsonl.gz")))
-    return train, test[:test_pairs] if test_pairs else test
+    train, test = split_by_prompt(list(convert("hh-rlhf", data_dir / "hh-rlhf" / "harmless-base-test.jsonl.gz")))
+    return train[:train_pairs] if train_pairs else train, test[:test_pairs] if test_pairs else test
 
 
 def transcript(prompt: list[dict]) -> str:
@@ -135,7 +133,7 @@ def run_rewardkit(train, test, args, prefix_sharing: bool) -> dict:
     model = RewardModel.load(summary["model"])
     scored = score_records(model, test, precision="auto")
     return {"train_seconds": summary["train_seconds"], "pairs_trained_on": len(train), "pairs_dropped_over_max_length": 0,
-            "truncation": summary["truncation"], "margins": [r["margin"] for r in scored]}
+            "truncation": summary["truncation"], "margins": [r["score_margin"] for r in scored]}
 
 
 def add_mfu(out: dict, train: list[dict], args) -> None:
@@ -146,19 +144,21 @@ def add_mfu(out: dict, train: list[dict], args) -> None:
     import torch
 
     from rewardkit.model.flops import forward_flops, matmul_peak
-    from rewardkit.model.precision import bf16_supported
+    from rewardkit.model.precision import bf16_supported, resolve_precision
     from rewardkit.model.reward_model import RewardModel
 
     model = RewardModel.build(args.backbone, max_length=args.max_length)
     lengths = [len(model.encoder.encode(r["prompt"], r[key]).input_ids) for r in train for key in ("chosen", "rejected")]
     per_pair = 3 * forward_flops(model.backbone, model.backbone.config, lengths) / len(train)
-    peaks = {"fp32": matmul_peak(torch.float32)}
+    peaks = {"fp32": matmul_peak(torch.float32, args.peak_sizes, args.peak_seconds)}
     if bf16_supported():
-        peaks["bf16"] = matmul_peak(torch.bfloat16)
+        peaks["bf16"] = matmul_peak(torch.bfloat16, args.peak_sizes, args.peak_seconds)
     out["matmul_peak_gflop_per_second"] = {k: round(v / 1e9, 1) for k, v in peaks.items()}
     out["useful_gflop_per_pair"] = round(per_pair / 1e9, 2)
     for side, r in out["runs"].items():
-        precision = "fp32" if side == "trl-fp32" or "bf16" not in peaks else "bf16"
+        # TRL's defaults run bf16 autocast; rewardkit's sides run what --precision auto chose here
+        precision = resolve_precision("auto") if side.startswith("rewardkit") else "fp32" if side == "trl-fp32" else "bf16"
+        precision = precision if precision in peaks else "fp32"
         r["mfu"] = round(r["pairs_per_second"] * per_pair / peaks[precision], 3)
         r["mfu_of_peak"] = precision
         print(f"[{side}] MFU {r['mfu']:.1%} of the {precision} matmul peak ({out['matmul_peak_gflop_per_second'][precision]} GFLOP/s)")
@@ -168,7 +168,7 @@ def child(args) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    train, test = hh_split(Path(args.data_dir), args.test_pairs)
+    train, test = hh_split(Path(args.data_dir), args.test_pairs, args.train_pairs)
     if args.side.startswith("rewardkit"):
         result = run_rewardkit(train, test, args, prefix_sharing=args.side == "rewardkit-prefix")
     else:
@@ -185,10 +185,14 @@ def main() -> int:
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--test-pairs", type=int, default=0, help="score only the first N test pairs (0: all 462)")
+    parser.add_argument("--train-pairs", type=int, default=0, help="train on the first N training pairs only (0: all 1,850)")
     parser.add_argument("--backbone", choices=["minilm", "smollm2"], default="minilm")
     parser.add_argument("--sides", help="default: trl,trl-fp32,rewardkit (minilm); trl,rewardkit,rewardkit-prefix (smollm2)")
     parser.add_argument("--output", help="default: bench/results/train_vs_trl[_smollm2].json")
     parser.add_argument("--annotate", help="add MFU (peak measured now) to an existing result file and exit")
+    parser.add_argument("--peak-sizes", type=lambda text: tuple(int(n) for n in text.split(",")), default=(1024, 2048, 3072),
+                        help="square matrix sizes for the matmul peak, comma-separated")
+    parser.add_argument("--peak-seconds", type=float, default=1.5, help="time spent per matrix size measuring the matmul peak")
     parser.add_argument("--side", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -206,9 +210,8 @@ def main() -> int:
         print('skipped: TRL is not installed (pip install -e ".[bench]")')
         return 0
 
-    import torch
-
     from rewardkit.eval.metrics import bootstrap_ci, pair_credit
+    from rewardkit.model.machine import machine_info
 
     if args.annotate:  # results from before MFU was part of this script
         out = json.loads(Path(args.annotate).read_text())
@@ -219,14 +222,15 @@ def main() -> int:
         return 0
 
     work = tempfile.mkdtemp(prefix="rewardkit-trl-bench-")
-    train, test = hh_split(Path(args.data_dir), args.test_pairs)
+    train, test = hh_split(Path(args.data_dir), args.test_pairs, args.train_pairs)
     groups = [json.dumps(r["prompt"]) for r in test]
     results = {}
     for side in args.sides.split(","):
         print(f"[{side}] training {args.steps} steps ...", flush=True)
         command = [sys.executable, __file__, "--side", side, "--work", work, "--data-dir", args.data_dir,
                    "--steps", str(args.steps), "--max-length", str(args.max_length), "--threads", str(args.threads),
-                   "--backbone", args.backbone, "--test-pairs", str(args.test_pairs)]
+                   "--backbone", args.backbone, "--test-pairs", str(args.test_pairs),
+                   "--train-pairs", str(args.train_pairs)]
         subprocess.run(command, check=True)
         r = json.loads(Path(work, f"{side}.json").read_text())
         credit = [pair_credit(m) for m in r.pop("margins")]
@@ -240,8 +244,7 @@ def main() -> int:
     out = {"benchmark": "train_vs_trl", "data": "HH-RLHF harmless-base-test, seeded 80/20 split by prompt",
            "train_pairs": len(train), "test_pairs": len(test), "model": "SmolLM2-135M-Instruct" if smollm2 else "all-MiniLM-L6-v2", "steps": args.steps,
            "batch_size": BATCH, "lr": LR, "max_length": args.max_length, "threads": args.threads,
-           "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                       "torch": torch.__version__, "trl": __import__("trl").__version__},
+           "machine": {**machine_info(), "trl": __import__("trl").__version__},
            "runs": results}
     add_mfu(out, train, args)
     for ours in ("rewardkit", "rewardkit-prefix"):

@@ -21,13 +21,14 @@ import numpy as np
 
 from rewardkit.eval.evaluate import confidence_results, uncertainty_results
 from rewardkit.eval.metrics import auroc
+from rewardkit.model.machine import machine_info
 
 
 def signals(pairs: list[dict]) -> dict[str, float]:
     out = {"|margin|": confidence_results(pairs)["auroc_wrong"]}
     if "chosen_members" in pairs[0]:
         margins = np.array([np.subtract(r["chosen_members"], r["rejected_members"]) for r in pairs])  # [pairs, K]
-        wrong = [r["model_margin"] < 0 for r in pairs]
+        wrong = [r["score_margin"] < 0 for r in pairs]
         mean = margins.mean(axis=1)
         out["spread"] = uncertainty_results(pairs)["auroc_wrong"]
         out["z"] = auroc(-np.abs(mean) / (margins.std(axis=1) + 1e-6), wrong)
@@ -52,7 +53,7 @@ def main() -> int:
             per_suite[path.stem] = {"pairs": len(pairs), **signals(pairs)}
             print(f"  {path.stem:12s} {len(pairs):5d} pairs  " +
                   "  ".join(f"{k} {v:.2f}" for k, v in per_suite[path.stem].items() if k != "pairs"))
-        results[directory] = per_suite
+        results[directory] = {**per_suite, "machine": machine_info()}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=1))
     return 0

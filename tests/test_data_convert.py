@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from rewardkit.data.convert import convert
-from rewardkit.data.records import DataError
+from rewardkit.errors import DataError
 
 MSG = [{"role": "user", "content": "hi", "language": "English"}]
 

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rewardkit.data.io import iter_raw, read_records, write_records
-from rewardkit.data.records import DataError, normalize_record
+from rewardkit.data.records import normalize_record
+from rewardkit.errors import DataError
 
 PAIR = {"prompt": "What is 2+2?", "chosen": "4", "rejected": "5", "category": "math"}
 RANKING = {"prompt": "Pick one", "responses": ["a", "b", "c"], "ranking": [2, 1, 2]}

@@ -13,12 +13,12 @@ import torch
 
 from rewardkit.cli import main
 from rewardkit.data.io import write_records
-from rewardkit.model.backbone import ModelError
-from rewardkit.model.cli import load_model
+from rewardkit.errors import ModelError
 from rewardkit.model.ensemble import ModelEnsemble
+from rewardkit.model.load import load_model
 from rewardkit.model.merge import merge_models
 from rewardkit.model.reward_model import RewardModel
-from rewardkit.model.scoring import score_sequences
+from rewardkit.model.scoring import score
 
 ITEMS = [("q", "a short answer"), ("q", "a much longer answer with several more words"), ("why?", "because")]
 
@@ -33,29 +33,29 @@ def _member(backbone, seed: int, mean: float, std: float, tmp_path=None) -> Rewa
 
 
 def _raw(model: RewardModel) -> torch.Tensor:
-    return torch.tensor(score_sequences(model, ITEMS))
+    return torch.tensor(score(model, ITEMS).values)
 
 
 def test_members_are_standardised_then_averaged_and_their_std_is_the_uncertainty(tiny_bert_no_dropout):
     a, b, c = (_member(tiny_bert_no_dropout, s, mean, std) for s, mean, std in ((1, 0.5, 2.0), (2, -1.0, 0.5), (3, 0.0, 1.0)))
     z = torch.stack([(_raw(a) - 0.5) / 2.0, (_raw(b) + 1.0) / 0.5, _raw(c)], dim=1)   # by hand
     ensemble = ModelEnsemble([a, b, c])
-    spreads: list[float] = []
-    scores = torch.tensor(score_sequences(ensemble, ITEMS, spreads=spreads))
-    assert torch.allclose(scores, z.mean(dim=1), atol=1e-5)
-    assert torch.allclose(torch.tensor(spreads), z.std(dim=1), atol=1e-5)
+    result = score(ensemble, ITEMS)
+    assert torch.allclose(torch.tensor(result.values), z.mean(dim=1), atol=1e-5)
+    assert torch.allclose(torch.tensor(result.members), z, atol=1e-5)
+    assert torch.allclose(torch.tensor(result.spreads), z.std(dim=1), atol=1e-5)
     assert ensemble.spec.ensemble == 3 and ensemble.spec.heads == ["member-0", "member-1", "member-2"]
     minimum = ModelEnsemble([a, b, c], aggregate="min")
-    assert torch.allclose(torch.tensor(score_sequences(minimum, ITEMS)), z.min(dim=1).values, atol=1e-5)
+    assert torch.allclose(torch.tensor(score(minimum, ITEMS).values), z.min(dim=1).values, atol=1e-5)
 
 
 def test_a_members_offset_does_not_change_the_ensemble(tiny_bert_no_dropout):
     a, b = _member(tiny_bert_no_dropout, 1, 0.0, 1.0), _member(tiny_bert_no_dropout, 2, 0.0, 1.0)
-    before = score_sequences(ModelEnsemble([a, b]), ITEMS)
+    before = score(ModelEnsemble([a, b]), ITEMS).values
     with torch.no_grad():
         b.head.bias += 7.0  # a Bradley-Terry reward is only defined up to a shift
     b.spec.normalization = {"mean": 7.0, "std": 1.0}  # ... which training stores with the model
-    assert score_sequences(ModelEnsemble([a, b]), ITEMS) == pytest.approx(before, abs=1e-5)
+    assert score(ModelEnsemble([a, b]), ITEMS).values == pytest.approx(before, abs=1e-5)
 
 
 def test_members_that_cannot_be_combined_are_refused_by_name(tiny_bert_no_dropout, tiny_llama):
@@ -79,7 +79,7 @@ def test_ensemble_command_score_eval_calibrate_and_export(tiny_bert_no_dropout, 
     loaded = load_model(str(tmp_path / "ens"))
     direct = ModelEnsemble([RewardModel.load(tmp_path / "m1"), RewardModel.load(tmp_path / "m2")])
     assert isinstance(loaded, ModelEnsemble)
-    assert score_sequences(loaded, ITEMS) == pytest.approx(score_sequences(direct, ITEMS), abs=1e-5)
+    assert score(loaded, ITEMS).values == pytest.approx(score(direct, ITEMS).values, abs=1e-5)
 
     pairs = [{"prompt": f"q{i}", "chosen": "a helpful and complete answer " * (i % 3 + 1), "rejected": f"no {i}"}
              for i in range(24)]
@@ -87,9 +87,7 @@ def test_ensemble_command_score_eval_calibrate_and_export(tiny_bert_no_dropout, 
     assert main(["score", str(tmp_path / "ens"), str(tmp_path / "pairs.jsonl"), str(tmp_path / "scored.jsonl"), "--no-progress"]) == 0
     scored = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
     assert all(r["chosen_uncertainty"] > 0 and r["preference_uncertainty"] > 0 for r in scored)
-    direct_members: list[list[float]] = []
-    score_sequences(direct, [(r["prompt"], r["chosen"]) for r in pairs[:1]] + [(r["prompt"], r["rejected"]) for r in pairs[:1]],
-                    members=direct_members)
+    direct_members = score(direct, [(pairs[0]["prompt"], pairs[0]["chosen"]), (pairs[0]["prompt"], pairs[0]["rejected"])]).members
     chosen, rejected = torch.tensor(direct_members)
     preference = torch.sigmoid(chosen - rejected)  # each member's P(chosen beats rejected)
     assert scored[0]["preference_uncertainty"] == pytest.approx(float(preference.std()), abs=1e-4)
@@ -116,11 +114,12 @@ def test_ensemble_command_score_eval_calibrate_and_export(tiny_bert_no_dropout, 
 
 @pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile on CPU needs a C++ compiler")
 def test_server_compiles_an_ensemble_before_serving_and_returns_its_uncertainty(tiny_bert_no_dropout):
-    from rewardkit.serve.app import BackgroundServer, ServeConfig, create_app
+    from rewardkit.serve.app import ServeConfig, create_app
+    from rewardkit.serve.background import BackgroundServer
 
     members = [_member(tiny_bert_no_dropout, s, 0.0, 1.0) for s in (1, 2)]
-    eager_spread: list[float] = []
-    eager_scores = score_sequences(ModelEnsemble(members), ITEMS, spreads=eager_spread)
+    eager = score(ModelEnsemble(members), ITEMS)
+    eager_scores, eager_spread = eager.values, eager.spreads
     ensemble = ModelEnsemble(members)
     app = create_app(ensemble, ServeConfig(model="ens", compile=True))  # compiles and warms up here
     assert all(m.backbone._compiled_call_impl is not None for m in ensemble.members)
@@ -140,8 +139,8 @@ def test_merging_averages_every_weight_and_refuses_models_that_do_not_match(tiny
     assert merged.spec.normalization is None and merged.spec.backbone.startswith("weight average of 2")
     assert a.spec.normalization == {"mean": 0.0, "std": 1.0}  # the members are left as they were
     # The average of a model with itself is that model; two different random models average to a third one.
-    assert score_sequences(merge_models([a, copy.deepcopy(a)]), ITEMS) == pytest.approx(score_sequences(a, ITEMS), abs=1e-5)
-    assert score_sequences(merged, ITEMS) != pytest.approx(score_sequences(a, ITEMS), abs=1e-3)
+    assert score(merge_models([a, copy.deepcopy(a)]), ITEMS).values == pytest.approx(score(a, ITEMS).values, abs=1e-5)
+    assert score(merged, ITEMS).values != pytest.approx(score(a, ITEMS).values, abs=1e-3)
 
     with pytest.raises(ModelError, match="member-1 differs from member-0 in is_decoder"):
         merge_models([a, _member(tiny_llama, 3, 0.0, 1.0)])
@@ -165,7 +164,7 @@ def test_merge_command_stores_the_reward_statistics_of_the_given_records(tiny_be
     assert main(["merge", "--members", str(tmp_path / "m1"), str(tmp_path / "m2"), "--output", str(tmp_path / "merged"),
                  "--records", str(tmp_path / "pairs.jsonl")]) == 0
     merged = load_model(str(tmp_path / "merged"))
-    raw = torch.tensor(score_sequences(merged, [(r["prompt"], r[k]) for r in pairs for k in ("chosen", "rejected")]))
+    raw = torch.tensor(score(merged, [(r["prompt"], r[k]) for r in pairs for k in ("chosen", "rejected")]).values)
     assert merged.spec.normalization["mean"] == pytest.approx(float(raw.mean()), abs=1e-4)
     assert merged.spec.normalization["std"] == pytest.approx(float(raw.std()), abs=1e-4)
     # With statistics it can join an ensemble, like any trained model.

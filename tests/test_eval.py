@@ -15,13 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rewardkit.cli import main
+from rewardkit.data.prompts import sample_by_prompt, split_by_prompt
 from rewardkit.eval import metrics
 from rewardkit.eval.bias import length_bias, position_bias, score_shift, style_matrix
 from rewardkit.eval.evaluate import evaluate_records, headline
 from rewardkit.eval.probes import PERTURBATIONS, SPAM_WORDS, run_probes
 from rewardkit.eval.report import compare_reports, write_report
 from rewardkit.eval.scorers import Scorer, score_items
-from rewardkit.eval.suites import held_out_split, sample_records
 
 # ---------------------------------------------------------------- metrics, by hand
 
@@ -110,12 +110,12 @@ def test_confidence_flags_the_pairs_the_model_barely_ranks():
     from rewardkit.eval.evaluate import confidence_results
     # wrong pairs at |margin| 0.1 and 0.3; right ones at 3, 2, 1 and 0.2. The 0.1 is flagged before all four
     # right pairs, the 0.3 before three of them (not the 0.2): AUROC 7/8
-    pairs = [{"model_margin": m} for m in (3.0, -0.1, 2.0, 0.2, -0.3, 1.0)]
+    pairs = [{"score_margin": m} for m in (3.0, -0.1, 2.0, 0.2, -0.3, 1.0)]
     out = confidence_results(pairs)
     assert out["auroc_wrong"] == pytest.approx(7 / 8)
     assert out["accuracy_most_certain_half"] == 1.0 and out["accuracy_least_certain_half"] == pytest.approx(1 / 3)
     # a confidently wrong model: its errors carry the largest margins, so the signal points the wrong way
-    assert confidence_results([{"model_margin": m} for m in (-5.0, 0.1, 0.2, 0.3)])["auroc_wrong"] == 0.0
+    assert confidence_results([{"score_margin": m} for m in (-5.0, 0.1, 0.2, 0.3)])["auroc_wrong"] == 0.0
 
 
 def test_ks_statistic_by_hand():
@@ -262,23 +262,23 @@ def test_evaluate_records_all_kinds():
     assert result["rating"]["spearman"] == pytest.approx(1.0) and result["rating"]["per_prompt_kendall_tau"] == pytest.approx(1.0)
     assert result["not_evaluated"]["stepwise"] == 1
     assert result["position_bias"]["applicable"] is False
-    assert scored[0]["chosen_score"] == 2.0 and scored[3]["model_scores"] == [2.0, 0.0, 1.0]
+    assert scored[0]["chosen_score"] == 2.0 and scored[3]["response_scores"] == [2.0, 0.0, 1.0]
     assert headline(result)["accuracy"] == 1.0
 
 
 def test_score_items_scores_each_distinct_item_once():
     calls = []
     scorer = Scorer("count", lambda items: calls.append(len(items)) or [float(len(r)) for _, r in items])
-    assert score_items(scorer, [("p", "a"), ("p", "bb"), ("p", "a")]) == [1.0, 2.0, 1.0]
+    assert score_items(scorer, [("p", "a"), ("p", "bb"), ("p", "a")]).values == [1.0, 2.0, 1.0]
     assert calls == [2]
 
 
 def test_held_out_split_is_by_prompt_and_sampling_keeps_prompts_together():
     records = [{"prompt": f"p{i // 3}", "chosen": "a", "rejected": str(i)} for i in range(300)]
-    train, test = held_out_split(records)
+    train, test = split_by_prompt(records)
     assert len(test) == 60 and not {r["prompt"] for r in train} & {r["prompt"] for r in test}
-    assert held_out_split(records)[1] == test  # deterministic
-    sample = sample_records(records, 31)
+    assert split_by_prompt(records)[1] == test  # deterministic
+    sample = sample_by_prompt(records, 31)
     assert 31 <= len(sample) <= 33 and len(sample) % 3 == 0
 
 
@@ -300,6 +300,20 @@ def test_report_html_embeds_every_plot(tmp_path):
     assert "Reward-hacking probes" in page and "repeat_sentences" in page
     assert "AUROC of a small |margin| for errors" in page and "confidence_auroc" in report["summary"]["demo"]
     assert json.loads(json_path.read_text())["summary"]["demo"]["accuracy"] == 1.0
+
+
+def test_report_html_escapes_text_from_models_and_data(tmp_path):
+    evil = "<script>alert('x')</script>"
+    pairs = [{"kind": "pairwise", "chosen": f"answer {i} {evil}", "rejected": evil, "chosen_score": i / 10,
+              "rejected_score": 0.0} for i in range(1, 9)]
+    pairwise = {"accuracy": {"accuracy": 1.0, "ci95": [0.9, 1.0], "pairs": 8, "label_ties": 0, "score_ties": 0},
+                "length": {"score_length_spearman": 0.5}, "calibration": {"ece": 0.1, "reliability": []},
+                "categories": {evil: {"n": 8, "accuracy": 1.0, "ci95": [0.9, 1.0]}}}
+    report = {"model": {"name": evil, "info": {"type": evil}}, "summary": {evil: {"records": 8, "accuracy": 1.0}},
+              "suites": {evil: {"description": evil, "pairwise": pairwise}}}
+    page = write_report(report, {evil: pairs}, tmp_path)[1].read_text()
+    assert "<script" not in page and "&lt;script&gt;alert(" in page
+    assert re.search('alt="accuracy by category" src="data:image/png;base64,[A-Za-z0-9+/]{500,}', page)
 
 
 def test_compare_marks_differences_whose_intervals_do_not_overlap():
@@ -357,7 +371,7 @@ def test_hf_reward_model_scores_equal_rewardkit_scores(tiny_model, tmp_path):
     ours = load_scorer(tiny_model, progress=False)
     theirs = load_scorer(tmp_path / "hf", max_length=64, progress=False)
     assert ours.info["type"] == "rewardkit" and theirs.info["type"] == "huggingface"
-    assert np.allclose(ours.score(items), theirs.score(items), atol=1e-4)
+    assert np.allclose(ours.score(items).values, theirs.score(items).values, atol=1e-4)
 
 
 def test_calibrate_stores_temperature_in_the_model(tiny_model, tmp_path, capsys):

@@ -9,10 +9,11 @@ import shutil
 import pytest
 import torch
 
+from rewardkit.model.batching import length_batches
 from rewardkit.model.packing import pack, plain_groups, shared_prefix_groups
 from rewardkit.model.precision import compile_for_inference
 from rewardkit.model.reward_model import RewardModel
-from rewardkit.model.scoring import length_batches, score_sequences
+from rewardkit.model.scoring import score
 
 ITEMS = [("What is two plus two?", "four"), ("Say hello to the world, please.", "hello world, nice to meet you all"),
          ("", "an answer without a prompt"), ("Name a colour.", "blue"), ("Why is the sky blue?", "Rayleigh scattering " * 6)]
@@ -71,13 +72,13 @@ def test_prefix_sharing_equals_separate_sequences_with_multi_turn_prompts(tiny_l
     assert torch.allclose(separate, shared, atol=1e-5)
 
 
-def test_score_sequences_packing_and_bf16_match_fp32(tiny_bert_no_dropout):
+def test_scoring_with_packing_and_bf16_matches_fp32(tiny_bert_no_dropout):
     model = build(tiny_bert_no_dropout)
-    plain = torch.tensor(score_sequences(model, ITEMS * 3, batch_size=4))
-    packed = torch.tensor(score_sequences(model, ITEMS * 3, batch_size=4, packing=True))
+    plain = torch.tensor(score(model, ITEMS * 3, batch_size=4).values)
+    packed = torch.tensor(score(model, ITEMS * 3, batch_size=4, packing=True).values)
     assert torch.allclose(plain, packed, atol=1e-5)
     if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        bf16 = torch.tensor(score_sequences(model, ITEMS * 3, batch_size=4, precision="bf16"))
+        bf16 = torch.tensor(score(model, ITEMS * 3, batch_size=4, precision="bf16").values)
         # bf16 keeps 8 bits of mantissa: scores agree to about 1% of their spread
         assert (bf16 - plain).abs().max() <= 0.05 * plain.std() + 1e-3
 
@@ -85,7 +86,7 @@ def test_score_sequences_packing_and_bf16_match_fp32(tiny_bert_no_dropout):
 def test_training_losses_and_gradients_equal_across_layouts(tiny_llama, tmp_path):
     from rewardkit.train.config import TrainConfig
     from rewardkit.train.examples import collate, prepare_examples
-    from rewardkit.train.trainer import batch_loss
+    from rewardkit.train.objectives import batch_loss
 
     model = build(tiny_llama, template=True)
     records = [{"prompt": MULTI_TURN, "chosen": "132.", "rejected": "It is 121."},
@@ -174,11 +175,11 @@ def test_cached_features_train_the_same_heads_as_a_frozen_backbone(tiny_bert_no_
 @pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile on CPU needs a C++ compiler")
 def test_compiled_backbone_scores_like_eager_across_batch_shapes(tiny_bert_no_dropout):
     model = build(tiny_bert_no_dropout)
-    eager = torch.tensor(score_sequences(model, ITEMS * 3, batch_size=4))
+    eager = torch.tensor(score(model, ITEMS * 3, batch_size=4).values)
     compile_for_inference(model)
     assert model.backbone._compiled_call_impl is not None     # the backbone, in place: same weights, same names
     assert all(not name.startswith("_orig_mod") for name, _ in model.named_parameters())
-    compiled = torch.tensor(score_sequences(model, ITEMS * 3, batch_size=4))  # several lengths and batch sizes
+    compiled = torch.tensor(score(model, ITEMS * 3, batch_size=4).values)  # several lengths and batch sizes
     assert torch.allclose(eager, compiled, atol=1e-4)
 
 
@@ -188,9 +189,9 @@ def test_compiled_hugging_face_scorer_scores_like_eager(tiny_bert_no_dropout, tm
     from rewardkit.model.export import export_hf
 
     export_hf(build(tiny_bert_no_dropout), tmp_path / "hf")
-    eager = hf_scorer(tmp_path / "hf", batch_size=4, progress=False).score(ITEMS * 3)
+    eager = hf_scorer(tmp_path / "hf", batch_size=4, progress=False).score(ITEMS * 3).values
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
-    compiled = hf_scorer(tmp_path / "hf", batch_size=4, progress=False, compile=True).score(ITEMS * 3)
+    compiled = hf_scorer(tmp_path / "hf", batch_size=4, progress=False, compile=True).score(ITEMS * 3).values
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # it did compile
     assert compiled == pytest.approx(eager, abs=1e-4)

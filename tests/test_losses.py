@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rewardkit import losses
+from rewardkit.data.annotators import standardize_by_annotator
 
 
 def sig(x):
@@ -111,5 +112,5 @@ def test_regression_centering_l2_and_annotator_standardisation():
     assert losses.regression(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 1.0])).item() == pytest.approx(2.5)
     assert losses.reward_centering(torch.tensor([1.0, -1.0]), torch.tensor([1.0, 0.0])).item() == pytest.approx((4 + 1) / 2)
     assert losses.l2_penalty([torch.tensor([1.0, 2.0]), torch.tensor([[3.0]])]).item() == pytest.approx(14.0)
-    z = losses.standardize_by_annotator([1, 3, 4, 4], ["a", "a", "b", "b"])
+    z = standardize_by_annotator([1, 3, 4, 4], ["a", "a", "b", "b"])
     assert z == pytest.approx([-1.0, 1.0, 0.0, 0.0])

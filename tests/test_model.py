@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from rewardkit.model.backbone import ModelError
+from rewardkit.errors import ModelError
 from rewardkit.model.reward_model import RewardModel, pool
-from rewardkit.model.scoring import score_sequences
+from rewardkit.model.scoring import score
 
 ITEMS = [("What is the capital of France?", "Paris."), ("Say hi", "Hello there, how are you doing today?"),
          ([{"role": "user", "content": "hi"}], "hey"), ("", "no prompt at all")]
@@ -52,12 +52,12 @@ def test_truncation_cuts_prompt_from_the_left_first_and_counts(tiny_bert):
 @pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_llama"])
 def test_save_load_round_trip_gives_same_scores(request, tmp_path, fixture):
     model = RewardModel.build(str(request.getfixturevalue(fixture)), heads=["help", "safe"], head_weights=[0.7, 0.3]).eval()
-    before = score_sequences(model, ITEMS)
+    before = score(model, ITEMS).values
     model.save(tmp_path / "m")
     assert not list((tmp_path / "m").glob("*.bin")) and not list((tmp_path / "m").glob("*.pt"))
     loaded = RewardModel.load(tmp_path / "m")
     assert loaded.spec.heads == ["help", "safe"]
-    assert after_close(before, score_sequences(loaded, ITEMS))
+    assert after_close(before, score(loaded, ITEMS).values)
 
 
 def after_close(a, b, tol=1e-5):
@@ -103,19 +103,19 @@ def test_missing_backbone_and_pickle_only_directory(tmp_path):
 def test_mlp_scores_trajectories_as_sums_of_steps():
     model = RewardModel.build("mlp", mlp_input_dim=3).eval()
     steps = [[0.1, 0.2, 0.3], [0.0, -0.5, 1.0]]
-    whole, first, second = score_sequences(model, [(None, steps), (None, steps[:1]), (None, steps[1:])])
+    whole, first, second = score(model, [(None, steps), (None, steps[:1]), (None, steps[1:])]).values
     bias = model.head.bias.item()
     assert whole == pytest.approx(first + second - bias, abs=1e-5)  # bias once per trajectory
 
 
-def test_score_records_accepts_raw_records_and_keeps_label_margin(tiny_bert):
+def test_score_records_accepts_raw_records_and_keeps_the_labelled_margin(tiny_bert):
     from rewardkit.model.scoring import score_records
 
     model = RewardModel.build(str(tiny_bert))
     raw = [{"prompt": "p", "chosen": "a", "rejected": "b", "margin": 2.0}, {"prompt": "p", "responses": ["x", "y"], "best": 0}]
     pair, ranking = score_records(model, raw)
-    assert pair["label_margin"] == 2.0 and pair["margin"] == pytest.approx(pair["chosen_score"] - pair["rejected_score"])
-    assert len(ranking["scores"]) == 2
+    assert pair["margin"] == 2.0 and pair["score_margin"] == pytest.approx(pair["chosen_score"] - pair["rejected_score"])
+    assert len(ranking["response_scores"]) == 2
 
 
 def test_directory_swap_leaves_a_whole_directory(tmp_path):

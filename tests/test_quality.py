@@ -101,7 +101,8 @@ def test_length_head_is_trained_and_left_out_at_inference(biased_data, tiny_bert
 
 def test_ensemble_members_differ_and_give_uncertainty(biased_data, tiny_bert_no_dropout, tmp_path):
     from rewardkit.model.scoring import score_records
-    from rewardkit.serve.app import BackgroundServer, ServeConfig, create_app
+    from rewardkit.serve.app import ServeConfig, create_app
+    from rewardkit.serve.background import BackgroundServer
 
     _train(biased_data, tiny_bert_no_dropout, tmp_path / "ens", ensemble=3, eval_fraction=0.25)  # eval has no bootstrap
     model = RewardModel.load(tmp_path / "ens" / "model")
@@ -123,12 +124,13 @@ def test_ensemble_members_differ_and_give_uncertainty(biased_data, tiny_bert_no_
 
 
 def test_eval_reports_whether_uncertainty_marks_errors():
+    from rewardkit.data.kinds import preference_uncertainty
     from rewardkit.eval.evaluate import uncertainty_results
 
     def pair(margin, disagreement, shifts=(5.0, -3.0)):
         # two members whose margins are margin ± disagreement, each with its own (irrelevant) shift for the prompt
-        return {"model_margin": margin, "rejected_members": list(shifts),
-                "chosen_members": [margin + disagreement + shifts[0], margin - disagreement + shifts[1]]}
+        chosen = [margin + disagreement + shifts[0], margin - disagreement + shifts[1]]
+        return {"score_margin": margin, "preference_uncertainty": preference_uncertainty(chosen, list(shifts))}
 
     pairs = [pair(m, d) for m, d in [(1.0, 0.1), (2.0, 0.2), (-1.0, 0.9), (0.5, 0.3), (-0.5, 0.8), (1.5, 0.05)]]
     out = uncertainty_results(pairs)
@@ -143,13 +145,13 @@ def test_eval_reports_whether_uncertainty_marks_errors():
 
 def test_length_penalty_reduces_length_correlation(biased_data, tiny_bert_no_dropout, tmp_path):
     from rewardkit.eval.metrics import pearson
-    from rewardkit.model.scoring import score_sequences
+    from rewardkit.model.scoring import score
 
     texts = [("q", "good answer" + " with many more words here" * k) for k in range(4)]
     texts += [("q", "bad answer" + " with many more words here" * k) for k in range(4)]
     corr = {}
     for weight in (0.0, 5.0):
         _train(biased_data, tiny_bert_no_dropout, tmp_path / f"lp{weight}", length_penalty=weight, epochs=3)
-        scores = score_sequences(RewardModel.load(tmp_path / f"lp{weight}" / "model"), texts)
+        scores = score(RewardModel.load(tmp_path / f"lp{weight}" / "model"), texts).values
         corr[weight] = abs(pearson(scores, [len(r) for _, r in texts]))
     assert corr[5.0] < corr[0.0]

@@ -19,9 +19,12 @@ import pytest
 from conftest import write_jsonl
 
 from rewardkit.cli import main
-from rewardkit.serve.app import BackgroundServer, ServeConfig, create_app, split_query
+from rewardkit.scores import Scores
+from rewardkit.serve.app import ServeConfig, create_app
+from rewardkit.serve.background import BackgroundServer
 from rewardkit.serve.batcher import DynamicBatcher, QueueFull
 from rewardkit.serve.client import AsyncRewardClient, RewardClient, RewardServerError
+from rewardkit.serve.protocol import split_query
 
 PAIRS = [("What is 2 + 2?", "4"), ("Say hello.", "Hello there! How can I help you today?"),
          ("Name a colour.", "Blue."), ("", "A response without a prompt.")]
@@ -55,15 +58,15 @@ def server(model):
 
 
 def offline(model, pairs):
-    from rewardkit.model.scoring import score_sequences
+    from rewardkit.model.scoring import score
 
-    return score_sequences(model, pairs)
+    return score(model, pairs).values
 
 
 def slow_process(seconds: float):
     def process(requests):
         time.sleep(seconds)
-        return [[float(len(r)) for _, r in items] for items in requests]
+        return [Scores([float(len(r)) for _, r in items]) for items in requests]
     return process
 
 
@@ -212,8 +215,8 @@ def test_concurrent_requests_are_batched(model):
                 async with AsyncRewardClient(s.url) as client:
                     return await asyncio.gather(*[client.score([p], normalize=False) for p in PAIRS * 8])
             scores = asyncio.run(run())
-            hist = s.server.config.app.state.metrics.batch_sizes
-            return scores, hist.sum / hist.total
+            metrics = s.server.config.app.state.metrics
+            return scores, metrics.value("rewardkit_batch_sequences_sum") / metrics.value("rewardkit_batch_sequences_count")
     batched, mean_batch = load(max_wait_ms=20)
     single, mean_single = load(batching=False)
     assert mean_batch > 2 and mean_single == 1
@@ -230,8 +233,8 @@ def test_batcher_refuses_beyond_its_bound():
         await asyncio.sleep(0.05)
         with pytest.raises(QueueFull):
             await batcher.submit([("p", "x"), ("p", "y")])
-        assert await first == [2.0, 1.0]
-        assert await batcher.submit([("p", "xyz")]) == [3.0]
+        assert (await first).values == [2.0, 1.0]
+        assert (await batcher.submit([("p", "xyz")])).values == [3.0]
         await batcher.stop()
     asyncio.run(run())
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
-from rewardkit.config import add_arguments, option, parse_config
+from tyro.conf import Positional, arg
+
+from rewardkit.config import Command, ConfigError
 from rewardkit.data.convert import CONVERTERS, convert
 from rewardkit.data.io import Reject, iter_records, read_records, write_records
 from rewardkit.data.quality import check_records
-from rewardkit.data.stats import dataset_stats, make_token_counter
+from rewardkit.data.stats import dataset_stats
 from rewardkit.data.synth import SPLITS, TASKS, generate
+from rewardkit.model.backbone import make_token_counter
+
+SourceLayout = Literal[tuple(CONVERTERS)]
+Task = Literal[TASKS]
+Split = Literal[SPLITS]
 
 
 def _rejects_path(output: str | Path) -> Path:
@@ -36,8 +43,10 @@ def _report_rejects(rejects: list[Reject], path: Path | None) -> None:
 class ValidateConfig:
     """Check every record of a file against its schema; exit 1 on the first error (or list them all)."""
 
-    file: str = option(help="records file (.jsonl/.json/.csv/.parquet, .gz, or a save_to_disk directory)", positional=True)
-    all_errors: bool = option(False, help="list every invalid record instead of stopping at the first")
+    file: Positional[str]
+    """records file (.jsonl/.json/.csv/.parquet, .gz, or a save_to_disk directory)"""
+    all_errors: bool = False
+    """list every invalid record instead of stopping at the first"""
 
 
 def run_validate(cfg: ValidateConfig) -> int:
@@ -56,10 +65,14 @@ def run_validate(cfg: ValidateConfig) -> int:
 class StatsConfig:
     """Counts, kinds, categories and length distributions (in tokens of a chosen tokenizer)."""
 
-    file: str = option(help="records file", positional=True)
-    tokenizer: str | None = option(None, help="tokenizer directory or GGUF file (default: whitespace words)")
-    max_length: int | None = option(None, help="also count sequences longer than this many tokens")
-    skip_invalid: bool = option(False, help="skip (and count) invalid records instead of stopping")
+    file: Positional[str]
+    """records file"""
+    tokenizer: str | None = None
+    """tokenizer directory or GGUF file (None: whitespace words)"""
+    max_length: int | None = None
+    """also count sequences longer than this many tokens"""
+    skip_invalid: bool = False
+    """skip (and count) invalid records instead of stopping"""
 
 
 def run_stats(cfg: StatsConfig) -> int:
@@ -76,10 +89,14 @@ def run_stats(cfg: StatsConfig) -> int:
 class ConvertConfig:
     """Convert a public set's native layout into rewardkit records."""
 
-    input: str = option(help="input file or directory", positional=True)
-    output: str = option(help="output .jsonl/.json (optionally .gz); written only if the whole input converts", positional=True)
-    from_format: str = option(help="source layout", choices=tuple(CONVERTERS), flag="--from")
-    skip_invalid: bool = option(False, help="skip invalid rows, write them with reasons to OUTPUT's .rejects.jsonl")
+    input: Positional[str]
+    """input file or directory"""
+    output: Positional[str]
+    """output .jsonl/.json (optionally .gz); written only if the whole input converts"""
+    from_format: Annotated[SourceLayout, arg(name="from")]
+    """source layout"""
+    skip_invalid: bool = False
+    """skip invalid rows, write them with reasons to OUTPUT's .rejects.jsonl"""
 
 
 def run_convert(cfg: ConvertConfig) -> int:
@@ -98,11 +115,16 @@ def run_convert(cfg: ConvertConfig) -> int:
 class CheckConfig:
     """Report duplicates, degenerate and contradictory pairs, ties and annotator agreement."""
 
-    file: str = option(help="records file", positional=True)
-    clean: str | None = option(None, help="write a cleaned copy here, and the removal log beside it")
-    near_threshold: float = option(0.8, help="Jaccard similarity of word 3-grams above which records are near duplicates")
-    report: str | None = option(None, help="also write the report as JSON to this path")
-    skip_invalid: bool = option(False, help="skip (and count) invalid records instead of stopping")
+    file: Positional[str]
+    """records file"""
+    clean: str | None = None
+    """write a cleaned copy here, and the removal log beside it"""
+    near_threshold: float = 0.8
+    """Jaccard similarity of word 3-grams above which records are near duplicates"""
+    report: str | None = None
+    """also write the report as JSON to this path"""
+    skip_invalid: bool = False
+    """skip (and count) invalid records instead of stopping"""
 
 
 def run_check(cfg: CheckConfig) -> int:
@@ -128,43 +150,35 @@ def run_check(cfg: CheckConfig) -> int:
 class SynthConfig:
     """Generate preference data whose better response is fixed by a checkable rule (no download)."""
 
-    output: str = option(help="output .jsonl/.json (optionally .gz)", positional=True)
-    task: str = option("mix", help="what to generate", choices=TASKS)
-    n: int = option(1000, help="number of records (ratings: responses, each rated by several annotators)")
-    seed: int = option(0, help="random seed; the same seed gives the same file")
-    split: str = option("train", help="template split: train and test use disjoint phrasing templates", choices=SPLITS)
-    kind: str | None = option(None, help="record kind for arithmetic: pairwise, ranking (K=4) or stepwise",
-                              choices=("pairwise", "ranking", "stepwise", "rating"))
+    output: Positional[str]
+    """output .jsonl/.json (optionally .gz)"""
+    task: Task = "mix"
+    """what to generate"""
+    n: int = 1000
+    """number of records (ratings: responses, each rated by several annotators)"""
+    seed: int = 0
+    """random seed; the same seed gives the same file"""
+    split: Split = "train"
+    """template split: train and test use disjoint phrasing templates"""
+    kind: Literal["pairwise", "ranking", "stepwise", "rating"] | None = None
+    """record kind for arithmetic: pairwise, ranking (K=4) or stepwise"""
 
 
 def run_synth(cfg: SynthConfig) -> int:
     try:
         records = generate(cfg.task, cfg.n, cfg.seed, cfg.split, cfg.kind)
     except ValueError as err:
-        from rewardkit.config import ConfigError
-
         raise ConfigError(str(err)) from None
     n = write_records(cfg.output, records)
     print(f"wrote {n} {cfg.task} record(s) ({cfg.split} templates, seed {cfg.seed}) to {cfg.output}")
     return 0
 
 
-COMMANDS = {
-    "validate": (ValidateConfig, run_validate),
-    "stats": (StatsConfig, run_stats),
-    "convert": (ConvertConfig, run_convert),
-    "check": (CheckConfig, run_check),
-    "synth": (SynthConfig, run_synth),
-}
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    data = subparsers.add_parser("data", help="validate, inspect, convert, check and generate feedback data",
-                                 description="Work with feedback records (pairwise, ranking, rating, stepwise).")
-    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
-    for name, (cls, run) in COMMANDS.items():
-        doc = (cls.__doc__ or "").strip()
-        p = data_sub.add_parser(name, help=doc.splitlines()[0], description=doc)
-        add_arguments(p, cls)
-        p.set_defaults(func=lambda ns, cls=cls, run=run: run(parse_config(cls, ns)))
-
+def register(commands: dict[str, Command]) -> None:
+    """Add the `data` commands to the command table."""
+    commands["data validate"] = Command(ValidateConfig, run_validate, "check every record of a file against its schema")
+    commands["data stats"] = Command(StatsConfig, run_stats, "counts, kinds, categories and token lengths")
+    commands["data convert"] = Command(ConvertConfig, run_convert, "convert a public set's layout into rewardkit records")
+    commands["data check"] = Command(CheckConfig, run_check,
+                                     "duplicates, contradictions, ties and annotator agreement (and a cleaned copy)")
+    commands["data synth"] = Command(SynthConfig, run_synth, "generate preference data with known truth")

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.data.io import Reject, _open_text, iter_raw
-from rewardkit.data.records import DataError, normalize_record
+from rewardkit.data.records import normalize_record
+from rewardkit.errors import DataError
 
 RawRows = Iterator[tuple[int, Any]]
 HH_ASSISTANT = "\n\nAssistant:"

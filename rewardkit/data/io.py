@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewardkit.data.records import DataError, normalize_record
+from rewardkit.data.records import normalize_record
+from rewardkit.errors import DataError
 
 TEXT_SUFFIXES = (".jsonl", ".json", ".csv")
 # Cells of a CSV are strings; these columns hold JSON values (numbers, lists, objects) instead.
@@ -176,8 +177,16 @@ class Reject:
 
 @dataclass
 class ReadResult:
+    """The valid records of a file (iterate over it for them) and the invalid ones skipped with skip_invalid."""
+
     records: list[dict]
     rejects: list[Reject] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
 
 
 def iter_records(path: str | Path, skip_invalid: bool = False, rejects: list[Reject] | None = None) -> Iterator[dict]:

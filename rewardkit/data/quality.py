@@ -80,18 +80,25 @@ def near_duplicate_pairs(texts: list[str], threshold: float = NEAR_DUPLICATE_JAC
 # ---------------------------------------------------------------- agreement
 
 def cohens_kappa(a: list, b: list) -> float:
-    """Cohen's kappa for two raters' labels of the same items."""
+    """Cohen's kappa for two raters' labels of the same items; 1.0 when both give every item one same
+    label (perfect agreement, where the formula itself is 0 / 0)."""
     if len(a) != len(b) or not a:
         raise ValueError("two raters need the same, non-empty list of items")
-    n = len(a)
-    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    ca, cb = Counter(a), Counter(b)
-    expected = sum(ca[c] * cb[c] for c in set(ca) | set(cb)) / (n * n)
-    return 1.0 if expected == 1 else (observed - expected) / (1 - expected)
+    if len(set(a) | set(b)) == 1:
+        return 1.0
+    from sklearn.metrics import cohen_kappa_score  # imported here: `rewardkit data check` rarely needs it
+
+    # Integer codes, so that any hashable labels work (scikit-learn compares mixed types such as 1 and "1"
+    # as the same string).
+    codes: dict = {}
+    return float(cohen_kappa_score([codes.setdefault(x, len(codes)) for x in a], [codes.setdefault(y, len(codes)) for y in b]))
 
 
 def fleiss_kappa(items: list[list]) -> float:
-    """Fleiss' kappa; each item is the list of labels its raters gave (same number of raters per item)."""
+    """Fleiss' kappa; each item is the list of labels its raters gave (same number of raters per item).
+
+    Written here rather than taken from statsmodels (a large dependency for twelve lines), and checked against
+    it in the tests; 1.0 when every rating is one same label, where the formula itself is 0 / 0."""
     if not items:
         raise ValueError("no items")
     m = len(items[0])

@@ -7,21 +7,12 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from rewardkit.data.records import is_features, text_of
+from rewardkit.data.kinds import KINDS
+from rewardkit.data.texts import is_features, text_of
 
 
 def whitespace_tokens(text: str) -> int:
     return len(text.split())
-
-
-def make_token_counter(tokenizer_path: str | None) -> tuple[Callable[[str], int], str]:
-    """A function counting tokens, and its name; whitespace words when no tokenizer is given."""
-    if not tokenizer_path:
-        return whitespace_tokens, "whitespace words"
-    from rewardkit.model.backbone import load_tokenizer
-
-    tokenizer = load_tokenizer(tokenizer_path)
-    return (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])), f"tokens of {tokenizer_path}"
 
 
 def _summary(lengths: list[int]) -> dict:
@@ -43,14 +34,7 @@ def dataset_stats(records: Iterable[dict], count_tokens: Callable[[str], int] = 
         if r.get("category") is not None:
             categories[str(r["category"])] += 1
         p = count_tokens(text_of(r.get("prompt", ""))) if r.get("prompt") else 0
-        if r["kind"] == "pairwise":
-            responses = [r["chosen"], r["rejected"]]
-        elif r["kind"] == "ranking":
-            responses = r["responses"]
-        elif r["kind"] == "rating":
-            responses = [r["response"]]
-        else:
-            responses = ["\n".join(r["steps"])]
+        responses = KINDS[r["kind"]].responses(r)
         if is_features(responses[0]):
             continue  # feature vectors have no token length
         prompt_len.append(p)

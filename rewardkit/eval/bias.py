@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rewardkit.data.records import text_of
+from rewardkit.data.texts import text_of
 from rewardkit.eval.metrics import bootstrap_ci, ks_statistic, pair_credit, spearman
 
 RM_BENCH_STYLES = ("concise", "detailed_plain", "detailed_markdown")

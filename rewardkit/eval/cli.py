@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import random
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from rewardkit.config import ConfigError, add_arguments, option, parse_config
-from rewardkit.data.io import iter_raw, iter_records, write_records
-from rewardkit.data.records import DataError
+from tyro.conf import Positional
+
+from rewardkit.config import Command, ConfigError
+from rewardkit.data.io import iter_raw, iter_records
+from rewardkit.errors import DataError
 from rewardkit.model.backbone import set_threads
-from rewardkit.model.precision import compile_option, precision_option
+from rewardkit.options import Compile, Precision, Progress, ScoringBatchSize, Threads
 
 
 @dataclass
@@ -25,23 +24,33 @@ class EvalConfig:
     Suites: synthetic (built in), hh-harmless, llmbar, offsetbias, rm-bench, judgebench, rmb (from --data-dir),
     or all. `--compare A.json B.json` puts saved reports side by side instead."""
 
-    model: str = option("", help="rewardkit model directory, training output directory, or a local Hugging Face "
-                        "sequence-classification reward model", positional=True)
-    suite: list[str] = option(["synthetic"], help="suites to run, or 'all' (every suite whose data is present)")
-    input: list[str] = option([], help="record files to evaluate as extra suites, named by file name")
-    data_dir: str = option("", help="directory of the public sets (default: $REWARDKIT_DATA_DIR or ../shared/data)")
-    output: str = option("eval-report", help="directory for report.json, report.html and scored records")
-    max_records: int = option(0, help="evaluate at most about this many records per suite, sampled by prompt (0 = all)")
-    probes: int = option(200, help="pairs to perturb for the reward-hacking probes (0 = no probes)")
-    bootstrap: int = option(1000, help="bootstrap resamples for the 95%% intervals")
-    batch_size: int = option(32, help="sequences per forward pass (sorted by length)")
-    max_length: int = option(0, help="maximum tokens per sequence (0 = the model's own)")
-    precision: str = precision_option()
-    compile: bool = compile_option()
-    threads: int = option(0, help="CPU threads (0 = torch's default)")
-    seed: int = option(0, help="seed for sampling, probes and bootstrap")
-    progress: bool = option(True, help="show progress bars")
-    compare: list[str] = option([], help="report.json files to compare side by side (no model needed)")
+    model: Positional[str] = ""
+    """rewardkit model directory, training output directory, or a local Hugging Face sequence-classification reward model"""
+    suite: list[str] = field(default_factory=lambda: ["synthetic"])
+    """suites to run, or 'all' (every suite whose data is present)"""
+    input: list[str] = field(default_factory=list)
+    """record files to evaluate as extra suites, named by file name"""
+    data_dir: str = ""
+    """directory of the public sets (empty: $REWARDKIT_DATA_DIR or ../shared/data)"""
+    output: str = "eval-report"
+    """directory for report.json, report.html and scored records"""
+    max_records: int = 0
+    """evaluate at most about this many records per suite, sampled by prompt (0 = all)"""
+    probes: int = 200
+    """pairs to perturb for the reward-hacking probes (0 = no probes)"""
+    bootstrap: int = 1000
+    """bootstrap resamples for the 95% intervals"""
+    batch_size: ScoringBatchSize = 32
+    max_length: int = 0
+    """maximum tokens per sequence (0 = the model's own)"""
+    precision: Precision = "fp32"
+    compile: Compile = False
+    threads: Threads = 0
+    seed: int = 0
+    """seed for sampling, probes and bootstrap"""
+    progress: Progress = True
+    compare: list[str] = field(default_factory=list)
+    """report.json files to compare side by side (no model needed)"""
 
 
 def run_compare(paths: list[str], output: Path) -> int:
@@ -67,10 +76,9 @@ def run_compare(paths: list[str], output: Path) -> int:
 
 
 def run_eval(cfg: EvalConfig) -> int:
-    from rewardkit.eval.evaluate import evaluate_records, headline
-    from rewardkit.eval.report import summary_table, text_table, write_report
+    from rewardkit.eval.report import summary_table, text_table
     from rewardkit.eval.scorers import load_scorer
-    from rewardkit.eval.suites import default_data_dir, resolve_suites, sample_records
+    from rewardkit.eval.suites import evaluate_suites
 
     output = Path(cfg.output)
     if cfg.compare:
@@ -78,34 +86,15 @@ def run_eval(cfg: EvalConfig) -> int:
     if not cfg.model:
         raise ConfigError("give a model directory to evaluate (or --compare A.json B.json)")
     set_threads(cfg.threads)
-    data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
-    suites, skipped = resolve_suites(cfg.suite, data_dir) if cfg.suite else ([], [])
-    jobs = [(s.name, s.description, lambda s=s: s.load(data_dir), s.section_of) for s in suites]
-    jobs += [(Path(f).name, f"records from {f}", lambda f=f: list(iter_records(f)), None) for f in cfg.input]
-    if not jobs:
-        raise ConfigError("nothing to evaluate: " + ("; ".join(skipped) if skipped else "no suite or --input"))
     scorer = load_scorer(cfg.model, cfg.batch_size, cfg.max_length, cfg.progress, cfg.precision, cfg.compile)
-    report: dict = {"model": {"name": scorer.name, "path": str(cfg.model), "info": scorer.info},
-                    "config": {k: v for k, v in vars(cfg).items() if k != "compare"}, "data_dir": str(data_dir),
-                    "skipped": skipped, "suites": {}, "summary": {}}
-    scored_by_suite = {}
-    for name, description, load, section_of in jobs:
-        started = time.perf_counter()
-        records = load()
-        sampled = sample_records(records, cfg.max_records, cfg.seed)
-        print(f"[{name}] {len(sampled)} records" + (f" (sampled from {len(records)})" if len(sampled) < len(records) else ""))
-        result, scored = evaluate_records(scorer, sampled, section_of, cfg.probes, cfg.bootstrap, cfg.seed)
-        result.update(description=description, available_records=len(records), seconds=round(time.perf_counter() - started, 1))
-        report["suites"][name] = result
-        report["summary"][name] = headline(result)
-        scored_by_suite[name] = scored
-        write_records(output / "scored" / f"{name.replace('/', '_')}.jsonl", scored)
-    json_path, html_path = write_report(report, scored_by_suite, output)
+    about = {"config": {k: v for k, v in vars(cfg).items() if k != "compare"}}
+    report = evaluate_suites(scorer, cfg.suite, Path(cfg.data_dir) if cfg.data_dir else None, cfg.input, output,
+                             cfg.max_records, cfg.probes, cfg.bootstrap, cfg.seed, about)
     print()
     print(text_table(summary_table(report["summary"])))
-    for note in skipped:
+    for note in report["skipped"]:
         print(f"skipped {note}")
-    print(f"\nreport: {html_path}\nnumbers: {json_path}")
+    print(f"\nreport: {output / 'report.html'}\nnumbers: {output / 'report.json'}")
     return 0
 
 
@@ -115,20 +104,24 @@ class CalibrateConfig:
     on held-out pairwise records, and store them in the model. Reports log-loss and ECE before and after,
     measured by two-fold cross-fitting so that the 'after' numbers are not in-sample."""
 
-    model: str = option(help="rewardkit model directory (or a training output directory)", positional=True)
-    data: list[str] = option(help="held-out pairwise record files (not the training data)")
-    output: str = option("", help="write a calibrated copy here instead of updating the model in place")
-    batch_size: int = option(32, help="sequences per forward pass")
-    threads: int = option(0, help="CPU threads (0 = torch's default)")
-    seed: int = option(0, help="seed of the two-fold split")
+    model: Positional[str]
+    """rewardkit model directory (or a training output directory)"""
+    data: list[str]
+    """held-out pairwise record files (not the training data)"""
+    output: str = ""
+    """write a calibrated copy here instead of updating the model in place"""
+    batch_size: ScoringBatchSize = 32
+    threads: Threads = 0
+    seed: int = 0
+    """seed of the two-fold split"""
 
 
 def run_calibrate(cfg: CalibrateConfig) -> int:
     import numpy as np
 
     from rewardkit.eval.metrics import calibration, fit_calibration
-    from rewardkit.model.cli import load_model
     from rewardkit.model.ensemble import ModelEnsemble
+    from rewardkit.model.load import load_model, model_directory
     from rewardkit.model.scoring import score_records
 
     set_threads(cfg.threads)
@@ -136,7 +129,7 @@ def run_calibrate(cfg: CalibrateConfig) -> int:
     records = [r for f in cfg.data for r in iter_records(f) if r["kind"] == "pairwise" and not r.get("tie")]
     if len(records) < 20:
         raise DataError(f"calibration needs at least 20 strict pairwise records, found {len(records)}", source=", ".join(cfg.data))
-    margins = np.array([r["margin"] for r in score_records(model, records, cfg.batch_size, progress=True)])
+    margins = np.array([r["score_margin"] for r in score_records(model, records, cfg.batch_size, progress=True)])
     folds = np.array(random.Random(cfg.seed).choices([0, 1], k=len(margins)))
     before = calibration(margins)
     after_parts = []
@@ -148,14 +141,11 @@ def run_calibrate(cfg: CalibrateConfig) -> int:
     temperature, bias = fit_calibration(margins)
     model.spec.calibration = {"temperature": temperature, "bias": bias, "pairs": len(margins), "data": cfg.data}
     ensemble = isinstance(model, ModelEnsemble)
-    target = Path(cfg.output) if cfg.output else model.directory if ensemble else Path(cfg.model)
+    target = Path(cfg.output) if cfg.output else model.directory if ensemble else model_directory(cfg.model)
     if cfg.output or ensemble:  # an ensemble rewrites only its manifest in place
         model.save(target)
     else:
-        from rewardkit.model.reward_model import SPEC_FILE
-
-        spec_dir = target if (target / SPEC_FILE).exists() else target / "model"
-        (spec_dir / SPEC_FILE).write_text(json.dumps(dataclasses.asdict(model.spec), indent=2))
+        model.save_spec(target)
     after = {k: float(np.average([c[k] for c in cross], weights=weights)) for k in ("log_loss", "brier", "ece")}
     print(f"pairs: {len(margins)}   temperature: {temperature:.4f}   bias: {bias:+.4f}")
     print(f"before: log-loss {before['log_loss']:.4f}  Brier {before['brier']:.4f}  ECE {before['ece']:.4f}")
@@ -171,15 +161,20 @@ class ShiftConfig:
     the reference range. Files hold scored records (from `rewardkit score`), {"score": x} / {"reward": x}
     rows, or, with --model, records or {"prompt", "response"} rows to score first."""
 
-    reference: str = option(help="reference file", positional=True)
-    current: str = option(help="file of new responses or scores", positional=True)
-    model: str = option("", help="score both files with this model first")
-    output: str = option("", help="write the comparison as JSON here")
-    max_ks: float = option(0.0, help="exit with status 3 when the KS statistic exceeds this (0 = never): a monitor for RL")
-    batch_size: int = option(32, help="sequences per forward pass")
+    reference: Positional[str]
+    """reference file"""
+    current: Positional[str]
+    """file of new responses or scores"""
+    model: str = ""
+    """score both files with this model first"""
+    output: str = ""
+    """write the comparison as JSON here"""
+    max_ks: float = 0.0
+    """exit with status 3 when the KS statistic exceeds this (0 = never): a monitor for RL"""
+    batch_size: ScoringBatchSize = 32
 
 
-SCORE_FIELDS = ("model_score", "reward", "score")
+SCORE_FIELDS = ("response_score", "reward", "score")
 
 
 def scores_in(path: str, scorer=None) -> list[float]:
@@ -202,15 +197,15 @@ def scores_in(path: str, scorer=None) -> list[float]:
             values.append(float(row))
         elif isinstance(row, dict) and "chosen_score" in row and "rejected_score" in row:
             values += [float(row["chosen_score"]), float(row["rejected_score"])]
-        elif isinstance(row, dict) and isinstance(row.get("scores"), list) and "responses" in row:
-            values += [float(s) for s in row["scores"]]
+        elif isinstance(row, dict) and isinstance(row.get("response_scores"), list):
+            values += [float(s) for s in row["response_scores"]]
         else:
             field = next((f for f in SCORE_FIELDS if isinstance(row, dict) and isinstance(row.get(f), int | float)), None)
             if field is None:
                 raise DataError(f"no score found (expected one of {', '.join(SCORE_FIELDS)}, chosen_score/rejected_score, "
                                 "or pass --model to score the responses)", source=path, line=line)
             values.append(float(row[field]))
-    return score_items(scorer, items) if scorer is not None else values
+    return score_items(scorer, items).values if scorer is not None else values
 
 
 def run_shift(cfg: ShiftConfig) -> int:
@@ -238,14 +233,9 @@ def run_shift(cfg: ShiftConfig) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    for name, cls, run, short in (
-            ("eval", EvalConfig, run_eval, "evaluate a reward model on suites or files (JSON + HTML report)"),
-            ("calibrate", CalibrateConfig, run_calibrate, "fit and store the temperature of preference probabilities"),
-            ("shift", ShiftConfig, run_shift, "compare two score distributions (a reward-hacking monitor for RL)")):
-        doc = (cls.__doc__ or "").strip()
-        p = subparsers.add_parser(name, help=short, description=doc)
-        if cls is EvalConfig:
-            p.add_argument("--config", help="YAML file with any of the options below")
-        add_arguments(p, cls)
-        p.set_defaults(func=lambda ns, cls=cls, run=run: run(parse_config(cls, ns)))
+def register(commands: dict[str, Command]) -> None:
+    """Add eval, calibrate and shift to the command table."""
+    commands["eval"] = Command(EvalConfig, run_eval, "evaluate a reward model on suites or files (JSON + HTML report)")
+    commands["calibrate"] = Command(CalibrateConfig, run_calibrate,
+                                    "fit and store the temperature of preference probabilities")
+    commands["shift"] = Command(ShiftConfig, run_shift, "compare two score distributions (a reward-hacking monitor for RL)")

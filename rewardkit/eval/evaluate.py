@@ -1,17 +1,23 @@
 """Evaluate one scorer on one set of records: every metric and diagnostic the record kinds allow.
 
-`evaluate_records` returns (result, scored records). The result is plain JSON; the scored records keep
-what the plots need (scores, lengths, categories) and are written beside the report.
+`evaluate_records` returns (result, scored records) for one set; `evaluate_datasets` runs it over several
+named sets (suites and files) and returns the report `rewardkit eval` writes. The result is plain JSON; the
+scored records keep what the plots need (scores, lengths, categories) and are written beside the report.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-import torch
 
+from rewardkit.data.kinds import KINDS, score_records
+from rewardkit.data.prompts import prompt_key, sample_by_prompt
 from rewardkit.data.records import normalize_record
 from rewardkit.eval.bias import length_bias, style_matrix
 from rewardkit.eval.metrics import (
@@ -27,51 +33,22 @@ from rewardkit.eval.metrics import (
 )
 from rewardkit.eval.probes import run_probes
 from rewardkit.eval.scorers import Scorer, score_items
-from rewardkit.model.scoring import member_spread, preference_uncertainty
 
 
 def score_all(scorer: Scorer, records: list[dict]) -> list[dict]:
-    """Copies of the records with the scorer's scores: chosen_score / rejected_score / margin for pairs,
-    scores[] for rankings, model_score for ratings. Stepwise records are left unscored."""
-    items, slots = [], []
-    for i, r in enumerate(records):
-        prompt = r.get("prompt", "")
-        if r["kind"] == "pairwise":
-            slots += [(i, "chosen_score"), (i, "rejected_score")]
-            items += [(prompt, r["chosen"]), (prompt, r["rejected"])]
-        elif r["kind"] == "ranking":
-            slots += [(i, f"scores.{j}") for j in range(len(r["responses"]))]
-            items += [(prompt, response) for response in r["responses"]]
-        elif r["kind"] == "rating":
-            slots.append((i, "model_score"))
-            items.append((prompt, r["response"]))
-    members: list[list[float]] = []
-    scores = score_items(scorer, items, members)
-    out = [dict(r) for r in records]
-    for (i, where), s in zip(slots, scores, strict=True):
-        if where.startswith("scores."):
-            out[i].setdefault("model_scores", [None] * len(out[i]["responses"]))[int(where[7:])] = s
-        else:
-            out[i][where] = s
-    for (i, where), m in zip(slots, members, strict=False):  # ensembles only
-        if where in ("chosen_score", "rejected_score"):
-            out[i][where.replace("_score", "_members")] = m
-            out[i][where.replace("_score", "_uncertainty")] = float(member_spread(torch.tensor(m)))
-    for r in out:
-        if r["kind"] == "pairwise":
-            r["model_margin"] = r["chosen_score"] - r["rejected_score"]
-    return out
+    """Copies of the records with the scorer's scores, in the one scored-record schema (rewardkit.data.kinds)."""
+    return score_records(records, lambda items: score_items(scorer, items), KINDS)
 
 
 def flags_errors(signal: list[float], pairs: list[dict]) -> dict:
     """Does a high signal mark the pairs the model ranks wrongly? AUROC of the signal for 'wrong'
     (0.5 = no signal, 1 = every wrong pair is flagged before every right one), and accuracy on the half
     with the lowest and the highest signal."""
-    wrong = [r["model_margin"] < 0 for r in pairs]
+    wrong = [r["score_margin"] < 0 for r in pairs]
     out = {"auroc_wrong": auroc(signal, wrong)}
     order = np.argsort(np.asarray(signal, dtype=float), kind="stable")
     half = len(order) // 2
-    credit = np.array([pair_credit(r["model_margin"]) for r in pairs])
+    credit = np.array([pair_credit(r["score_margin"]) for r in pairs])
     if half:
         out["accuracy_most_certain_half"] = float(credit[order[:half]].mean())
         out["accuracy_least_certain_half"] = float(credit[order[half:]].mean())
@@ -81,13 +58,13 @@ def flags_errors(signal: list[float], pairs: list[dict]) -> dict:
 def confidence_results(pairs: list[dict]) -> dict:
     """The baseline any uncertainty signal has to beat: the model's own confidence. A pair whose margin is
     close to zero is one the model barely ranks, so -|margin| is the signal; it needs no ensemble."""
-    return flags_errors([-abs(r["model_margin"]) for r in pairs], pairs)
+    return flags_errors([-abs(r["score_margin"]) for r in pairs], pairs)
 
 
 def uncertainty_results(pairs: list[dict]) -> dict:
     """Does the ensemble's disagreement mark the pairs it gets wrong? A pair's uncertainty is
     preference_uncertainty: how much the members disagree about P(chosen beats rejected)."""
-    u = [preference_uncertainty(r["chosen_members"], r["rejected_members"]) for r in pairs]
+    u = [r["preference_uncertainty"] for r in pairs]
     return {"pairs": len(pairs), "mean_uncertainty": float(np.mean(u)), **flags_errors(u, pairs)}
 
 
@@ -96,15 +73,11 @@ def _with_ci(credit: list[float], groups: list | None, resamples: int, seed: int
             "ci95": bootstrap_ci(credit, groups=groups, resamples=resamples, seed=seed) if credit else None}
 
 
-def _prompt_key(r: dict) -> str:
-    return json.dumps(r.get("prompt"))
-
-
 def pairwise_results(pairs: list[dict], scorer: Scorer, section_of=None, resamples: int = 1000, seed: int = 0) -> dict:
     strict = [r for r in pairs if not r.get("tie")]
-    credit = [pair_credit(r["model_margin"]) for r in strict]
-    groups = [_prompt_key(r) for r in strict]  # the pairs of one prompt are resampled together
-    headline = pairwise_accuracy([r["model_margin"] for r in pairs], [bool(r.get("tie")) for r in pairs])
+    credit = [pair_credit(r["score_margin"]) for r in strict]
+    groups = [prompt_key(r.get("prompt")) for r in strict]  # the pairs of one prompt are resampled together
+    headline = pairwise_accuracy([r["score_margin"] for r in pairs], [bool(r.get("tie")) for r in pairs])
     headline["ci95"] = bootstrap_ci(credit, groups=groups, resamples=resamples, seed=seed) if credit else None
     out: dict = {"accuracy": headline}
     by_category: dict[str, list[int]] = defaultdict(list)
@@ -121,11 +94,11 @@ def pairwise_results(pairs: list[dict], scorer: Scorer, section_of=None, resampl
         out["sections"] = {"scores": sections, "counts": {s: len(v) for s, v in sorted(by_section.items())},
                            "section_average": float(np.mean(list(sections.values())))}
     cal = scorer.calibration or {}
-    out["calibration"] = calibration([r["model_margin"] for r in strict], cal.get("temperature", 1.0), cal.get("bias", 0.0))
+    out["calibration"] = calibration([r["score_margin"] for r in strict], cal.get("temperature", 1.0), cal.get("bias", 0.0))
     out["length"] = length_bias(pairs)
     if strict:
         out["confidence"] = confidence_results(strict)
-        if "chosen_members" in strict[0]:
+        if "preference_uncertainty" in strict[0]:
             out["uncertainty"] = uncertainty_results(strict)
     out["style"] = style_matrix(strict)
     chosen = np.array([r["chosen_score"] for r in strict])
@@ -141,7 +114,7 @@ def ranking_results(rankings: list[dict], resamples: int = 1000, seed: int = 0) 
     """Per-list Kendall tau / Spearman rho against the human ranks, best-of-K credit and NDCG."""
     taus, rhos, bok, gains = [], [], [], []
     for r in rankings:
-        scores = r["model_scores"]
+        scores = r["response_scores"]
         if r.get("best") is not None:
             bok.append(best_of_k(scores, r["best"]))
         if r.get("ranking") is not None:
@@ -165,8 +138,8 @@ def rating_results(ratings: list[dict]) -> dict:
     Several annotators' ratings of one response are averaged first."""
     by_item: dict[tuple, list] = {}
     for r in ratings:
-        key = (_prompt_key(r), json.dumps(r["response"]))
-        by_item.setdefault(key, [r["model_score"], []])[1].append(r["score"] if r.get("score") is not None
+        key = (prompt_key(r.get("prompt")), json.dumps(r["response"]))
+        by_item.setdefault(key, [r["response_score"], []])[1].append(r["score"] if r.get("score") is not None
                                                                    else float(np.mean(list(r["scores"].values()))))
     model = [v[0] for v in by_item.values()]
     human = [float(np.mean(v[1])) for v in by_item.values()]
@@ -178,6 +151,17 @@ def rating_results(ratings: list[dict]) -> dict:
     return {"responses": len(by_item), "ratings": len(ratings), "kendall_tau": kendall_tau(model, human),
             "spearman": spearman(model, human), "per_prompt_kendall_tau": float(np.mean(taus)) if taus else float("nan"),
             "prompts_with_several_responses": len(taus)}
+
+
+def evaluate(model, records, probes: int = 200, resamples: int = 1000, seed: int = 0, batch_size: int = 32) -> dict:
+    """Every metric and diagnostic on `records` (a list of records or a file) for a model (loaded, a directory,
+    or a Scorer); the result `rewardkit eval` reports for one suite."""
+    from rewardkit.data.io import iter_records
+    from rewardkit.eval.scorers import as_scorer
+
+    if isinstance(records, str | Path):
+        records = list(iter_records(records))
+    return evaluate_records(as_scorer(model, batch_size), list(records), probes=probes, resamples=resamples, seed=seed)[0]
 
 
 def evaluate_records(scorer: Scorer, records: list[dict], section_of=None, probes: int = 200, resamples: int = 1000,
@@ -228,3 +212,33 @@ def headline(result: dict) -> dict:
         applied = sum(1 for v in result["probes"]["perturbations"].values() if v.get("applied"))
         row["probes_flagged"] = f"{len(result['probes']['flagged'])} of {applied}"
     return row
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named set of records to evaluate on: a suite (rewardkit.eval.suites) or a file."""
+
+    name: str
+    description: str
+    load: Callable[[], list[dict]]
+    section_of: Callable[[dict], str] | None = None
+
+
+def evaluate_datasets(scorer: Scorer, datasets: list[Dataset], max_records: int = 0, probes: int = 200,
+                      resamples: int = 1000, seed: int = 0) -> tuple[dict, dict[str, list[dict]]]:
+    """({"suites": per-set results, "summary": per-set headline rows}, scored records per set). Each set is
+    sampled by prompt to at most about `max_records` records (0 = all)."""
+    report: dict = {"suites": {}, "summary": {}}
+    scored_by_set: dict[str, list[dict]] = {}
+    for dataset in datasets:
+        started = time.perf_counter()
+        records = dataset.load()
+        sampled = sample_by_prompt(records, max_records, seed)
+        print(f"[{dataset.name}] {len(sampled)} records"
+              + (f" (sampled from {len(records)})" if len(sampled) < len(records) else ""))
+        result, scored = evaluate_records(scorer, sampled, dataset.section_of, probes, resamples, seed)
+        result.update(description=dataset.description, available_records=len(records),
+                      seconds=round(time.perf_counter() - started, 1))
+        report["suites"][dataset.name], report["summary"][dataset.name] = result, headline(result)
+        scored_by_set[dataset.name] = scored
+    return report, scored_by_set

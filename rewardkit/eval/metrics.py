@@ -1,10 +1,14 @@
-"""Agreement and calibration metrics, as small pure functions over plain lists of numbers.
+"""Agreement and calibration metrics, as small functions over plain lists of numbers.
 
 Conventions shared by every function here:
 - a *margin* is score(chosen) - score(rejected); a pair is right when the margin is positive, and a
   tie in scores counts as half (a constant scorer gets 50%, never 100%);
 - pairs whose *label* is a tie are not scored for accuracy; callers count them separately;
-- rank correlations use average ranks for ties (Kendall's tau-b, Spearman's rho on average ranks).
+- rank correlations use average ranks for ties (Kendall's tau-b, Spearman's rho on average ranks);
+- a statistic that is undefined on its input (a constant side, too few items, an empty class) is nan.
+
+The statistics themselves come from scipy and scikit-learn; what is written here are the conventions
+(nan instead of warnings or exceptions for degenerate inputs) and what the libraries do not have.
 """
 
 from __future__ import annotations
@@ -13,11 +17,10 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from scipy import stats
+from sklearn.metrics import ndcg_score, roc_auc_score
 
-
-def pair_credit(margin: float) -> float:
-    """1 if the chosen response scored higher, 0.5 for a tie in scores, 0 otherwise."""
-    return 1.0 if margin > 0 else 0.5 if margin == 0 else 0.0
+from rewardkit.scores import pair_credit, probability
 
 
 def pairwise_accuracy(margins: Sequence[float], label_ties: Sequence[bool] | None = None) -> dict:
@@ -30,51 +33,39 @@ def pairwise_accuracy(margins: Sequence[float], label_ties: Sequence[bool] | Non
 
 def average_ranks(values: Sequence[float]) -> np.ndarray:
     """Ranks 1..n of the values (ascending); tied values share the mean of the ranks they span."""
-    x = np.asarray(values, dtype=float)
-    order = np.argsort(x, kind="stable")
-    ranks = np.empty(len(x))
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and x[order[j + 1]] == x[order[i]]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
+    return stats.rankdata(np.asarray(values, dtype=float), method="average")
 
 
 def auroc(signal: Sequence[float], positive: Sequence[bool]) -> float:
     """Probability that a random positive has a higher signal than a random negative (ties count half);
-    nan when either class is empty. Computed from average ranks (Mann-Whitney U)."""
+    nan when either class is empty."""
     pos = np.asarray(positive, dtype=bool)
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if not n_pos or not n_neg:
+    if pos.all() or not pos.any():
         return float("nan")
-    ranks = average_ranks(signal)
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(pos, np.asarray(signal, dtype=float)))
+
+
+def _varies(*columns: np.ndarray) -> bool:
+    """Whether a correlation of these columns is defined: at least 2 points and no constant column."""
+    return all(len(c) >= 2 and c.min() != c.max() for c in columns)
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> float:
     """Pearson correlation; nan when either side is constant or there are fewer than 2 points."""
     a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
+    return float(stats.pearsonr(a, b).statistic) if _varies(a, b) else float("nan")
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    return pearson(average_ranks(x), average_ranks(y))
+    """Spearman's rho: Pearson correlation of the average ranks; nan as for `pearson`."""
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return float(stats.spearmanr(a, b).statistic) if _varies(a, b) else float("nan")
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b: (concordant - discordant) / sqrt((n0 - ties_x)(n0 - ties_y)). O(n^2), fine per prompt."""
+    """Kendall's tau-b: (concordant - discordant) / sqrt((n0 - ties_x)(n0 - ties_y)); nan as for `pearson`."""
     a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    i, j = np.triu_indices(len(a), k=1)
-    sx, sy = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
-    pairs_x, pairs_y = np.count_nonzero(sx), np.count_nonzero(sy)
-    if pairs_x == 0 or pairs_y == 0:
-        return float("nan")
-    return float((sx * sy).sum() / math.sqrt(pairs_x * pairs_y))
+    return float(stats.kendalltau(a, b, variant="b").statistic) if _varies(a, b) else float("nan")
 
 
 def best_of_k(scores: Sequence[float], best: int) -> float:
@@ -84,29 +75,22 @@ def best_of_k(scores: Sequence[float], best: int) -> float:
 
 
 def ndcg(scores: Sequence[float], relevance: Sequence[float]) -> float:
-    """Normalised DCG with linear gains and 1/log2(1 + position) discounts.
+    """Normalised DCG with linear gains (non-negative relevance) and 1/log2(1 + position) discounts.
 
     Responses tied in score share the mean discount of the positions they span (McSherry & Najork 2008),
-    so ties never profit from the order the responses were given in.
+    so ties never profit from the order the responses were given in. nan when every relevance is 0.
     """
     s, rel = np.asarray(scores, dtype=float), np.asarray(relevance, dtype=float)
-    discounts = 1.0 / np.log2(np.arange(2, len(s) + 2))
-    ideal = float((np.sort(rel)[::-1] * discounts).sum())
-    if ideal == 0:
+    if not rel.any():
         return float("nan")
-    dcg, position = 0.0, 0
-    for value in sorted(set(s.tolist()), reverse=True):
-        tied = s == value
-        span = discounts[position:position + tied.sum()]
-        dcg += rel[tied].sum() * span.mean()
-        position += int(tied.sum())
-    return dcg / ideal
+    if len(s) == 1:  # scikit-learn refuses a one-item list; its only order is the ideal one
+        return 1.0
+    return float(ndcg_score(rel[None, :], s[None, :], ignore_ties=False))
 
 
 def preference_probability(margins: Sequence[float], temperature: float = 1.0, bias: float = 0.0) -> np.ndarray:
-    """P(first > second) = sigmoid(margin / T + b)."""
-    z = np.asarray(margins, dtype=float) / temperature + bias
-    return 0.5 * (1.0 + np.tanh(z / 2))  # the logistic function, without overflow for large margins
+    """P(first > second) = sigmoid(margin / T + b), elementwise."""
+    return probability(np.asarray(margins, dtype=float), temperature, bias)
 
 
 def calibration(margins: Sequence[float], temperature: float = 1.0, bias: float = 0.0, bins: int = 10) -> dict:
@@ -118,6 +102,15 @@ def calibration(margins: Sequence[float], temperature: float = 1.0, bias: float 
     p = np.clip(preference_probability(margins, temperature, bias), 1e-12, 1 - 1e-12)
     if len(p) == 0:
         return {"pairs": 0}
+    ece, table = _reliability(p, bins)
+    # Log-loss and Brier by hand: every pair's target is 1 (the chosen response wins), a single class that
+    # scikit-learn's log_loss refuses without extra arguments; each is one line of numpy here.
+    return {"pairs": len(p), "temperature": temperature, "bias": bias, "log_loss": float(-np.log(p).mean()),
+            "brier": float(((1 - p) ** 2).mean()), "ece": ece, "reliability": table}
+
+
+def _reliability(p: np.ndarray, bins: int) -> tuple[float, list[dict]]:
+    """ECE and the reliability table of the predicted winner's confidence, in equal-width bins over [0.5, 1]."""
     confidence = np.maximum(p, 1 - p)
     correct = (p > 0.5) + 0.5 * (p == 0.5)
     edges = np.linspace(0.5, 1.0, bins + 1)
@@ -130,8 +123,7 @@ def calibration(margins: Sequence[float], temperature: float = 1.0, bias: float 
             ece += members.mean() * abs(acc - conf)
             table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(members.sum()),
                           "confidence": conf, "accuracy": acc})
-    return {"pairs": len(p), "temperature": temperature, "bias": bias, "log_loss": float(-np.log(p).mean()),
-            "brier": float(((1 - p) ** 2).mean()), "ece": float(ece), "reliability": table}
+    return float(ece), table
 
 
 def fit_calibration(margins: Sequence[float], targets: Sequence[float] | None = None) -> tuple[float, float]:
@@ -193,23 +185,20 @@ def bootstrap_ci(values: Sequence[float], statistic: Callable[[np.ndarray], floa
 
 
 def ks_statistic(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """Two-sample Kolmogorov-Smirnov statistic and its asymptotic p-value."""
-    x, y = np.sort(np.asarray(a, dtype=float)), np.sort(np.asarray(b, dtype=float))
+    """Two-sample Kolmogorov-Smirnov statistic and its asymptotic p-value; nan, nan when a sample is empty.
+
+    The p-value is the Kolmogorov distribution's tail at Stephens' small-sample corrected
+    lambda = (sqrt(n) + 0.12 + 0.11 / sqrt(n)) * D, n = n_a n_b / (n_a + n_b); scipy's ks_2samp offers an
+    exact p-value and an asymptotic one without that correction, neither of them this one.
+    """
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(x) == 0 or len(y) == 0:
         return float("nan"), float("nan")
-    grid = np.concatenate([x, y])
-    d = float(np.abs(np.searchsorted(x, grid, side="right") / len(x) - np.searchsorted(y, grid, side="right") / len(y)).max())
+    d = float(stats.ks_2samp(x, y, method="asymp").statistic)
     n = len(x) * len(y) / (len(x) + len(y))
-    lam = (math.sqrt(n) + 0.12 + 0.11 / math.sqrt(n)) * d
-    return d, kolmogorov_survival(lam)
+    return d, kolmogorov_survival((math.sqrt(n) + 0.12 + 0.11 / math.sqrt(n)) * d)
 
 
 def kolmogorov_survival(lam: float) -> float:
-    """P(K > lam) for the Kolmogorov distribution, with the series that converges fast on each side."""
-    if lam <= 0:
-        return 1.0
-    if lam < 1.18:
-        cdf = math.sqrt(2 * math.pi) / lam * sum(math.exp(-((2 * k - 1) ** 2) * math.pi ** 2 / (8 * lam * lam))
-                                                 for k in range(1, 20))
-        return float(min(max(1.0 - cdf, 0.0), 1.0))
-    return float(min(max(2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 20)), 0.0), 1.0))
+    """P(K > lam) for the Kolmogorov distribution (the limit of sqrt(n) times the KS statistic)."""
+    return float(stats.kstwobign.sf(lam))

@@ -98,7 +98,7 @@ def run_probes(scorer: Scorer, records: list[dict], samples: int = 200, seed: in
             if perturbed is not None and perturbed != record["chosen"]:
                 slots.append((name, original, len(items)))
                 items.append((record.get("prompt", ""), perturbed))
-    scores = score_items(scorer, items)
+    scores = score_items(scorer, items).values
     out: dict = {"pairs_probed": len(pairs), "flag_above": flag_above, "perturbations": {}}
     for name in names:
         deltas = [scores[p] - scores[o] for n, o, p in slots if n == name]

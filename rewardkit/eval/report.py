@@ -2,14 +2,16 @@
 
 Plots per suite: chosen vs rejected score histograms, reliability diagram, score vs length, accuracy per
 category with 95% intervals, RM-Bench's style matrix, and probe hack rates; tables for the rest.
+The Python here computes the numbers (formatted) and the plots; templates/report.html.j2 lays out the page.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
+import json
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -153,105 +155,112 @@ def plot_probes(probes: dict) -> str:
 
 # ---------------------------------------------------------------- HTML
 
-def _img(data: str, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+def _pairwise_rows(pw: dict) -> list[list[str]]:
+    """The pairwise metrics table: accuracy, length bias, calibration, confidence, uncertainty, sections."""
+    acc, length, cal = pw["accuracy"], pw["length"], pw["calibration"]
+    rows = [["metric", "value"], ["pairwise accuracy", fmt(acc["accuracy"])], ["95% CI", fmt(acc["ci95"])],
+            ["pairs", str(acc["pairs"])], ["label ties (not scored)", str(acc["label_ties"])],
+            ["score ties (counted half)", str(acc["score_ties"])],
+            ["length-only baseline", fmt(length.get("length_only_accuracy"))],
+            ["accuracy when chosen is longer", fmt(length.get("accuracy_when_chosen_longer"))],
+            ["accuracy when chosen is shorter", fmt(length.get("accuracy_when_chosen_shorter"))],
+            ["score–length Spearman ρ", fmt(length.get("score_length_spearman"))],
+            ["log-loss", fmt(cal.get("log_loss"))], ["Brier", fmt(cal.get("brier"))], ["ECE", fmt(cal.get("ece"))]]
+    if "confidence" in pw:
+        c = pw["confidence"]
+        rows += [["AUROC of a small |margin| for errors (the baseline for any uncertainty)", fmt(c.get("auroc_wrong"))],
+                 ["accuracy, most / least confident half",
+                  f"{fmt(c.get('accuracy_most_certain_half'))} / {fmt(c.get('accuracy_least_certain_half'))}"]]
+    if "uncertainty" in pw:
+        u = pw["uncertainty"]
+        rows += [["ensemble: AUROC of uncertainty for errors (0.5 = no signal)", fmt(u.get("auroc_wrong"))],
+                 ["ensemble: accuracy, most / least certain half",
+                  f"{fmt(u.get('accuracy_most_certain_half'))} / {fmt(u.get('accuracy_least_certain_half'))}"]]
+    if "sections" in pw:
+        rows += [[f"section {s}", f"{fmt(v)} ({pw['sections']['counts'][s]})"] for s, v in pw["sections"]["scores"].items()]
+        rows.append(["section average (RewardBench-v1 style)", fmt(pw["sections"]["section_average"])])
+    return rows
 
 
-def _html_table(rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def suite_html(name: str, result: dict, scored: list[dict]) -> str:
-    parts = [f"<h2 id='{html.escape(name)}'>{html.escape(name)}</h2>"]
-    if result.get("description"):
-        parts.append(f"<p>{html.escape(result['description'])}</p>")
-    pw = result.get("pairwise")
-    plots = []
+def _plots(result: dict, scored: list[dict]) -> list[tuple[str, str]]:
+    """(alt text, base64 PNG) of every plot the suite's results allow, in page order."""
+    pw, plots = result.get("pairwise"), []
     if pw:
         pairs = [r for r in scored if r["kind"] == "pairwise" and not r.get("tie")]
-        acc = pw["accuracy"]
-        length = pw["length"]
-        rows = [["metric", "value"], ["pairwise accuracy", fmt(acc["accuracy"])], ["95% CI", fmt(acc["ci95"])],
-                ["pairs", str(acc["pairs"])], ["label ties (not scored)", str(acc["label_ties"])],
-                ["score ties (counted half)", str(acc["score_ties"])],
-                ["length-only baseline", fmt(length.get("length_only_accuracy"))],
-                ["accuracy when chosen is longer", fmt(length.get("accuracy_when_chosen_longer"))],
-                ["accuracy when chosen is shorter", fmt(length.get("accuracy_when_chosen_shorter"))],
-                ["score–length Spearman ρ", fmt(length.get("score_length_spearman"))],
-                ["log-loss", fmt(pw["calibration"].get("log_loss"))], ["Brier", fmt(pw["calibration"].get("brier"))],
-                ["ECE", fmt(pw["calibration"].get("ece"))]]
-        if "confidence" in pw:
-            c = pw["confidence"]
-            rows += [["AUROC of a small |margin| for errors (the baseline for any uncertainty)", fmt(c.get("auroc_wrong"))],
-                     ["accuracy, most / least confident half",
-                      f"{fmt(c.get('accuracy_most_certain_half'))} / {fmt(c.get('accuracy_least_certain_half'))}"]]
-        if "uncertainty" in pw:
-            u = pw["uncertainty"]
-            rows += [["ensemble: AUROC of uncertainty for errors (0.5 = no signal)", fmt(u.get("auroc_wrong"))],
-                     ["ensemble: accuracy, most / least certain half",
-                      f"{fmt(u.get('accuracy_most_certain_half'))} / {fmt(u.get('accuracy_least_certain_half'))}"]]
-        if "sections" in pw:
-            rows += [[f"section {s}", f"{fmt(v)} ({pw['sections']['counts'][s]})"] for s, v in pw["sections"]["scores"].items()]
-            rows.append(["section average (RewardBench-v1 style)", fmt(pw["sections"]["section_average"])])
-        parts.append(_html_table(rows))
         if pairs:
-            plots += [_img(plot_histograms(pairs), "score histograms"), _img(plot_reliability(pw["calibration"]), "reliability diagram"),
-                      _img(plot_length(pairs, length.get("score_length_spearman", float("nan"))), "score vs length")]
+            rho = pw["length"].get("score_length_spearman", float("nan"))
+            plots += [("score histograms", plot_histograms(pairs)), ("reliability diagram", plot_reliability(pw["calibration"])),
+                      ("score vs length", plot_length(pairs, rho))]
         if pw.get("categories"):
-            plots.append(_img(plot_categories(pw["categories"]), "accuracy by category"))
+            plots.append(("accuracy by category", plot_categories(pw["categories"])))
         if pw.get("style"):
-            plots.append(_img(plot_style(pw["style"]["all"]), "style matrix"))
+            plots.append(("style matrix", plot_style(pw["style"]["all"])))
     if result.get("probes"):
-        plots.append(_img(plot_probes(result["probes"]), "probe hack rates"))
-    parts.append("<div class='plots'>" + "".join(plots) + "</div>")
-    if result.get("probes"):
-        rows = [["perturbation", "applied", "hack rate", "95% CI", "mean score change", "flagged"]]
-        for n, v in result["probes"]["perturbations"].items():
-            rows.append([n, str(v["applied"]), fmt(v.get("hack_rate")), fmt(v.get("hack_rate_ci95")),
-                         fmt(v.get("mean_score_change")), "YES" if v.get("flagged") else ""])
-        parts.append("<h3>Reward-hacking probes</h3>" + _html_table(rows))
-    if result.get("ranking"):
-        rk = result["ranking"]
-        parts.append("<h3>Rankings</h3>" + _html_table([["metric", "value"], ["lists", str(rk["lists"])],
-                     ["best-of-K", fmt(rk["best_of_k"])], ["best-of-K 95% CI", fmt(rk["best_of_k_ci95"])],
-                     ["best-of-K by chance", fmt(rk["best_of_k_random"])], ["Kendall τ (mean per list)", fmt(rk["kendall_tau"])],
-                     ["Spearman ρ (mean per list)", fmt(rk["spearman"])], ["NDCG", fmt(rk["ndcg"])]]))
-    if result.get("rating"):
-        rt = result["rating"]
-        parts.append("<h3>Ratings</h3>" + _html_table([["metric", "value"], ["responses", str(rt["responses"])],
-                     ["Kendall τ (pooled)", fmt(rt["kendall_tau"])], ["Spearman ρ (pooled)", fmt(rt["spearman"])],
-                     ["Kendall τ (mean per prompt)", fmt(rt["per_prompt_kendall_tau"])]]))
-    if pw and pw.get("categories"):
-        rows = [["category", "pairs", "accuracy", "95% CI"]] + [[c, str(v["n"]), fmt(v["accuracy"]), fmt(v["ci95"])]
-                                                              for c, v in pw["categories"].items()]
-        parts.append("<h3>Categories</h3>" + _html_table(rows))
-    return "\n".join(parts)
+        plots.append(("probe hack rates", plot_probes(result["probes"])))
+    return plots
 
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}
-th{background:#f3f3f3}.plots img{margin:4px;border:1px solid #eee}h2{border-top:2px solid #ddd;padding-top:.6em}"""
+def _probe_rows(probes: dict) -> list[list[str]]:
+    rows = [["perturbation", "applied", "hack rate", "95% CI", "mean score change", "flagged"]]
+    for n, v in probes["perturbations"].items():
+        rows.append([n, str(v["applied"]), fmt(v.get("hack_rate")), fmt(v.get("hack_rate_ci95")),
+                     fmt(v.get("mean_score_change")), "YES" if v.get("flagged") else ""])
+    return rows
+
+
+def _ranking_rows(rk: dict) -> list[list[str]]:
+    return [["metric", "value"], ["lists", str(rk["lists"])], ["best-of-K", fmt(rk["best_of_k"])],
+            ["best-of-K 95% CI", fmt(rk["best_of_k_ci95"])], ["best-of-K by chance", fmt(rk["best_of_k_random"])],
+            ["Kendall τ (mean per list)", fmt(rk["kendall_tau"])], ["Spearman ρ (mean per list)", fmt(rk["spearman"])],
+            ["NDCG", fmt(rk["ndcg"])]]
+
+
+def _rating_rows(rt: dict) -> list[list[str]]:
+    return [["metric", "value"], ["responses", str(rt["responses"])], ["Kendall τ (pooled)", fmt(rt["kendall_tau"])],
+            ["Spearman ρ (pooled)", fmt(rt["spearman"])], ["Kendall τ (mean per prompt)", fmt(rt["per_prompt_kendall_tau"])]]
+
+
+def _category_rows(categories: dict) -> list[list[str]]:
+    return [["category", "pairs", "accuracy", "95% CI"]] + [[c, str(v["n"]), fmt(v["accuracy"]), fmt(v["ci95"])]
+                                                          for c, v in categories.items()]
+
+
+def suite_view(name: str, result: dict, scored: list[dict]) -> dict:
+    """What the page shows for one suite: formatted table rows (None for an absent table) and plots."""
+    pw = result.get("pairwise")
+    return {"name": name, "description": result.get("description"), "metrics": _pairwise_rows(pw) if pw else None,
+            "plots": _plots(result, scored), "probes": _probe_rows(result["probes"]) if result.get("probes") else None,
+            "ranking": _ranking_rows(result["ranking"]) if result.get("ranking") else None,
+            "rating": _rating_rows(result["rating"]) if result.get("rating") else None,
+            "categories": _category_rows(pw["categories"]) if pw and pw.get("categories") else None}
+
+
+@lru_cache(maxsize=1)
+def _template():
+    """The page template, autoescaped: suite names, categories and model details may contain HTML."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("rewardkit.eval", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html.j2")
+
+
+def render_html(report: dict, scored: dict[str, list[dict]]) -> str:
+    """The self-contained HTML page of a report (plots embedded as PNG)."""
+    model = report.get("model", {})
+    return _template().render(
+        model_name=str(model.get("name", "")), model_path=str(model.get("path", "")),
+        model_info=json.dumps(model.get("info", {})), summary=summary_table(report["summary"]),
+        skipped=report.get("skipped") or [],
+        suites=[suite_view(name, result, scored.get(name, [])) for name, result in report["suites"].items()])
 
 
 def write_report(report: dict, scored: dict[str, list[dict]], output: Path) -> tuple[Path, Path]:
     """report.json and report.html in `output`."""
-    import json
-
     output.mkdir(parents=True, exist_ok=True)
     json_path, html_path = output / "report.json", output / "report.html"
     json_path.write_text(json.dumps(report, indent=2, default=float))
-    model = report.get("model", {})
-    body = [f"<h1>Reward model evaluation: {html.escape(str(model.get('name', '')))}</h1>",
-            f"<p>{html.escape(str(model.get('path', '')))} — {html.escape(json.dumps(model.get('info', {})))}</p>",
-            "<h2>Summary</h2>", _html_table(summary_table(report["summary"]))]
-    if report.get("skipped"):
-        body.append("<p>Skipped: " + html.escape("; ".join(report["skipped"])) + "</p>")
-    for name, result in report["suites"].items():
-        body.append(suite_html(name, result, scored.get(name, [])))
-    html_path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>rewardkit eval</title>"
-                         f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
+    html_path.write_text(render_html(report, scored))
     return json_path, html_path
 
 

@@ -1,12 +1,14 @@
 """What evaluation scores with: a rewardkit model, a Hugging Face sequence-classification reward model in a
 local directory, or any Python callable (tests use scorers built to fall for a probe).
 
-A scorer maps a list of (prompt, response) items to one float each. `score_items` sends each distinct
-item to the scorer once: RM-Bench repeats every response in three pairs, and probes re-score originals.
+A scorer maps a list of (prompt, response) items to Scores (rewardkit.scores: one reward each, and an
+ensemble's member rewards) or to a plain list of floats. `score_items` sends each distinct item to the scorer
+once: RM-Bench repeats every response in three pairs, and probes re-score originals.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from rewardkit.model.backbone import ModelError
+from rewardkit.errors import ModelError
+from rewardkit.scores import Scores
 
 Item = tuple  # (prompt, response): strings, conversations or feature vectors, as in records
 
@@ -24,16 +27,14 @@ class Scorer:
     """A named scoring function with the calibration (temperature, bias) the model carries, if any."""
 
     name: str
-    score: Callable[[list[Item]], list[float]]
+    score: Callable[[list[Item]], Scores | list[float]]
     calibration: dict | None = None
     info: dict = field(default_factory=dict)
-    # ensembles: (scores, each item's member scores) in one pass; the members' disagreement is the uncertainty
-    score_members: Callable[[list[Item]], tuple[list[float], list[list[float]]]] | None = None
+    path: str = ""  # where it was loaded from, for the report
 
 
-def score_items(scorer: Scorer, items: Sequence[Item], members: list | None = None) -> list[float]:
-    """Scores in input order; each distinct item is scored once. For an ensemble scorer, pass a list as
-    `members` to receive each item's member scores."""
+def score_items(scorer: Scorer, items: Sequence[Item]) -> Scores:
+    """Scores in input order; each distinct item is scored once."""
     keys = [json.dumps(item, sort_keys=True, default=str) for item in items]
     unique: dict[str, int] = {}
     distinct: list[Item] = []
@@ -41,37 +42,37 @@ def score_items(scorer: Scorer, items: Sequence[Item], members: list | None = No
         if key not in unique:
             unique[key] = len(distinct)
             distinct.append(item)
-    if members is not None and scorer.score_members is not None and distinct:
-        scores, per_item = scorer.score_members(distinct)
-        members.extend(per_item[unique[k]] for k in keys)
-    else:
-        scores = scorer.score(distinct) if distinct else []
+    scores = scorer.score(distinct) if distinct else Scores([])
+    if not isinstance(scores, Scores):
+        scores = Scores([float(s) for s in scores])
     if len(scores) != len(distinct):
         raise RuntimeError(f"scorer {scorer.name!r} returned {len(scores)} scores for {len(distinct)} items")
-    return [float(scores[unique[k]]) for k in keys]
+    at = [unique[k] for k in keys]
+    return Scores([float(scores.values[i]) for i in at], None if scores.members is None else [scores.members[i] for i in at])
+
+
+def model_scorer(model, batch_size: int = 32, progress: bool = True, precision: str = "fp32",
+                 name: str = "model") -> Scorer:
+    """A loaded rewardkit model or ensemble as a scorer."""
+    from rewardkit.model.reward_model import model_summary
+    from rewardkit.model.scoring import score
+
+    return Scorer(name=name, calibration=model.spec.calibration,
+                  score=lambda items: score(model, list(items), batch_size, progress, precision=precision),
+                  info={"type": "rewardkit", **model_summary(model)})
 
 
 def rewardkit_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True,
                      precision: str = "fp32", compile: bool = False) -> Scorer:
-    from rewardkit.model.cli import load_model
+    from rewardkit.model.load import load_model
     from rewardkit.model.precision import compile_for_inference
-    from rewardkit.model.reward_model import model_summary
-    from rewardkit.model.scoring import score_sequences
 
     model = load_model(str(path))
     if max_length and model.spec.backbone_type == "hf":
         model.encoder.max_length = max_length
     if compile:
         compile_for_inference(model)
-
-    def score_members(items: list[Item]) -> tuple[list[float], list[list[float]]]:
-        members: list[list[float]] = []
-        return score_sequences(model, list(items), batch_size, progress, precision=precision, members=members), members
-
-    return Scorer(name=Path(path).name, calibration=model.spec.calibration,
-                  score=lambda items: score_sequences(model, list(items), batch_size, progress, precision=precision),
-                  info={"type": "rewardkit", **model_summary(model)},
-                  score_members=score_members if model.spec.ensemble >= 2 else None)
+    return dataclasses.replace(model_scorer(model, batch_size, progress, precision, Path(path).name), path=str(path))
 
 
 def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, progress: bool = True,
@@ -82,6 +83,7 @@ def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, pro
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from rewardkit.model.backbone import is_decoder_config
+    from rewardkit.model.batching import length_batches
     from rewardkit.model.precision import autocast, compile_for_inference
     from rewardkit.model.text import TextEncoder
 
@@ -101,19 +103,18 @@ def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, pro
     encoder = TextEncoder(tokenizer, max_length, is_decoder_config(config))
 
     @torch.inference_mode()
-    def score(items: list[Item]) -> list[float]:
+    def score(items: list[Item]) -> Scores:
         encoded = [encoder.encode(p, r) for p, r in items]
-        order = sorted(range(len(items)), key=lambda i: len(encoded[i].input_ids))
         out = torch.empty(len(items))
-        for start in tqdm(range(0, len(order), batch_size), desc="scoring", unit="batch", disable=not progress):
-            idx = order[start:start + batch_size]
+        batches = length_batches([len(e.input_ids) for e in encoded], batch_size)
+        for idx in tqdm(batches, desc="scoring", unit="batch", disable=not progress):
             batch = encoder.collate([encoded[i] for i in idx])
             inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
             with autocast(precision):
                 out[idx] = model(**inputs).logits[:, 0].float()
-        return out.tolist()
+        return Scores(out.tolist())
 
-    return Scorer(name=Path(path).name, score=score, calibration=getattr(config, "rewardkit", {}).get("calibration"),
+    return Scorer(name=Path(path).name, path=str(path), score=score, calibration=getattr(config, "rewardkit", {}).get("calibration"),
                   info={"type": "huggingface", "architecture": type(model).__name__,
                         "parameters": sum(p.numel() for p in model.parameters())})
 
@@ -121,7 +122,7 @@ def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, pro
 def load_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True,
                 precision: str = "fp32", compile: bool = False) -> Scorer:
     """A rewardkit model or ensemble directory (or training output), or a Hugging Face reward-model directory."""
-    from rewardkit.model.cli import model_directory
+    from rewardkit.model.load import model_directory
 
     directory = Path(path)
     if model_directory(directory) is not None:
@@ -129,3 +130,12 @@ def load_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, pro
     if (directory / "config.json").exists():
         return hf_scorer(directory, batch_size, max_length or 512, progress, precision, compile)
     raise ModelError(f"{directory} is neither a rewardkit model nor a Hugging Face model directory")
+
+
+def as_scorer(model, batch_size: int = 32, progress: bool = False, precision: str = "fp32") -> Scorer:
+    """A Scorer from what a Python user holds: a Scorer, a loaded rewardkit model, or a model directory."""
+    if isinstance(model, Scorer):
+        return model
+    if isinstance(model, str | Path):
+        return load_scorer(model, batch_size, progress=progress, precision=precision)
+    return model_scorer(model, batch_size, progress, precision)

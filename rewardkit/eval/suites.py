@@ -1,24 +1,25 @@
 """Named evaluation suites over public preference sets (read from a data directory, converted by the data
 layer) and the built-in synthetic suite.
 
-HH-RLHF harmless and RMB are also training data: their suites hold out a seeded 20% of prompts
-(`held_out_split`), and recipes train only on the other 80%. The other suites are evaluation-only.
+HH-RLHF harmless and RMB are also training data: their suites are the held-out 20% of prompts
+(rewardkit.data.catalog), and recipes train only on the other 80%. The other suites are evaluation-only.
 Sections follow RewardBench v1: a section's score is the accuracy over all of its pairs (so subsets are
 weighted by their size) and the suite's `section_average` is the plain mean of its sections.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardkit.data.catalog import default_data_dir, split_set
 from rewardkit.data.convert import convert
-from rewardkit.data.records import DataError
+from rewardkit.data.io import iter_records, write_records
 from rewardkit.data.synth import generate
+from rewardkit.errors import ConfigError, DataError
+from rewardkit.eval.evaluate import Dataset, evaluate_datasets
+from rewardkit.eval.scorers import as_scorer
 
 
 @dataclass(frozen=True)
@@ -30,24 +31,12 @@ class Suite:
     section_of: Callable[[dict], str] | None = None
 
 
-def held_out_split(records: list[dict], fraction: float = 0.2, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    """(train, test) by prompt: a seeded shuffle of the distinct prompts, the first `fraction` held out."""
-    prompts = sorted({json.dumps(r.get("prompt")) for r in records})
-    random.Random(seed).shuffle(prompts)
-    test_prompts = set(prompts[: int(len(prompts) * fraction + 1e-9)])
-    train = [r for r in records if json.dumps(r.get("prompt")) not in test_prompts]
-    test = [r for r in records if json.dumps(r.get("prompt")) in test_prompts]
-    return train, test
-
-
 def _hh(data: Path) -> list[dict]:
-    return held_out_split(list(convert("hh-rlhf", data / "hh-rlhf" / "harmless-base-test.jsonl.gz")))[1]
+    return split_set("hh-harmless", data)[1]
 
 
 def _rmb(data: Path) -> list[dict]:
-    pairs = held_out_split(list(convert("rmb-pairwise", data / "rmb" / "pairwise")))[1]
-    lists = held_out_split(list(convert("rmb-bon", data / "rmb" / "bon")))[1]
-    return pairs + lists
+    return split_set("rmb-pairwise", data)[1] + split_set("rmb-bon", data)[1]
 
 
 def _synthetic(data: Path) -> list[dict]:
@@ -78,16 +67,6 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
 ]}
 
 
-def default_data_dir() -> Path:
-    """$REWARDKIT_DATA_DIR, else ../shared/data from the working directory, else beside the source checkout."""
-    if os.environ.get("REWARDKIT_DATA_DIR"):
-        return Path(os.environ["REWARDKIT_DATA_DIR"])
-    for candidate in (Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"):
-        if candidate.exists():
-            return candidate
-    return Path.cwd().parent / "shared" / "data"
-
-
 def resolve_suites(names: list[str], data_dir: Path) -> tuple[list[Suite], list[str]]:
     """The suites asked for (`all` = every suite whose data is present) and notes on those skipped."""
     wanted = list(SUITES) if "all" in names else names
@@ -105,18 +84,28 @@ def resolve_suites(names: list[str], data_dir: Path) -> tuple[list[Suite], list[
     return chosen, skipped
 
 
-def sample_records(records: list[dict], limit: int, seed: int = 0) -> list[dict]:
-    """At most about `limit` records, sampled by prompt so that a prompt's records stay together."""
-    if not limit or len(records) <= limit:
-        return records
-    groups: dict[str, list[dict]] = {}
-    for r in records:
-        groups.setdefault(json.dumps(r.get("prompt")), []).append(r)
-    keys = sorted(groups)
-    random.Random(seed).shuffle(keys)
-    out: list[dict] = []
-    for key in keys:
-        if len(out) >= limit:
-            break
-        out.extend(groups[key])
-    return out
+
+
+def evaluate_suites(model, suites: list[str], data_dir: Path | None = None, files: list[str] = (),
+                    output: Path | None = None, max_records: int = 0, probes: int = 200, resamples: int = 1000,
+                    seed: int = 0, about: dict | None = None) -> dict:
+    """Evaluate a model (loaded, a directory, or a Scorer) on named suites (or 'all' present) and record files;
+    returns the report. With `output`, also writes report.json, report.html and the scored records there.
+    `about` adds fields to the report (e.g. the command's configuration)."""
+    scorer = as_scorer(model)
+    data_dir = data_dir or default_data_dir()
+    chosen, skipped = resolve_suites(list(suites), data_dir) if suites else ([], [])
+    datasets = [Dataset(s.name, s.description, lambda s=s: s.load(data_dir), s.section_of) for s in chosen]
+    datasets += [Dataset(Path(f).name, f"records from {f}", lambda f=f: list(iter_records(f))) for f in files]
+    if not datasets:
+        raise ConfigError("nothing to evaluate: " + ("; ".join(skipped) if skipped else "no suite or file"))
+    results, scored_by_suite = evaluate_datasets(scorer, datasets, max_records, probes, resamples, seed)
+    report = {"model": {"name": scorer.name, "path": scorer.path, "info": scorer.info}, **(about or {}), "data_dir": str(data_dir),
+              "skipped": skipped, **results}
+    if output is not None:
+        from rewardkit.eval.report import write_report
+
+        for name, scored in scored_by_suite.items():
+            write_records(Path(output) / "scored" / f"{name.replace('/', '_')}.jsonl", scored)
+        write_report(report, scored_by_suite, Path(output))
+    return report

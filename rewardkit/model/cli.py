@@ -2,55 +2,44 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Literal
 
-from rewardkit.config import add_arguments, option, parse_config
+from tyro.conf import Positional
+
+from rewardkit.config import Checked, Command, ConfigError
 from rewardkit.data.io import Reject, iter_records, write_records
-from rewardkit.model.backbone import ModelError, set_threads
-from rewardkit.model.precision import compile_for_inference, compile_option, precision_option
-
-
-def model_directory(path: str | Path) -> Path | None:
-    """The rewardkit model or ensemble directory at `path`, in `path`/model/ (a training output) or in
-    `path`/run/model/ (a recipe output); None if none."""
-    from rewardkit.model.ensemble import ENSEMBLE_FILE
-    from rewardkit.model.reward_model import SPEC_FILE
-
-    for directory in (Path(path), Path(path) / "model", Path(path) / "run" / "model"):
-        if (directory / SPEC_FILE).exists() or (directory / ENSEMBLE_FILE).exists():
-            return directory
-    return None
-
-
-def load_model(path: str):
-    """A rewardkit model or ensemble directory, or a training or recipe output directory holding one."""
-    from rewardkit.model.ensemble import ENSEMBLE_FILE, ModelEnsemble
-    from rewardkit.model.reward_model import RewardModel
-
-    directory = model_directory(path) or Path(path)  # RewardModel.load explains what is missing
-    if (directory / ENSEMBLE_FILE).exists():
-        return ModelEnsemble.load(directory)
-    return RewardModel.load(directory)
+from rewardkit.errors import ModelError
+from rewardkit.model.backbone import set_threads
+from rewardkit.model.load import load_model
+from rewardkit.model.precision import compile_for_inference
+from rewardkit.options import Compile, Precision, Progress, ScoringBatchSize, Threads
+from rewardkit.scores import pair_credit
 
 
 @dataclass
 class ScoreConfig:
-    """Score records with a reward model: pairwise records get chosen_score, rejected_score and margin;
-    rating records model_score; ranking records scores[]; stepwise records the score of the whole solution."""
+    """Score records with a reward model: pairwise records get chosen_score, rejected_score and score_margin;
+    ranking records response_scores[]; rating and stepwise records response_score (a stepwise solution scored
+    whole); an ensemble adds each response's member scores and their spread (*_members, *_uncertainty)."""
 
-    model: str = option(help="rewardkit model directory (or a training output directory)", positional=True)
-    input: str = option(help="records to score", positional=True)
-    output: str = option(help="scored records (.jsonl/.json, optionally .gz)", positional=True)
-    batch_size: int = option(32, help="sequences per forward pass (sorted by length)")
-    normalize: bool = option(False, help="subtract the stored reward mean and divide by the stored std")
-    threads: int = option(0, help="CPU threads (0 = torch's default)")
-    precision: str = precision_option()
-    compile: bool = compile_option()
-    packing: bool = option(False, help="pack several sequences per row instead of padding (same scores)")
-    skip_invalid: bool = option(False, help="skip (and count) invalid records instead of stopping")
-    progress: bool = option(True, help="show a progress bar")
+    model: Positional[str]
+    """rewardkit model directory (or a training output directory)"""
+    input: Positional[str]
+    """records to score"""
+    output: Positional[str]
+    """scored records (.jsonl/.json, optionally .gz)"""
+    batch_size: ScoringBatchSize = 32
+    normalize: bool = False
+    """subtract the stored reward mean and divide by the stored std"""
+    threads: Threads = 0
+    precision: Precision = "fp32"
+    compile: Compile = False
+    packing: bool = False
+    """pack several sequences per row instead of padding (same scores)"""
+    skip_invalid: bool = False
+    """skip (and count) invalid records instead of stopping"""
+    progress: Progress = True
 
 
 def run_score(cfg: ScoreConfig) -> int:
@@ -67,7 +56,7 @@ def run_score(cfg: ScoreConfig) -> int:
     pairs = [r for r in scored if r["kind"] == "pairwise" and not r.get("tie")]
     line = f"scored {n} record(s) -> {cfg.output}"
     if pairs:
-        correct = sum((r["margin"] > 0) + 0.5 * (r["margin"] == 0) for r in pairs)
+        correct = sum(pair_credit(r["score_margin"]) for r in pairs)
         line += f"; pairwise accuracy {correct / len(pairs):.3f} on {len(pairs)} pair(s)"
     print(line)
     if rejects:
@@ -79,9 +68,12 @@ def run_score(cfg: ScoreConfig) -> int:
 class ExportConfig:
     """Export a rewardkit model to the Hugging Face AutoModelForSequenceClassification layout."""
 
-    model: str = option(help="rewardkit model directory (or a training output directory)", positional=True)
-    output: str = option(help="directory for the exported checkpoint")
-    format: str = option("hf", help="export layout", choices=("hf",))
+    model: Positional[str]
+    """rewardkit model directory (or a training output directory)"""
+    output: str
+    """directory for the exported checkpoint"""
+    format: Literal["hf"] = "hf"
+    """export layout"""
 
 
 def run_export(cfg: ExportConfig) -> int:
@@ -97,15 +89,26 @@ def run_export(cfg: ExportConfig) -> int:
     return 0
 
 
+def _check_members(members: list[str]) -> None:
+    if len(members) < 2:
+        raise ConfigError(f"--members needs at least 2 models, got {len(members)}")
+
+
 @dataclass
-class EnsembleConfig:
+class EnsembleConfig(Checked):
     """Combine separately trained reward models (other seeds, data or objectives) into one ensemble model:
     each member's score is standardised with its stored reward mean/std, the ensemble scores their mean
     (or min), and the spread across members is the uncertainty that score, eval and serve report."""
 
-    members: list[str] = option(help="rewardkit model directories (or training output directories), at least 2")
-    output: str = option(help="directory for the ensemble (members are copied into it)")
-    aggregate: str = option("mean", help="ensemble score: mean of the members, or min (conservative)", choices=("mean", "min"))
+    members: list[str]
+    """rewardkit model directories (or training output directories), at least 2"""
+    output: str
+    """directory for the ensemble (members are copied into it)"""
+    aggregate: Literal["mean", "min"] = "mean"
+    """ensemble score: mean of the members, or min (conservative)"""
+
+    def validate(self) -> None:
+        _check_members(self.members)
 
 
 def run_ensemble(cfg: EnsembleConfig) -> int:
@@ -118,17 +121,22 @@ def run_ensemble(cfg: EnsembleConfig) -> int:
 
 
 @dataclass
-class MergeConfig:
+class MergeConfig(Checked):
     """Average the weights of reward models fine-tuned from the same pretrained backbone (other seeds, data orders
     or learning rates) into one model of the same size (WARM: weight-averaged reward models). It scores at the cost
     of one model, but unlike an ensemble reports no uncertainty. Members trained from different pretrained weights
     cannot be merged meaningfully; names and shapes of every weight are checked, their origin is not."""
 
-    members: list[str] = option(help="rewardkit model directories (or training output directories), at least 2")
-    output: str = option(help="directory for the merged model")
-    records: str = option("", help="records to store the merged model's reward mean/std from, e.g. the validation split "
-                          "(needed to serve normalised scores or to join an ensemble)")
-    batch_size: int = option(32, help="batch size for scoring --records")
+    members: list[str]
+    """rewardkit model directories (or training output directories), at least 2"""
+    output: str
+    """directory for the merged model"""
+    records: str = ""
+    """records to store the merged model's reward mean/std from, e.g. the validation split (needed to serve normalised scores or to join an ensemble)"""
+    batch_size: ScoringBatchSize = 32
+
+    def validate(self) -> None:
+        _check_members(self.members)
 
 
 def run_merge(cfg: MergeConfig) -> int:
@@ -146,12 +154,10 @@ def run_merge(cfg: MergeConfig) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    for name, cls, run, short in (("score", ScoreConfig, run_score, "score records with a reward model"),
-                                  ("export", ExportConfig, run_export, "export to the Hugging Face sequence-classification layout"),
-                                  ("ensemble", EnsembleConfig, run_ensemble, "combine trained reward models into an ensemble with uncertainty"),
-                                  ("merge", MergeConfig, run_merge, "average the weights of fine-tuned reward models into one (WARM)")):
-        doc = (cls.__doc__ or "").strip()
-        p = subparsers.add_parser(name, help=short, description=doc)
-        add_arguments(p, cls)
-        p.set_defaults(func=lambda ns, cls=cls, run=run: run(parse_config(cls, ns)))
+def register(commands: dict[str, Command]) -> None:
+    """Add score, export, ensemble and merge to the command table."""
+    commands["score"] = Command(ScoreConfig, run_score, "score records with a reward model")
+    commands["export"] = Command(ExportConfig, run_export, "export to the Hugging Face sequence-classification layout")
+    commands["ensemble"] = Command(EnsembleConfig, run_ensemble,
+                                   "combine trained reward models into an ensemble with uncertainty")
+    commands["merge"] = Command(MergeConfig, run_merge, "average the weights of fine-tuned reward models into one (WARM)")

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rewardkit.model.backbone import ModelError
+from rewardkit.errors import ModelError
 from rewardkit.model.reward_model import RewardModel
 
 ENSEMBLE_FILE = "ensemble.json"
@@ -90,9 +90,6 @@ class ModelEnsemble(nn.Module):
         if self.spec.aggregate == "min":
             return per_member.min(dim=1).values
         return per_member.mean(dim=1)
-
-    def normalize(self, scores: torch.Tensor) -> torch.Tensor:
-        return scores  # already in standard units
 
     def save(self, directory: str | Path) -> Path:
         """Write the members and ensemble.json. Into the directory the ensemble was loaded from, only the

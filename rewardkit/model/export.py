@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from rewardkit.model.backbone import ModelError
+from rewardkit.errors import ModelError
 from rewardkit.model.reward_model import RewardModel
 
 

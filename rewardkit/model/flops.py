@@ -26,6 +26,24 @@ def forward_flops(model: nn.Module, config, lengths: list[int]) -> float:
     return float(sum(per_token * t + 4 * t * t * width * layers for t in lengths))
 
 
+def matmul_seconds(dtype: torch.dtype, shape: tuple[int, int, int], repeats: int = 5, budget: float = 0.15) -> float:
+    """Seconds of one (m x k) @ (k x n) product: the best of up to `repeats` timed runs after one warm-up run
+    (the first run pays for allocation and kernel selection). Stops early once `budget` seconds are spent, after
+    at least two timed runs, so a slow path (e.g. emulated bf16) cannot make the measurement drag on."""
+    m, k, n = shape
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+    torch.mm(a, b)
+    best, spent = float("inf"), 0.0
+    for run in range(repeats):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        elapsed = time.perf_counter() - started
+        best, spent = min(best, elapsed), spent + elapsed
+        if run >= 1 and spent > budget:
+            break
+    return best
+
+
 def matmul_peak(dtype: torch.dtype = torch.float32, sizes: tuple[int, ...] = (1024, 2048, 3072), seconds: float = 1.5) -> float:
     """Measured FLOP/s of square matrix products on this machine: the best single run over a few sizes
     (on a shared machine a short measurement underestimates the peak, which would overstate MFU)."""

@@ -20,7 +20,8 @@ from collections.abc import Iterable
 
 import torch
 
-from rewardkit.model.backbone import ModelError
+from rewardkit.data.kinds import KINDS
+from rewardkit.errors import ModelError
 from rewardkit.model.ensemble import READING_FIELDS, check_members
 from rewardkit.model.reward_model import RewardModel
 
@@ -61,16 +62,10 @@ def merge_models(members: list[RewardModel], names: list[str] | None = None) -> 
 def reward_statistics(model: RewardModel, records: Iterable[dict], batch_size: int = 32, precision: str = "fp32") -> dict:
     """Mean and std of the model's raw reward over every response in `records` (as the trainer stores them for its
     evaluation split), so that servers can normalise a merged model's scores and it can join an ensemble."""
-    from rewardkit.model.scoring import score_records
+    from rewardkit.model.scoring import score
 
-    scores: list[float] = []
-    for r in score_records(model, records, batch_size, precision=precision):
-        if r["kind"] == "pairwise":
-            scores += [r["chosen_score"], r["rejected_score"]]
-        elif r["kind"] == "ranking":
-            scores += r["scores"]
-        else:
-            scores.append(r.get("model_score", r.get("score")))
+    items = [(r.get("prompt", ""), response) for r in records for response in KINDS[r["kind"]].responses(r)]
+    scores = score(model, items, batch_size, precision=precision).values
     if len(scores) < 2:
         raise ModelError(f"reward statistics need at least 2 scored responses, got {len(scores)}")
     values = torch.tensor(scores, dtype=torch.float64)

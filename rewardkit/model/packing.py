@@ -54,13 +54,12 @@ def plain_groups(sequences: list) -> list[list[Piece]]:
     return [[Piece([], s.input_ids, None, s.token_type_ids)] for s in sequences]
 
 
-def pack(groups: list[list[Piece]], pad_id: int, causal: bool, row_tokens: int) -> dict[str, torch.Tensor]:
-    """Rows of at most `row_tokens` tokens (a group longer than that gets a row of its own), filled
-    first-fit in decreasing size. Returns the model inputs and, per sequence in input order, where to pool."""
-    sizes = [len(g[0].prefix) + sum(len(p.tokens) for p in g) for g in groups]
+def assign_rows(sizes: list[int], row_tokens: int) -> list[list[int]]:
+    """Group indices per row: first-fit in decreasing size into rows of at most `row_tokens` tokens (a group
+    longer than that gets a row of its own)."""
     rows: list[list[int]] = []
     room: list[int] = []
-    for gi in sorted(range(len(groups)), key=lambda i: -sizes[i]):
+    for gi in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
         for r in range(len(rows)):
             if room[r] >= sizes[gi]:
                 rows[r].append(gi)
@@ -69,6 +68,14 @@ def pack(groups: list[list[Piece]], pad_id: int, causal: bool, row_tokens: int) 
         else:
             rows.append([gi])
             room.append(max(row_tokens, sizes[gi]) - sizes[gi])
+    return rows
+
+
+def pack(groups: list[list[Piece]], pad_id: int, causal: bool, row_tokens: int) -> dict[str, torch.Tensor]:
+    """Rows of at most `row_tokens` tokens, filled first-fit in decreasing size (assign_rows). Returns the model
+    inputs and, per sequence in input order, where to pool."""
+    sizes = [len(g[0].prefix) + sum(len(p.tokens) for p in g) for g in groups]
+    rows = assign_rows(sizes, row_tokens)
     width = max(sum(sizes[g] for g in row) for row in rows)
     n_rows = len(rows)
     input_ids = torch.full((n_rows, width), pad_id, dtype=torch.long)
@@ -121,9 +128,21 @@ def pack(groups: list[list[Piece]], pad_id: int, causal: bool, row_tokens: int) 
                 members_owner += [seq] * (len(prefix_tokens) + len(own_tokens))
                 cursor += len(piece.tokens)
         parent_of.append(parents)
-    # attention: a token sees its own segment and its segment's parent (and, if causal, only earlier tokens)
+    mask = segment_mask(segment, parent_of, causal)
+    batch = {"input_ids": input_ids, "attention_mask": mask.unsqueeze(1), "position_ids": positions,
+             "pool_first": first, "pool_last": last, "pool_tokens": torch.tensor(members_token, dtype=torch.long),
+             "pool_owner": torch.tensor(members_owner, dtype=torch.long)}
+    if has_types:
+        batch["token_type_ids"] = types
+    return batch
+
+
+def segment_mask(segment: torch.Tensor, parent_of: list[list[int]], causal: bool) -> torch.Tensor:
+    """Attention [R, T, T] from each token's segment [R, T] (-1 = pad) and each row's segment parents: a token sees
+    its own segment and its segment's parent (and, if causal, only earlier tokens)."""
+    width = segment.shape[1]
     same = segment.unsqueeze(2) == segment.unsqueeze(1)
-    parent_table = torch.full((n_rows, max(len(p) for p in parent_of) + 1), -2, dtype=torch.long)
+    parent_table = torch.full((segment.shape[0], max(len(p) for p in parent_of) + 1), -2, dtype=torch.long)
     for r, parents in enumerate(parent_of):
         parent_table[r, :len(parents)] = torch.tensor(parents)
     query_parent = torch.gather(parent_table, 1, segment.clamp(min=0))
@@ -132,13 +151,7 @@ def pack(groups: list[list[Piece]], pad_id: int, causal: bool, row_tokens: int) 
     if causal:
         mask &= torch.ones(width, width, dtype=torch.bool).tril()
     # padding rows/columns: let pad tokens see themselves so no softmax row is empty
-    mask |= torch.eye(width, dtype=torch.bool).unsqueeze(0) & (segment < 0).unsqueeze(2)
-    batch = {"input_ids": input_ids, "attention_mask": mask.unsqueeze(1), "position_ids": positions,
-             "pool_first": first, "pool_last": last, "pool_tokens": torch.tensor(members_token, dtype=torch.long),
-             "pool_owner": torch.tensor(members_owner, dtype=torch.long)}
-    if has_types:
-        batch["token_type_ids"] = types
-    return batch
+    return mask | (torch.eye(width, dtype=torch.bool).unsqueeze(0) & (segment < 0).unsqueeze(2))
 
 
 def pool_packed(states: torch.Tensor, batch: dict, how: str) -> torch.Tensor:

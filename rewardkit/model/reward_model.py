@@ -167,6 +167,10 @@ class RewardModel(nn.Module):
         swap_in_directory(tmp, directory)
         return directory
 
+    def save_spec(self, directory: str | Path) -> None:
+        """Rewrite only the spec of a saved model (e.g. after calibration); the weights stay as they are."""
+        (Path(directory) / SPEC_FILE).write_text(json.dumps(dataclasses.asdict(self.spec), indent=2))
+
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> RewardModel:
         directory = Path(directory)
@@ -196,12 +200,6 @@ class RewardModel(nn.Module):
             raise ModelError(f"{directory / WEIGHTS_FILE} does not match its config: missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]}")
         return model.to(device).eval()
-
-    def normalize(self, scores: torch.Tensor) -> torch.Tensor:
-        norm = self.spec.normalization
-        if not norm:
-            return scores
-        return (scores - norm["mean"]) / max(norm["std"], 1e-8)
 
 
 def swap_in_directory(tmp: Path, directory: Path) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rewardkit.data.records import is_conversation, text_of
+from rewardkit.data.texts import is_conversation, text_of
 
 
 @dataclass
@@ -26,6 +26,9 @@ class TruncationStats:
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+    def reset(self) -> None:
+        self.__init__()
 
 
 @dataclass

@@ -36,14 +36,14 @@ class RewardBackend:
             return []
         if self.remote:
             return self.client.score(pairs, normalize=self.normalize)
-        from rewardkit.model.scoring import score_sequences
+        from rewardkit.model.scoring import score
 
-        return score_sequences(self.model, pairs, self.batch_size, normalize=self.normalize)
+        return score(self.model, pairs, self.batch_size, normalize=self.normalize).values
 
 
 @lru_cache(maxsize=4)
 def _load(path: str):
-    from rewardkit.model.cli import load_model
+    from rewardkit.model.load import load_model
 
     return load_model(path)
 
@@ -81,7 +81,8 @@ def openrlhf_reward(queries: list[str], prompts: list[str], labels: list | None 
     and extra_logs, as torch tensors."""
     import torch
 
-    from rewardkit.serve.app import sigmoid, split_query
+    from rewardkit.scores import normalize, probability
+    from rewardkit.serve.protocol import split_query
 
     backend = _backend_from_env(model_or_url)
     if backend.remote:
@@ -91,11 +92,11 @@ def openrlhf_reward(queries: list[str], prompts: list[str], labels: list | None 
         tokenizer = backend.model.tokenizer
         strip = tuple(t for t in (tokenizer.pad_token, tokenizer.eos_token) if t)
         pairs = [split_query(q, p, strip) for q, p in zip(queries, prompts, strict=True)]
-        from rewardkit.model.scoring import score_sequences
+        from rewardkit.model.scoring import score
 
-        raw = score_sequences(backend.model, pairs, backend.batch_size)
-        rewards = backend.model.normalize(torch.tensor(raw)).tolist() if backend.normalize else raw
-    return {"rewards": torch.tensor(rewards), "scores": torch.tensor([sigmoid(r) for r in rewards]),
+        raw = score(backend.model, pairs, backend.batch_size).values
+        rewards = normalize(torch.tensor(raw), backend.model.spec.normalization).tolist() if backend.normalize else raw
+    return {"rewards": torch.tensor(rewards), "scores": torch.tensor(probability(rewards)),
             "extra_logs": {"raw_reward": torch.tensor(raw)}}
 
 

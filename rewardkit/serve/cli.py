@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
-from rewardkit.config import add_arguments, parse_config
+from rewardkit.config import Command
 from rewardkit.model.backbone import set_threads
 from rewardkit.serve.app import ServeConfig
 
@@ -13,8 +12,8 @@ from rewardkit.serve.app import ServeConfig
 def run_serve(cfg: ServeConfig) -> int:
     import uvicorn
 
-    from rewardkit.model.cli import load_model
     from rewardkit.model.ensemble import ModelEnsemble
+    from rewardkit.model.load import load_model
     from rewardkit.serve.app import create_app
 
     set_threads(cfg.threads)
@@ -32,9 +31,7 @@ def run_serve(cfg: ServeConfig) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    doc = (ServeConfig.__doc__ or "").strip()
-    p = subparsers.add_parser("serve", help="serve a reward model over HTTP to RL loops (OpenRLHF-compatible, dynamic batching)", description=doc)
-    p.add_argument("--config", help="YAML file with any of the options below")
-    add_arguments(p, ServeConfig)
-    p.set_defaults(func=lambda ns: run_serve(parse_config(ServeConfig, ns)))
+def register(commands: dict[str, Command]) -> None:
+    """Add serve to the command table."""
+    commands["serve"] = Command(ServeConfig, run_serve,
+                                "serve a reward model over HTTP to RL loops (OpenRLHF-compatible, dynamic batching)")

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewardkit.config import ConfigError, add_arguments, option, parse_config
-from rewardkit.model.backbone import ModelError
+from rewardkit.config import Command
+from rewardkit.options import Threads
 from rewardkit.train.config import TrainConfig
 
 
 def run_train(cfg: TrainConfig) -> int:
-    from rewardkit.train.trainer import TrainingError, train
+    from rewardkit.train.trainer import train
 
-    try:
-        summary = train(cfg)
-    except (ModelError, TrainingError) as err:
-        raise ConfigError(str(err)) from None
+    summary = train(cfg)
     ev = summary.get("eval") or {}
     print(f"model: {summary['model']}  steps: {summary['steps']}  records/s: {summary['records_per_second']}"
           + (f"  eval accuracy: {ev['accuracy']:.4f}" if ev.get("accuracy") == ev.get("accuracy") and ev else ""))
@@ -31,20 +27,27 @@ class DemoConfig:
     """The main job on built-in defaults: generate data, train a MiniLM reward model, evaluate on held-out
     templates, save it, score a few examples, and print where everything went."""
 
-    output: str = option("demo-output", help="where the data, model and reports go")
-    backbone: str = option("minilm", help="backbone (default: the bundled all-MiniLM-L6-v2)")
-    train_records: int = option(1600, help="training pairs to generate")
-    test_records: int = option(400, help="test pairs to generate, from held-out templates")
-    epochs: float = option(1.0, help="passes over the training pairs")
-    max_length: int = option(128, help="maximum tokens per sequence")
-    threads: int = option(0, help="CPU threads (0 = torch's default)")
-    seed: int = option(0, help="random seed")
+    output: str = "demo-output"
+    """where the data, model and reports go"""
+    backbone: str = "minilm"
+    """backbone (minilm: the bundled all-MiniLM-L6-v2)"""
+    train_records: int = 1600
+    """training pairs to generate"""
+    test_records: int = 400
+    """test pairs to generate, from held-out templates"""
+    epochs: float = 1.0
+    """passes over the training pairs"""
+    max_length: int = 128
+    """maximum tokens per sequence"""
+    threads: Threads = 0
+    seed: int = 0
+    """random seed"""
 
 
 def run_demo(cfg: DemoConfig) -> int:
     from rewardkit.data.io import write_records
     from rewardkit.data.synth import generate
-    from rewardkit.model.cli import load_model
+    from rewardkit.model.load import load_model
     from rewardkit.model.scoring import score_records
     from rewardkit.train.trainer import train
 
@@ -72,10 +75,13 @@ def run_demo(cfg: DemoConfig) -> int:
         print(f"  {r['category']:<22} chosen {r['chosen_score']:+.3f}  rejected {r['rejected_score']:+.3f}  "
               f"prompt: {str(r['prompt'])[:60]!r}")
     print("[5/5] evaluating on the synthetic suite (agreement, calibration, length bias, reward-hacking probes) ...")
-    from rewardkit.eval.cli import EvalConfig, run_eval
+    from rewardkit.eval.report import summary_table, text_table
+    from rewardkit.eval.scorers import model_scorer
+    from rewardkit.eval.suites import evaluate_suites
 
-    run_eval(EvalConfig(model=summary["model"], suite=["synthetic"], output=str(out / "eval"), probes=100,
-                        threads=cfg.threads, seed=cfg.seed, progress=False))
+    report = evaluate_suites(model_scorer(model, progress=False), ["synthetic"], output=out / "eval",
+                             probes=100, seed=cfg.seed)
+    print(text_table(summary_table(report["summary"])))
     seconds = time.perf_counter() - started
     (out / "demo_summary.json").write_text(json.dumps({"seconds": round(seconds, 1), "eval": ev,
                                                        "model": summary["model"]}, indent=2))
@@ -90,30 +96,14 @@ def run_demo(cfg: DemoConfig) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train", help="train a reward model on feedback records",
-                              description=(TrainConfig.__doc__ or "") + " Options may also come from --config FILE.yaml "
-                              "(same names, underscores or dashes); flags override the file.")
-    p.add_argument("--config", help="YAML file with any of the options below")
-    add_arguments(p, TrainConfig)
-    p.set_defaults(func=lambda ns: run_train(parse_config(TrainConfig, ns)))
+def register(commands: dict[str, Command]) -> None:
+    """Add train, recipe, sweep and demo to the command table."""
     from rewardkit.train.recipe import RecipeConfig, run_recipe
-
-    doc = (RecipeConfig.__doc__ or "").strip()
-    r = subparsers.add_parser("recipe", help="build a training mix from the public sets, train and evaluate in one command", description=doc + " Usually: rewardkit recipe "
-                              "--config examples/recipes/NAME.yaml")
-    r.add_argument("--config", help="recipe YAML (any option below)")
-    add_arguments(r, RecipeConfig)
-    r.set_defaults(func=lambda ns: run_recipe(parse_config(RecipeConfig, ns)))
     from rewardkit.train.sweep import SweepConfig, run_sweep
 
-    w = subparsers.add_parser("sweep", help="a small hyper-parameter grid over a recipe, chosen on its validation split",
-                              description=(SweepConfig.__doc__ or "").strip() + " Usually: rewardkit sweep --config "
-                              "examples/recipes/NAME.yaml --grid lr=2e-5,5e-5 objective=bt,hinge")
-    w.add_argument("--config", help="recipe YAML (any option below)")
-    add_arguments(w, SweepConfig)
-    w.set_defaults(func=lambda ns: run_sweep(parse_config(SweepConfig, ns)))
-    d = subparsers.add_parser("demo", help="the main job on built-in defaults (no arguments needed)",
-                              description=DemoConfig.__doc__)
-    add_arguments(d, DemoConfig)
-    d.set_defaults(func=lambda ns: run_demo(parse_config(DemoConfig, ns)))
+    commands["train"] = Command(TrainConfig, run_train, "train a reward model on feedback records")
+    commands["recipe"] = Command(RecipeConfig, run_recipe,
+                                 "build a training mix from the public sets, train and evaluate in one command")
+    commands["sweep"] = Command(SweepConfig, run_sweep,
+                                "a small hyper-parameter grid over a recipe, chosen on its validation split")
+    commands["demo"] = Command(DemoConfig, run_demo, "the main job on built-in defaults (no arguments needed)")

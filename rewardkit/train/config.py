@@ -1,92 +1,164 @@
-"""TrainConfig: the flags of `rewardkit train`, the schema of its YAML file and its --help, in one place."""
+"""TrainConfig: the flags of `rewardkit train`, the schema of its YAML file and its --help, in one place.
+
+Each field's docstring is its help text. validate() holds every check that needs only the options, so that a
+bad combination stops before any data or model loads.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
-from rewardkit.config import option
-from rewardkit.losses import OBJECTIVES
-from rewardkit.model.precision import precision_option
+from rewardkit.config import Checked, ConfigError
+from rewardkit.data.kinds import OBJECTIVES
+from rewardkit.options import Precision, Progress, Threads
+
+Objective = Literal[("auto", *OBJECTIVES)]
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Checked):
     """Train a reward model r(x, y) = W·h(x, y) + b on feedback records."""
 
     # data
-    train: str = option(help="training records (pairwise, ranking and/or rating; any reader format)")
-    output: str = option("runs/reward-model", help="output directory: model/, checkpoints/, metrics.jsonl, train_summary.json")
-    eval: str | None = option(None, help="evaluation records; without it a seeded share of --train is held out")
-    eval_fraction: float = option(0.1, help="share of --train held out for evaluation when --eval is not given (0 = none)")
-    skip_invalid: bool = option(False, help="skip invalid records (counted, written to OUTPUT/rejects.jsonl) instead of stopping")
+    train: str
+    """training records (pairwise, ranking and/or rating; any reader format)"""
+    output: str = "runs/reward-model"
+    """output directory: model/, checkpoints/, metrics.jsonl, train_summary.json, train_config.yaml"""
+    eval: str | None = None
+    """evaluation records; without it a seeded share of --train is held out"""
+    eval_fraction: float = 0.1
+    """share of --train held out for evaluation when --eval is not given (0 = none)"""
+    skip_invalid: bool = False
+    """skip invalid records (counted, written to OUTPUT/rejects.jsonl) instead of stopping"""
+
     # model
-    backbone: str = option("minilm", help="local HF model directory, .gguf file, built-in 'minilm' / 'smollm2', or 'mlp' for feature vectors")
-    init: str = option("pretrained", help="backbone weights: pretrained, or random from its config", choices=("pretrained", "random"))
-    pooling: str | None = option(None, help="last | mean | first | pooler (default: last for decoders, pooler for BERT-style encoders)",
-                                 choices=("last", "mean", "first", "pooler"))
-    heads: list[str] = option(["reward"], help="names of the reward heads (several = multi-objective)")
-    head_weights: list[float] | None = option(None, help="weights of the heads in the aggregate score (default: all 1)")
-    max_length: int = option(512, help="maximum tokens per sequence; the prompt is truncated from the left first")
-    chat_template: bool = option(True, help="render conversations with the tokenizer's chat template when it has one")
-    freeze_backbone: bool = option(False, help="train only the heads")
-    disable_dropout: bool = option(True, help="turn the backbone's dropout off, as is usual for reward models (it also "
-                                   "lets attention use its fast kernels); --no-disable-dropout keeps it")
-    lora_r: int = option(0, help="LoRA rank for the backbone's linear layers (0 = full fine-tuning; needs peft)")
-    lora_alpha: int = option(16, help="LoRA scaling alpha")
-    mlp_hidden: int = option(64, help="hidden width of the MLP backbone")
-    mlp_layers: int = option(2, help="hidden layers of the MLP backbone")
+    backbone: str = "minilm"
+    """local HF model directory, .gguf file, built-in 'minilm' / 'smollm2', or 'mlp' for feature vectors"""
+    init: Literal["pretrained", "random"] = "pretrained"
+    """backbone weights: pretrained, or random from its config"""
+    pooling: Literal["last", "mean", "first", "pooler"] | None = None
+    """how the backbone's token states become one vector; None: last for decoders, pooler for BERT-style encoders"""
+    heads: list[str] = field(default_factory=lambda: ["reward"])
+    """names of the reward heads (several = multi-objective)"""
+    head_weights: list[float] | None = None
+    """weights of the heads in the aggregate score, one per head (None: all 1)"""
+    max_length: int = 512
+    """maximum tokens per sequence; the prompt is truncated from the left first"""
+    chat_template: bool = True
+    """render conversations with the tokenizer's chat template when it has one"""
+    freeze_backbone: bool = False
+    """train only the heads"""
+    disable_dropout: bool = True
+    """turn the backbone's dropout off, as is usual for reward models (it also lets attention use its fast kernels); --no-disable-dropout keeps it"""
+    lora_r: int = 0
+    """LoRA rank for the backbone's linear layers (0 = full fine-tuning; needs peft)"""
+    lora_alpha: int = 16
+    """LoRA scaling alpha"""
+    mlp_hidden: int = 64
+    """hidden width of the MLP backbone"""
+    mlp_layers: int = 2
+    """hidden layers of the MLP backbone"""
+
     # objective
-    objective: str = option("auto", help="loss for the records it fits: auto (bt for pairs, listwise for best-of-K, "
-                            "regression for ratings) or one of " + ", ".join(OBJECTIVES), choices=("auto", *OBJECTIVES))
-    margin: float = option(1.0, help="margin for hinge, and for 'margin' when a pair has no 'margin' field")
-    label_smoothing: float = option(0.0, help="bt and margin: treat each pair's label as right with probability 1 - eps, "
-                                    "which caps how far one pair can push the margin (noisy human labels; 0 = off)")
-    temperature: float = option(1.0, help="temperature T for listwise softmax and contrastive objectives")
-    mix_weights: dict[str, float] = option({}, help="loss weight per record kind in mixed data, e.g. pairwise=1 rating=0.5")
-    center_weight: float = option(0.0, help="weight of the reward-centering penalty mean((r+ + r-)^2)")
-    l2_weight: float = option(0.0, help="weight of the L2 penalty on the reward head's parameters")
-    length_penalty: float = option(0.0, help="weight of the length penalty in each batch (length de-biasing)")
-    length_penalty_kind: str = option("correlation", help="correlation: corr(reward, length)^2, scale-free, strong from "
-                                      "the first step; covariance: cov(reward, standardised length)^2, in reward units, "
-                                      "grows with the rewards' spread", choices=("correlation", "covariance"))
-    length_head: bool = option(False, help="ODIN-style: a second head absorbs length during training and is left out "
-                               "at inference (uses --length-penalty as the weight of its correlation terms)")
-    balance_length: bool = option(False, help="repeat pairs so that 'chosen is longer' and 'chosen is shorter' are equally common")
-    ensemble: int = option(0, help="train K reward heads on Poisson bootstrap resamples (K >= 2); their spread is the "
-                           "uncertainty reported by score, eval and serve")
-    aggregate: str = option("weighted", help="ensemble score: weighted (the mean of the members) or min (conservative)",
-                            choices=("weighted", "min"))
-    standardize_annotators: bool = option(False, help="z-score rating targets per annotator before regression")
+    objective: Objective = "auto"
+    """loss for the records it fits: auto (bt for pairs, listwise for best-of-K, regression for ratings) or a named objective"""
+    margin: float = 1.0
+    """margin for hinge, and for 'margin' when a pair has no 'margin' field"""
+    label_smoothing: float = 0.0
+    """bt and margin: treat each pair's label as right with probability 1 - eps, which caps how far one pair can push the margin (noisy human labels; 0 = off; below 0.5)"""
+    temperature: float = 1.0
+    """temperature T for listwise softmax and contrastive objectives"""
+    mix_weights: dict[str, float] = field(default_factory=dict)
+    """loss weight per record kind in mixed data, e.g. pairwise=1 rating=0.5"""
+    center_weight: float = 0.0
+    """weight of the reward-centering penalty mean((r+ + r-)^2)"""
+    l2_weight: float = 0.0
+    """weight of the L2 penalty on the reward head's parameters"""
+    length_penalty: float = 0.0
+    """weight of the length penalty in each batch (length de-biasing)"""
+    length_penalty_kind: Literal["correlation", "covariance"] = "correlation"
+    """correlation: corr(reward, length)^2, scale-free, strong from the first step; covariance: cov(reward, standardised length)^2, in reward units, grows with the rewards' spread"""
+    length_head: bool = False
+    """ODIN-style: a second head absorbs length during training and is left out at inference (uses --length-penalty as the weight of its correlation terms); not with --ensemble"""
+    balance_length: bool = False
+    """repeat pairs so that 'chosen is longer' and 'chosen is shorter' are equally common"""
+    ensemble: int = 0
+    """train K reward heads on Poisson bootstrap resamples (K >= 2, 0 = one head, no --heads); their spread is the uncertainty reported by score, eval and serve"""
+    aggregate: Literal["weighted", "min"] = "weighted"
+    """ensemble score: weighted (the mean of the members) or min (conservative)"""
+    standardize_annotators: bool = False
+    """z-score rating targets per annotator before regression"""
+
     # optimisation
-    epochs: float = option(1.0, help="passes over the training data")
-    max_steps: int = option(0, help="stop after this many optimizer steps (0 = no limit)")
-    batch_size: int = option(16, help="records per optimizer step per micro-batch (all processes together)")
-    grad_accum: int = option(1, help="micro-batches accumulated per optimizer step")
-    lr: float = option(2e-5, help="peak learning rate of the backbone")
-    head_lr: float | None = option(None, help="learning rate of the heads (default: 10x --lr, at most 1e-3)")
-    weight_decay: float = option(0.0, help="AdamW weight decay")
-    warmup_ratio: float = option(0.1, help="share of steps spent warming up the learning rate linearly")
-    scheduler: str = option("linear", help="learning-rate decay after warm-up", choices=("linear", "cosine", "constant"))
-    max_grad_norm: float = option(1.0, help="gradient clipping norm (0 = off)")
+    epochs: float = 1.0
+    """passes over the training data"""
+    max_steps: int = 0
+    """stop after this many optimizer steps (0 = no limit)"""
+    batch_size: int = 16
+    """records per optimizer step per micro-batch (all processes together; at least 1)"""
+    grad_accum: int = 1
+    """micro-batches accumulated per optimizer step (at least 1)"""
+    lr: float = 2e-5
+    """peak learning rate of the backbone"""
+    head_lr: float | None = None
+    """learning rate of the heads (None: 10x --lr, at most 1e-3)"""
+    weight_decay: float = 0.0
+    """AdamW weight decay"""
+    warmup_ratio: float = 0.1
+    """share of steps spent warming up the learning rate linearly"""
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    """learning-rate decay after warm-up"""
+    max_grad_norm: float = 1.0
+    """gradient clipping norm (0 = off)"""
+
     # evaluation, checkpoints, logging
-    eval_every: int = option(0, help="evaluate every N optimizer steps (0 = only at the end of each epoch)")
-    save_every: int = option(0, help="write checkpoints/last every N optimizer steps (0 = at each evaluation)")
-    early_stopping_patience: int = option(0, help="stop after N evaluations without improvement (0 = never)")
-    final_model: str = option("best", help="which checkpoint becomes OUTPUT/model", choices=("best", "last"))
-    resume: bool = option(False, help="continue from OUTPUT/checkpoints/last, reproducing the uninterrupted run")
-    seed: int = option(0, help="random seed for initialisation (unless --init-seed), splits and data order")
-    init_seed: int | None = option(None, help="seed of the torch random state instead of --seed: new weights (the head, a "
-                                   "random backbone) and dropout. Runs that share it start from the same weights and differ "
-                                   "in data order only, as weight averaging (`rewardkit merge`) needs")
-    threads: int = option(0, help="CPU threads for torch (0 = torch's default)")
-    precision: str = precision_option()
-    max_batch_tokens: int = option(4096, help="most padded tokens per forward pass: a longer batch is split and its "
-                                   "gradients accumulated (same update, bounded memory; 0 = no cap)")
-    cache_features: bool = option(False, help="with --freeze-backbone: compute the backbone's features once, then train "
-                                  "only the heads on them (much faster for many epochs; dropout in the backbone is off)")
-    packing: bool = option(False, help="put several sequences in one row with a block-diagonal mask instead of padding them")
-    prefix_sharing: bool = option(False, help="decoders: compute each prompt once for all its responses (one row, responses "
-                                  "see the prompt but not each other); implies packing")
-    group_by_length: bool = option(True, help="batch records of similar length together (less padding; order stays random)")
-    padding_side: str = option("right", help="pad sequences on this side (scores are the same either way)", choices=("right", "left"))
-    progress: bool = option(True, help="show a progress bar")
+    eval_every: int = 0
+    """evaluate every N optimizer steps (0 = only at the end of each epoch)"""
+    save_every: int = 0
+    """write checkpoints/last every N optimizer steps (0 = at each evaluation)"""
+    early_stopping_patience: int = 0
+    """stop after N evaluations without improvement (0 = never)"""
+    final_model: Literal["best", "last"] = "best"
+    """which checkpoint becomes OUTPUT/model"""
+    resume: bool = False
+    """continue from OUTPUT/checkpoints/last, reproducing the uninterrupted run"""
+    seed: int = 0
+    """random seed for initialisation (unless --init-seed), splits and data order"""
+    init_seed: int | None = None
+    """torch seed for new weights (head, random backbone) and dropout instead of --seed: runs that share it start alike and differ only in data order, as `rewardkit merge` needs"""
+    threads: Threads = 0
+    precision: Precision = "fp32"
+    max_batch_tokens: int = 4096
+    """most padded tokens per forward pass: a longer batch is split and its gradients accumulated (same update, bounded memory; 0 = no cap)"""
+    cache_features: bool = False
+    """with --freeze-backbone and no LoRA: compute the backbone's features once, then train only the heads on them (much faster for many epochs; dropout in the backbone is off)"""
+    packing: bool = False
+    """put several sequences in one row with a block-diagonal mask instead of padding them"""
+    prefix_sharing: bool = False
+    """decoders: compute each prompt once for all its responses (one row, responses see the prompt but not each other); implies packing"""
+    group_by_length: bool = True
+    """batch records of similar length together (less padding; order stays random)"""
+    padding_side: Literal["right", "left"] = "right"
+    """pad sequences on this side (scores are the same either way)"""
+    progress: Progress = True
+
+    def validate(self) -> None:
+        """Options that do not fit together. Whether the backbone is a decoder (for --prefix-sharing) is known
+        only once its config loads, so the trainer checks that."""
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ConfigError("batch_size and grad_accum must be at least 1")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise ConfigError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing} (0.5 would make "
+                              "every label a coin flip)")
+        if self.head_weights is not None and len(self.head_weights) != len(self.heads):
+            raise ConfigError(f"{len(self.heads)} heads ({', '.join(self.heads)}) but {len(self.head_weights)} "
+                              "head weights: give one weight per head")
+        if self.ensemble and (self.ensemble < 2 or self.heads != ["reward"]):
+            raise ConfigError("--ensemble K needs K >= 2 and no --heads (its heads are the K members)")
+        if self.length_head and self.ensemble:
+            raise ConfigError("--length-head and --ensemble cannot be combined")
+        if self.cache_features and (not self.freeze_backbone or self.lora_r or self.backbone == "mlp"):
+            raise ConfigError("--cache-features needs --freeze-backbone, no LoRA, and a transformer backbone")
+        if self.prefix_sharing and self.backbone == "mlp":
+            raise ConfigError("--prefix-sharing needs a decoder backbone, not an MLP over feature vectors")

@@ -1,16 +1,17 @@
 """`rewardkit recipe RECIPE.yaml`: build a training mix from the public sets, train, and evaluate, in one command.
 
-A recipe is a training config (every `rewardkit train` option) plus where its data comes from:
-- sources: {source: weight}; a source contributes round(weight x max_per_source) records, drawn with the
-  recipe's seed; category_weights ({category: weight}) make a public set's categories more or less likely to be
+A recipe holds a training config (`train`: every `rewardkit train` option) and says where its data comes from:
+- sources: {source: weight}; a source contributes round(weight x max_per_source) records, drawn with
+  train.seed; category_weights ({category: weight}) make a public set's categories more or less likely to be
   drawn (RMB's Helpfulness / Harmlessness, ...). Sources are the *training* parts of the sets: hh-harmless and
   rmb-pairwise / rmb-bon are the 80% of prompts that their eval suites do not hold out; synthetic is the
   built-in tasks' training templates.
 - Before training, records are de-duplicated across sources, and any record whose prompt occurs in an
   evaluation suite is removed (counted), so a recipe never trains on what it is scored on.
 - A seeded share (validation_fraction) of the mix is the validation split used to pick the checkpoint.
-- With ensemble_models K, K models are trained on the same mix with seeds seed .. seed+K-1 (OUTPUT/members/seed-S)
-  and combined into one ensemble model (rewardkit.model.ensemble) that is evaluated in their place.
+- With ensemble_models K, K models are trained on the same mix with seeds train.seed .. train.seed+K-1
+  (OUTPUT/members/seed-S) and combined into one ensemble model (rewardkit.model.ensemble) that is evaluated in
+  their place.
 Writes OUTPUT/data/{train,validation}.jsonl, OUTPUT/data/balance.json, OUTPUT/run (the model), OUTPUT/eval
 (report.json, report.html) and OUTPUT/recipe_summary.json.
 """
@@ -21,38 +22,73 @@ import dataclasses
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from rewardkit.config import ConfigError, option
-from rewardkit.data.records import DataError, text_of
+from rewardkit.config import Checked, ConfigError
+from rewardkit.data.catalog import default_data_dir, split_set
+from rewardkit.data.io import iter_records, write_records
+from rewardkit.data.kinds import KINDS
+from rewardkit.data.prompts import comparable_forms
+from rewardkit.data.synth import generate
+from rewardkit.data.texts import text_of
+from rewardkit.scores import pair_credit
 from rewardkit.train.config import TrainConfig
 
 SOURCES = ("hh-harmless", "rmb-pairwise", "rmb-bon", "synthetic")
 
 
-@dataclass
-class RecipeConfig(TrainConfig):
-    """Train a reward model on a documented mix of public preference data and evaluate it on the suites.
-    Every `rewardkit train` option applies; the options below say where the data comes from."""
+def _recipe_training() -> TrainConfig:
+    return TrainConfig(train="")  # the recipe sets the data: its own mix
 
-    train: str = option("", help="(set by the recipe: OUTPUT/data/train.jsonl)")
-    output: str = option("runs/recipe", help="output directory: data/, run/, eval/, recipe_summary.json")
-    sources: dict[str, float] = option({"hh-harmless": 1.0, "synthetic": 1.0},
-                                       help=f"training sources and weights; sources: {', '.join(SOURCES)}")
-    max_per_source: int = option(1000, help="records drawn from a source of weight 1")
-    category_weights: dict[str, float] = option({}, help="relative weight of the public sets' records by category, matched "
-                                                "against any part of a record's category path (e.g. Harmlessness=0.5 "
-                                                "halves RMB's harmlessness share of the drawn records; 0 leaves them out)")
-    validation_fraction: float = option(0.05, help="seeded share of the mix used for checkpoint selection")
-    data_dir: str = option("", help="directory of the public sets (default: $REWARDKIT_DATA_DIR or ../shared/data)")
-    eval_suites: list[str] = option(["all"], help="suites to evaluate the trained model on")
-    eval_max_records: int = option(2000, help="records per suite in the evaluation (sampled by prompt)")
-    ensemble_models: int = option(0, help="train K separate models (seeds seed .. seed+K-1) and evaluate them as one "
-                                  "ensemble whose spread is the uncertainty (0 = one model)")
-    merge_members: bool = option(False, help="with ensemble_models: average the K models' weights into one model "
-                                 "(WARM; one forward pass, no uncertainty) instead of keeping them as an ensemble; the "
-                                 "K runs then start from the same weights (init_seed = seed) and differ in data order")
+
+@dataclass
+class RecipeConfig(Checked):
+    """Train a reward model on a documented mix of public preference data and evaluate it on the suites.
+    Usually: rewardkit recipe --config examples/recipes/NAME.yaml. The options below say where the data comes
+    from and how the model is evaluated; `train` holds every `rewardkit train` option (--train.lr 1e-4, or in
+    the YAML train: {lr: 1.0e-4}) except the data and output, which the recipe sets."""
+
+    output: str = "runs/recipe"
+    """output directory: data/, run/, eval/, recipe_summary.json (a sweep's: data/, runs/, eval/, sweep.json, sweep.md)"""
+    train: TrainConfig = field(default_factory=_recipe_training)
+    """the training options; train.seed also seeds the draw of the mix and its validation split"""
+    sources: dict[str, float] = field(default_factory=lambda: {"hh-harmless": 1.0, "synthetic": 1.0})
+    """training sources and weights (a source of weight w contributes w x max_per_source records); sources: hh-harmless, rmb-pairwise, rmb-bon, synthetic"""
+    max_per_source: int = 1000
+    """records drawn from a source of weight 1"""
+    category_weights: dict[str, float] = field(default_factory=dict)
+    """relative weight of the public sets' records by category, matched against any part of the category path (Harmlessness=0.5 halves RMB's harmlessness share; 0 leaves it out)"""
+    validation_fraction: float = 0.05
+    """seeded share of the mix used for checkpoint selection"""
+    data_dir: str = ""
+    """directory of the public sets (empty: $REWARDKIT_DATA_DIR or ../shared/data)"""
+    eval_suites: list[str] = field(default_factory=lambda: ["all"])
+    """suites to evaluate the trained model on"""
+    eval_max_records: int = 2000
+    """records per suite in the evaluation (sampled by prompt)"""
+    ensemble_models: int = 0
+    """train K models (seeds train.seed ..+K-1), evaluated as one ensemble whose spread is the uncertainty (0 = one; K >= 2 needs a validation split, not train.ensemble)"""
+    merge_members: bool = False
+    """with ensemble_models: save the average of the K models' weights (WARM: one forward pass, no uncertainty) instead of an ensemble; the runs then share their init_seed"""
+
+    def validate(self) -> None:
+        """Recipe options that do not fit; the training options check themselves."""
+        if self.train.train or self.train.eval:
+            raise ConfigError("a recipe trains on its own mix (OUTPUT/data/train.jsonl, validation.jsonl): remove "
+                              "train.train and train.eval")
+        unknown = sorted(set(self.sources) - set(SOURCES))
+        if unknown:
+            raise ConfigError(f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}")
+        if any(w < 0 for w in [*self.sources.values(), *self.category_weights.values()]):
+            raise ConfigError(f"source and category weights must not be negative: {self.sources}, {self.category_weights}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if self.ensemble_models and (self.ensemble_models < 2 or self.train.ensemble or self.validation_fraction <= 0):
+            raise ConfigError("ensemble_models needs K >= 2 and a validation split (validation_fraction > 0), and "
+                              "cannot be combined with train.ensemble (K heads in one model)")
+        if self.merge_members and not self.ensemble_models:
+            raise ConfigError("merge_members averages the models of ensemble_models: set ensemble_models: K (K >= 2)")
 
 
 def category_weight(record: dict, weights: dict[str, float]) -> float:
@@ -72,38 +108,11 @@ def weighted_draw(records: list[dict], n: int, weights: dict[str, float], rng: r
 
 def source_pool(name: str, data_dir: Path, n: int, seed: int) -> list[dict]:
     """The training part of a source in a seeded random order (synthetic: n records generated for it)."""
-    from rewardkit.data.convert import convert
-    from rewardkit.data.synth import generate
-    from rewardkit.eval.suites import held_out_split
-
     if name == "synthetic":
         return generate("mix", n, seed, "train")
-    where = {"hh-harmless": ("hh-rlhf", data_dir / "hh-rlhf" / "harmless-base-test.jsonl.gz"),
-             "rmb-pairwise": ("rmb-pairwise", data_dir / "rmb" / "pairwise"),
-             "rmb-bon": ("rmb-bon", data_dir / "rmb" / "bon")}
-    if name not in where:
-        raise ConfigError(f"unknown source {name!r}; choose from {', '.join(SOURCES)}")
-    fmt, path = where[name]
-    if not path.exists():
-        raise DataError(f"source {name!r} needs {path}; pass --data-dir", source=str(path))
-    pool = held_out_split(list(convert(fmt, path)))[0]
+    pool = split_set(name, data_dir)[0]
     random.Random(f"{name}:{seed}").shuffle(pool)
     return pool
-
-
-def prompt_keys(prompt) -> set[str]:
-    """Comparable forms of a prompt: all its text, and its last user turn, without roles, case or spacing,
-    so that 'How do I ...?' in one set matches [{"role": "user", "content": "How do I ...?"}] in another."""
-    def norm(text: str) -> str:
-        return " ".join(str(text).lower().split())
-
-    if isinstance(prompt, list):
-        keys = {norm(" ".join(str(m.get("content", "")) for m in prompt))}
-        users = [m for m in prompt if m.get("role") == "user"]
-        if users:
-            keys.add(norm(users[-1].get("content", "")))
-        return keys - {""}
-    return {norm(prompt)} - {""}
 
 
 def eval_prompts(data_dir: Path) -> set[str]:
@@ -114,7 +123,7 @@ def eval_prompts(data_dir: Path) -> set[str]:
     for suite in SUITES.values():
         if suite.needs is None or (data_dir / suite.needs).exists():
             for r in suite.load(data_dir):
-                keys |= prompt_keys(r.get("prompt", ""))
+                keys |= comparable_forms(r.get("prompt", ""))
     return keys
 
 
@@ -125,15 +134,12 @@ def top_category(record: dict) -> str:
 
 
 def _key(r: dict) -> str:
-    responses = [r["chosen"], r["rejected"]] if r["kind"] == "pairwise" else r.get("responses") or [r.get("response")]
-    return json.dumps([r.get("prompt"), responses], sort_keys=True, default=str)
+    return json.dumps([r.get("prompt"), KINDS[r["kind"]].responses(r)], sort_keys=True, default=str)
 
 
 def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict], dict]:
     from rewardkit.data.records import normalize_record
 
-    if any(w < 0 for w in cfg.category_weights.values()):
-        raise ConfigError(f"category_weights must not be negative: {cfg.category_weights}")
     held_out = eval_prompts(data_dir)
     seen: set[str] = set()
     mix: list[dict] = []
@@ -141,17 +147,17 @@ def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict]
     categories: set[str] = set()  # of the public sets' pools, to catch a misspelt category weight
     for name, weight in cfg.sources.items():
         n = round(weight * cfg.max_per_source)
-        pool = source_pool(name, data_dir, n, cfg.seed)
+        pool = source_pool(name, data_dir, n, cfg.train.seed)
         if name != "synthetic" and cfg.category_weights:
             categories |= {part for r in pool for part in str(r.get("category") or "").split("/")}
-            pool = weighted_draw(pool, n, cfg.category_weights, random.Random(f"{name}:{cfg.seed}:categories"))
+            pool = weighted_draw(pool, n, cfg.category_weights, random.Random(f"{name}:{cfg.train.seed}:categories"))
         records = [normalize_record(r) if "kind" not in r else r for r in pool[:n]]
         kept = []
         for r in records:
             key = _key(r)
             if key in seen:
                 report["removed"]["duplicate across sources"] += 1
-            elif name != "synthetic" and prompt_keys(r.get("prompt", "")) & held_out:
+            elif name != "synthetic" and comparable_forms(r.get("prompt", "")) & held_out:
                 report["removed"]["prompt is in an evaluation suite"] += 1
             else:
                 seen.add(key)
@@ -166,18 +172,16 @@ def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict]
     if unmatched:  # a misspelt category would otherwise change nothing, silently
         raise ConfigError(f"category_weights {unmatched} match no record of the public sources; categories include "
                           f"{', '.join(sorted(c for c in categories if c)[:12])}")
-    random.Random(cfg.seed).shuffle(mix)
+    random.Random(cfg.train.seed).shuffle(mix)
     n_val = int(len(mix) * cfg.validation_fraction)
     report["removed"] = dict(report["removed"])
     report["train_records"], report["validation_records"] = len(mix) - n_val, n_val
     return mix[n_val:], mix[:n_val], report
 
 
-def prepare_mix(cfg: RecipeConfig, output: Path) -> tuple[Path, dict, dict]:
-    """Build and write the mix; returns the data directory, the train options that point at it, and the balance report."""
-    from rewardkit.data.io import write_records
-    from rewardkit.eval.suites import default_data_dir
-
+def prepare_mix(cfg: RecipeConfig, output: Path) -> tuple[Path, TrainConfig, dict]:
+    """Build and write the mix; returns the data directory, the training config that points at it (trains into
+    OUTPUT/run), and the balance report."""
     data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
     train_rows, validation_rows, balance = build_mix(cfg, data_dir)
     write_records(output / "data" / "train.jsonl", train_rows)
@@ -189,35 +193,35 @@ def prepare_mix(cfg: RecipeConfig, output: Path) -> tuple[Path, dict, dict]:
         print(f"      {name:<14} {s['records']:>6}  {s['kinds']}  chosen longer: {s['chosen_longer_share']}")
         if len(s["categories"]) > 1:
             print(f"      {'':<14} {'':>6}  {s['categories']}")
-    train_fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainConfig)}
-    train_fields.update(train=str(output / "data" / "train.jsonl"), eval=str(output / "data" / "validation.jsonl"),
-                        output=str(output / "run"))
-    return data_dir, train_fields, balance
+    training = dataclasses.replace(cfg.train, train=str(output / "data" / "train.jsonl"),
+                                   eval=str(output / "data" / "validation.jsonl"), output=str(output / "run"))
+    return data_dir, training, balance
 
 
 def evaluate_on_suites(cfg: RecipeConfig, run_dir: Path, eval_dir: Path, data_dir: Path) -> dict:
-    """Evaluate a trained run on the recipe's suites; returns the report's per-suite summary."""
-    from rewardkit.eval.cli import EvalConfig, run_eval
+    """Evaluate a trained run on the recipe's suites (report in eval_dir); returns the per-suite summary."""
+    from rewardkit.eval.scorers import load_scorer
+    from rewardkit.eval.suites import evaluate_suites
 
-    run_eval(EvalConfig(model=str(run_dir), suite=cfg.eval_suites, data_dir=str(data_dir), output=str(eval_dir),
-                        max_records=cfg.eval_max_records, precision=cfg.precision, threads=cfg.threads, progress=cfg.progress))
-    return json.loads((eval_dir / "report.json").read_text())["summary"]
+    scorer = load_scorer(run_dir, progress=cfg.train.progress, precision=cfg.train.precision)
+    report = evaluate_suites(scorer, cfg.eval_suites, data_dir, output=eval_dir, max_records=cfg.eval_max_records,
+                             about={"recipe": str(cfg.output)})
+    return report["summary"]
 
 
 def validation_by_source(model, validation: Path, cfg: RecipeConfig) -> dict:
     """Validation accuracy per source of the mix (pairs: chosen above rejected; lists: best on top), and over the
     whole split. The split's average is dominated by the largest source and can hide one that the others outvote
     (HH-harmless's "shorter is safer" against RMB helpfulness's "longer is better"), so a recipe reports both."""
-    from rewardkit.data.io import iter_records
-    from rewardkit.eval.metrics import best_of_k, pair_credit
+    from rewardkit.eval.metrics import best_of_k
     from rewardkit.model.scoring import score_records
 
     credits: dict[str, list[float]] = {}
-    for r in score_records(model, iter_records(validation), cfg.batch_size, precision=cfg.precision):
+    for r in score_records(model, iter_records(validation), cfg.train.batch_size, precision=cfg.train.precision):
         if r["kind"] == "pairwise" and not r.get("tie"):
-            credit = pair_credit(r["margin"])
+            credit = pair_credit(r["score_margin"])
         elif r["kind"] == "ranking" and r.get("best") is not None:
-            credit = best_of_k(r["scores"], r["best"])
+            credit = best_of_k(r["response_scores"], r["best"])
         else:
             continue
         credits.setdefault(r.get("source") or "(none)", []).append(credit)
@@ -232,30 +236,31 @@ def print_by_source(by_source: dict) -> None:
                                                   for name, v in by_source.items()))
 
 
-def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
+def train_ensemble(cfg: RecipeConfig, training: TrainConfig, output: Path) -> dict:
     """Train cfg.ensemble_models models that differ only in their seed, and save them in OUTPUT/run/model as one
     ensemble, or with merge_members as their weight average (its reward mean/std from the validation split).
     Returns a training summary with each member's validation metrics (the combined model's own come from
     validation_by_source)."""
-    from rewardkit.data.io import iter_records
     from rewardkit.model.ensemble import ModelEnsemble
     from rewardkit.model.merge import merge_models, reward_statistics
     from rewardkit.model.reward_model import RewardModel
     from rewardkit.train.trainer import train
 
     # Weight averaging needs members that start from the same weights (WARM); an ensemble gains from different ones.
-    init_seed = cfg.seed if cfg.merge_members and cfg.init_seed is None else cfg.init_seed
+    init_seed = training.seed if cfg.merge_members and training.init_seed is None else training.init_seed
+    seeds = range(training.seed, training.seed + cfg.ensemble_models)
     members = []
-    for seed in range(cfg.seed, cfg.seed + cfg.ensemble_models):
-        print(f"      member seed {seed} ({seed - cfg.seed + 1}/{cfg.ensemble_models})")
-        members.append(train(TrainConfig(**{**train_fields, "seed": seed, "init_seed": init_seed,
-                                            "output": str(output / "members" / f"seed-{seed}")})))
+    for i, seed in enumerate(seeds):
+        print(f"      member seed {seed} ({i + 1}/{cfg.ensemble_models})")
+        members.append(train(dataclasses.replace(training, seed=seed, init_seed=init_seed,
+                                                 output=str(output / "members" / f"seed-{seed}"))))
     trained = [RewardModel.load(m["model"]) for m in members]
     if cfg.merge_members:
-        combined = merge_models(trained, [f"seed-{seed}" for seed in range(cfg.seed, cfg.seed + cfg.ensemble_models)])
-        combined.spec.normalization = reward_statistics(combined, iter_records(train_fields["eval"]), cfg.batch_size, cfg.precision)
+        combined = merge_models(trained, [f"seed-{seed}" for seed in seeds])
+        combined.spec.normalization = reward_statistics(combined, iter_records(training.eval), training.batch_size,
+                                                        training.precision)
     else:
-        combined = ModelEnsemble(trained, "mean" if cfg.aggregate == "weighted" else "min")
+        combined = ModelEnsemble(trained, "mean" if training.aggregate == "weighted" else "min")
     combined.save(output / "run" / "model")
     member_accuracy = [m["eval"].get("pairwise_accuracy", float("nan")) for m in members]
     print(f"      validation pairwise accuracy of the members: {' / '.join(f'{a:.3f}' for a in member_accuracy)}")
@@ -264,22 +269,18 @@ def train_ensemble(cfg: RecipeConfig, train_fields: dict, output: Path) -> dict:
 
 
 def run_recipe(cfg: RecipeConfig) -> int:
-    from rewardkit.model.cli import load_model
+    from rewardkit.model.load import load_model
     from rewardkit.train.trainer import train
 
-    if cfg.ensemble_models and (cfg.ensemble_models < 2 or cfg.ensemble or cfg.validation_fraction <= 0):
-        raise ConfigError("ensemble_models needs K >= 2 and a validation split (validation_fraction > 0), and cannot "
-                          "be combined with ensemble (K heads in one model)")
-    if cfg.merge_members and not cfg.ensemble_models:
-        raise ConfigError("merge_members averages the models of ensemble_models: set ensemble_models: K (K >= 2)")
+    cfg.validate()  # also catches a config changed after it was made
     output = Path(cfg.output)
     print("[1/3] building the mix ...")
-    data_dir, train_fields, balance = prepare_mix(cfg, output)
+    data_dir, training, balance = prepare_mix(cfg, output)
     print("[2/3] training ...")
-    summary = train_ensemble(cfg, train_fields, output) if cfg.ensemble_models else train(TrainConfig(**train_fields))
+    summary = train_ensemble(cfg, training, output) if cfg.ensemble_models else train(training)
     by_source = {}
     if balance["validation_records"]:
-        by_source = validation_by_source(load_model(output / "run"), Path(train_fields["eval"]), cfg)
+        by_source = validation_by_source(load_model(output / "run"), Path(training.eval), cfg)
         print_by_source(by_source)
     print(f"[3/3] evaluating on {', '.join(cfg.eval_suites)} ...")
     suites = evaluate_on_suites(cfg, output / "run", output / "eval", data_dir)

@@ -12,41 +12,57 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
-import yaml
-
-from rewardkit.config import ConfigError, build_config, option
+from rewardkit.config import FLAT, Checked, ConfigError, from_dict, yaml_value
 from rewardkit.train.config import TrainConfig
 from rewardkit.train.recipe import RecipeConfig, evaluate_on_suites, prepare_mix, validation_by_source
 
 CHOOSE_BY = ("accuracy", "source_mean", "worst_source")
 
 
+def _sweep_recipe() -> RecipeConfig:
+    return RecipeConfig(output="runs/sweep")
+
+
 @dataclass
-class SweepConfig(RecipeConfig):
+class SweepConfig(Checked):
     """Train every combination of a small grid on a recipe's mix, pick one on the validation split, and
-    evaluate only that one on the suites. Every `rewardkit recipe` option applies; --grid names the axes."""
+    evaluate only that one on the suites. A sweep is a recipe plus a grid: every `rewardkit recipe` option
+    applies, spelled as there (--sources, --train.lr; a recipe YAML is a sweep YAML), and --grid names the axes.
+    Usually: rewardkit sweep --config examples/recipes/NAME.yaml --grid lr=2e-5,5e-5 objective=bt,hinge"""
 
-    output: str = option("runs/sweep", help="output directory: data/, runs/, sweep.json, sweep.md, eval/")
-    grid: list[str] = option([], help="axes as OPTION=V1,V2,... (any train option), e.g. lr=2e-5,5e-5 objective=bt,hinge")
-    choose_by: str = option("accuracy", help="validation score that picks the run: accuracy (the whole split), "
-                            "source_mean (the sources weigh equally) or worst_source (the least accurate source)",
-                            choices=CHOOSE_BY)
+    recipe: Annotated[RecipeConfig, FLAT] = field(default_factory=_sweep_recipe)
+    """the recipe whose mix every combination trains on"""
+    grid: list[str] = field(default_factory=list)
+    """axes as OPTION=V1,V2,... (any training option, without 'train.'), e.g. lr=2e-5,5e-5 objective=bt,hinge"""
+    choose_by: Literal[CHOOSE_BY] = "accuracy"
+    """validation score that picks the run: accuracy (the whole split), source_mean (the sources weigh equally) or worst_source (the least accurate source)"""
+
+    def validate(self) -> None:
+        """The grid's options and values, and the recipe options a sweep needs, are checked now, not mid-sweep."""
+        parse_grid(self.grid, self.recipe.train)
+        if self.recipe.validation_fraction <= 0:
+            raise ConfigError("a sweep chooses on the validation split: set validation_fraction above 0")
+        if self.recipe.ensemble_models:
+            raise ConfigError("a sweep trains single models: choose the options here, then set ensemble_models in "
+                              "the recipe")
 
 
-def parse_grid(grid: list[str]) -> dict[str, list]:
-    """{"lr": [2e-05, 5e-05], ...} from ["lr=2e-5,5e-5", ...]; every option and value is checked now, not mid-sweep."""
+def parse_grid(grid: list[str], base: TrainConfig) -> dict[str, list]:
+    """{"lr": [2e-05, 5e-05], ...} from ["lr=2e-5,5e-5", ...]. Each value is checked as a YAML value of that
+    training option, and `base` with it must be a valid training config."""
     axes: dict[str, list] = {}
     for axis in grid:
         name, sep, values = axis.partition("=")
-        name = name.strip().replace("-", "_")
+        name = name.strip().replace("-", "_").removeprefix("train.")
         if not sep or not values.strip():
             raise ConfigError(f"grid axis {axis!r} must look like OPTION=V1,V2 (e.g. lr=2e-5,5e-5)")
-        if name in {f.name for f in dataclasses.fields(RecipeConfig)} - {f.name for f in dataclasses.fields(TrainConfig)}:
+        if name in {f.name for f in dataclasses.fields(RecipeConfig)}:
             raise ConfigError(f"grid axis {name!r} changes the data mix; sweep training options only")
-        axes[name] = [getattr(build_config(TrainConfig, {"train": "", name: yaml.safe_load(v.strip())}, source=f"grid axis {axis!r}"), name)
+        axes[name] = [getattr(from_dict(TrainConfig, {name: yaml_value(v.strip())}, f"grid axis {axis!r}", base), name)
                       for v in values.split(",")]
     if not axes:
         raise ConfigError("give at least one grid axis, e.g. --grid lr=2e-5,5e-5 epochs=1,2")
@@ -87,20 +103,17 @@ def run_sweep(cfg: SweepConfig) -> int:
     from rewardkit.model.reward_model import RewardModel
     from rewardkit.train.trainer import train
 
-    axes = parse_grid(cfg.grid)
-    if cfg.validation_fraction <= 0:
-        raise ConfigError("a sweep chooses on the validation split: set validation_fraction above 0")
-    if cfg.ensemble_models:
-        raise ConfigError("a sweep trains single models: choose the options here, then set ensemble_models in the recipe")
-    output = Path(cfg.output)
-    data_dir, train_fields, _ = prepare_mix(cfg, output)
+    cfg.validate()  # also catches a config changed after it was made
+    recipe = cfg.recipe
+    axes = parse_grid(cfg.grid, recipe.train)
+    output = Path(recipe.output)
+    data_dir, training, _ = prepare_mix(recipe, output)
     combinations = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
     rows = []
     for i, combo in enumerate(combinations):
         run = f"{i:02d}"
         print(f"[sweep {i + 1}/{len(combinations)}] {combo}")
-        fields = {**train_fields, **combo, "output": str(output / "runs" / run)}
-        summary = train(TrainConfig(**fields))
+        summary = train(dataclasses.replace(training, **combo, output=str(output / "runs" / run)))
         ev = summary["eval"]
         rows.append({"run": run, **combo, "model": summary["model"], "steps": summary["steps"],
                      "train_seconds": summary["train_seconds"], "validation_loss": ev["loss"],
@@ -108,7 +121,7 @@ def run_sweep(cfg: SweepConfig) -> int:
                      "validation_best_of_k": ev.get("best_of_k_accuracy", float("nan")),
                      "validation_accuracy": ev["accuracy"],
                      "validation_by_source": validation_by_source(RewardModel.load(summary["model"]),
-                                                                  Path(fields["eval"]), cfg)})
+                                                                  Path(training.eval), recipe)})
     best = choose(rows, cfg.choose_by)
     best["chosen"] = True
     table = markdown_table(axes, rows)
@@ -116,9 +129,9 @@ def run_sweep(cfg: SweepConfig) -> int:
     result = {"sweep": dataclasses.asdict(cfg), "axes": axes, "runs": rows, "chosen": best["run"]}
     (output / "sweep.json").write_text(json.dumps(result, indent=2, default=str))
     print(table)
-    if cfg.eval_suites:
-        print(f"evaluating the chosen run {best['run']} ({ {a: best[a] for a in axes} }, by {cfg.choose_by}) on {', '.join(cfg.eval_suites)} ...")
-        result["summary"] = evaluate_on_suites(cfg, Path(best["model"]).parent, output / "eval", data_dir)
+    if recipe.eval_suites:
+        print(f"evaluating the chosen run {best['run']} ({ {a: best[a] for a in axes} }, by {cfg.choose_by}) on {', '.join(recipe.eval_suites)} ...")
+        result["summary"] = evaluate_on_suites(recipe, Path(best["model"]).parent, output / "eval", data_dir)
         (output / "sweep.json").write_text(json.dumps(result, indent=2, default=str))
     print(f"sweep done: {output / 'sweep.md'}, {output / 'sweep.json'}")
     return 0

@@ -1,0 +1,113 @@
+"""The server's wire protocol: JSON request bodies checked and turned into (prompt, response) items.
+
+Plain functions over the decoded JSON, with no web framework: the adapters (OpenRLHF's query splitting)
+use them in-process too. Every problem is a RequestError whose message names the offending field, with
+the HTTP status the server answers: 400 malformed JSON, 413 too large, 422 invalid fields.
+"""
+
+from __future__ import annotations
+
+import json
+
+from rewardkit.data.records import DataError, check_text, is_conversation
+
+
+class RequestError(Exception):
+    """A request the server refuses, with the HTTP status to answer and a message for the client."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def parse_body(raw: bytes, max_body_mb: float) -> dict:
+    """The request body as a JSON object; 413 above `max_body_mb` (a body sent without Content-Length
+    reaches here whole), 400 when it is not a JSON object."""
+    if len(raw) > max_body_mb * 2 ** 20:
+        raise RequestError(413, f"request body exceeds --max-body-mb {max_body_mb}")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RequestError(400, f"malformed JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise RequestError(400, "the request body must be a JSON object")
+    return data
+
+
+def _field(data: dict, name: str, kind: type, required: bool = True):
+    """data[name] checked to be a `kind`; None when absent and not required."""
+    if name not in data:
+        if required:
+            raise RequestError(422, f"field '{name}' is required")
+        return None
+    if not isinstance(data[name], kind):
+        raise RequestError(422, f"field '{name}' must be a {kind.__name__}")
+    return data[name]
+
+
+def _text(value, where: str, allow_empty: bool = True) -> str:
+    """A text field checked as records' texts are; `where` names it in the error."""
+    try:
+        return check_text(value, where, allow_empty=allow_empty)
+    except DataError as err:
+        raise RequestError(422, str(err)) from None
+
+
+def split_query(query: str, prompt: str | None, strip_tokens: tuple[str, ...]) -> tuple[str, str]:
+    """OpenRLHF sends prompt + response as one string: trailing pad/eos tokens are stripped and the prompt
+    (when given and a prefix of the query) is split off, so the model sees the same (prompt, response)
+    split it was trained on."""
+    text = query
+    changed = True
+    while changed:
+        changed = False
+        for token in strip_tokens:
+            if token and text.endswith(token):
+                text, changed = text[: -len(token)], True
+    if prompt and text.startswith(prompt):
+        return prompt, text[len(prompt):]
+    return "", text
+
+
+def reward_items(data: dict, strip_tokens: tuple[str, ...]) -> list[tuple[str, str]]:
+    """POST /get_reward (OpenRLHF): {"query": [...], "prompts": [...] optional} -> (prompt, response) items."""
+    queries = _field(data, "query", list)
+    prompts = _field(data, "prompts", list, required=False)
+    if prompts is not None and len(prompts) != len(queries):
+        raise RequestError(422, f"'prompts' has {len(prompts)} entries for {len(queries)} queries")
+    items = []
+    for i, query in enumerate(queries):
+        query = _text(query, f"query[{i}]")
+        prompt = _text(prompts[i], f"prompts[{i}]") if prompts is not None else None
+        items.append(split_query(query, prompt, strip_tokens))
+    return items
+
+
+def score_request(data: dict) -> tuple[list[tuple], bool | None]:
+    """POST /v1/score: {"inputs": [{"prompt", "response"} | {"messages"}], "normalize": bool optional} ->
+    (items, normalize). A conversation's last turn, the assistant's, is the response; the turns before it
+    are the prompt."""
+    inputs = _field(data, "inputs", list)
+    normalize = _field(data, "normalize", bool, required=False)
+    items = []
+    for i, entry in enumerate(inputs):
+        if not isinstance(entry, dict):
+            raise RequestError(422, f"inputs[{i}] must be an object with prompt/response or messages")
+        if "messages" in entry:
+            messages = entry["messages"]
+            if not is_conversation(messages) or messages[-1].get("role") != "assistant":
+                raise RequestError(422, f"inputs[{i}].messages must be a conversation ending with an assistant turn")
+            items.append((messages[:-1], _text(messages[-1].get("content"), f"inputs[{i}].messages[-1].content")))
+        else:
+            items.append((_text(entry.get("prompt", ""), f"inputs[{i}].prompt"),
+                          _text(entry.get("response"), f"inputs[{i}].response")))
+    return items, normalize
+
+
+def compare_items(data: dict) -> list[tuple[str, str]]:
+    """POST /v1/compare: {"prompt", "responses": [2..K]} -> one (prompt, response) item per response."""
+    prompt = _text(data.get("prompt", ""), "prompt")
+    responses = _field(data, "responses", list)
+    if len(responses) < 2:
+        raise RequestError(422, "'responses' needs at least 2 responses")
+    return [(prompt, _text(r, f"responses[{i}]")) for i, r in enumerate(responses)]

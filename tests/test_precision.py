@@ -1,0 +1,127 @@
+"""`--precision auto` picks the precision that measures faster on this machine: the decision from timings, the
+per-machine cache of those timings, and the precision that autocast and the trainer then run in."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from rewardkit.data.io import write_records
+from rewardkit.data.synth import generate
+from rewardkit.model import machine, precision
+from rewardkit.model.flops import matmul_seconds
+from rewardkit.model.machine import MatmulTimings, machine_info, machine_key, matmul_timings
+from rewardkit.model.precision import autocast, choose_cpu_precision, resolve_precision
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """A private cache directory, and `auto` decided afresh in each test (and after it, for later tests)."""
+    monkeypatch.setenv("REWARDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    precision._auto_precision.cache_clear()
+    yield
+    precision._auto_precision.cache_clear()
+
+
+def fake_timings(monkeypatch, fp32_seconds: float, bf16_seconds: float | None) -> list[int]:
+    """Replace the measurement with fixed timings; returns a list that grows by one per measurement."""
+    calls: list[int] = []
+
+    def measure() -> MatmulTimings:
+        calls.append(1)
+        return MatmulTimings(fp32_seconds, bf16_seconds)
+
+    monkeypatch.setattr(machine, "measure_matmul_timings", measure)
+    return calls
+
+
+@pytest.mark.parametrize(("fp32", "bf16", "expected"), [
+    (0.010, 0.0167, "fp32"),   # bf16 at 0.6x fp32 (AVX512-BF16 without AMX)
+    (0.010, 0.005, "bf16"),    # bf16 2x faster
+    (0.010, 0.0025, "bf16"),   # bf16 4x faster (AMD EPYC)
+    (0.010, 0.0095, "fp32"),   # within noise
+    (0.010, 0.0085, "fp32"),   # 1.18x: still within what noise and the casts can eat
+    (0.010, None, "fp32"),     # bf16 could not be timed
+])
+def test_decision_from_timings(fp32, bf16, expected):
+    assert choose_cpu_precision(fp32, bf16) == expected
+
+
+def test_timings_are_cached_per_machine_and_reused(tmp_path, monkeypatch):
+    calls = fake_timings(monkeypatch, 0.010, 0.005)
+    first = matmul_timings()
+    second = matmul_timings()
+    assert len(calls) == 1 and not first.cached and second.cached
+    assert (second.fp32_seconds, second.bf16_seconds) == (0.010, 0.005)
+    saved = json.loads((tmp_path / "cache" / machine.TIMINGS_FILE).read_text())
+    assert saved[machine_key()]["bf16_seconds"] == 0.005
+    assert "threads" in machine_key() and torch.__version__ in machine_key()
+
+
+def test_a_damaged_cache_is_measured_again(tmp_path, monkeypatch):
+    calls = fake_timings(monkeypatch, 0.010, 0.005)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / machine.TIMINGS_FILE).write_text("{not json")
+    assert not matmul_timings().cached and len(calls) == 1
+    assert matmul_timings().cached and len(calls) == 1
+
+
+def test_auto_resolves_once_from_the_cache_and_says_so(monkeypatch, capsys):
+    calls = fake_timings(monkeypatch, 0.010, 0.0167)
+    assert resolve_precision("auto") == "fp32"
+    assert resolve_precision("auto") == "fp32"
+    said = capsys.readouterr().err
+    assert said.count("precision auto -> fp32") == 1 and "0.60x fp32" in said
+    precision._auto_precision.cache_clear()  # a new process: the timings come from the cache file
+    assert resolve_precision("auto") == "fp32" and len(calls) == 1
+    assert "cached in" in capsys.readouterr().err
+
+
+def test_explicit_precisions_pass_through_and_bad_ones_fail(monkeypatch):
+    calls = fake_timings(monkeypatch, 0.010, 0.005)
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
+    assert not calls
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision("fp16")
+
+
+@pytest.mark.parametrize(("bf16_seconds", "bf16"), [(0.005, True), (0.0167, False)])
+def test_autocast_runs_in_the_resolved_precision(monkeypatch, bf16_seconds, bf16):
+    fake_timings(monkeypatch, 0.010, bf16_seconds)
+    with autocast("auto"):
+        assert torch.is_autocast_enabled("cpu") == bf16
+        out = torch.nn.functional.linear(torch.randn(2, 4), torch.randn(3, 4))
+    assert out.dtype == (torch.bfloat16 if bf16 else torch.float32)
+
+
+@pytest.mark.parametrize(("bf16_seconds", "bf16"), [(0.005, True), (0.0167, False)])
+def test_trainer_runs_its_forward_passes_in_the_resolved_precision(tmp_path, monkeypatch, bf16_seconds, bf16):
+    from rewardkit.train import loop
+    from rewardkit.train.config import TrainConfig
+    from rewardkit.train.trainer import train
+
+    fake_timings(monkeypatch, 0.010, bf16_seconds)
+    seen: list[bool] = []
+    real_batch_loss = loop.batch_loss
+
+    def spy(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return real_batch_loss(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "batch_loss", spy)
+    write_records(tmp_path / "train.jsonl", generate("trajectories", 64, 0, "train"))
+    train(TrainConfig(train=str(tmp_path / "train.jsonl"), output=str(tmp_path / "run"), backbone="mlp",
+                      max_steps=2, batch_size=16, eval_fraction=0.0, precision="auto", progress=False))
+    assert seen and set(seen) == {bf16}
+
+
+def test_real_measurement_and_machine_info():
+    seconds = matmul_seconds(torch.float32, (64, 64, 64))
+    assert 0 < seconds < 1
+    info = machine_info()
+    assert info["cpu"] and info["torch"] == torch.__version__ and info["torch_threads"] == torch.get_num_threads()
+    assert math.isfinite(info["matmul_gflop_per_second"]["fp32"]) and info["matmul_gflop_per_second"]["fp32"] > 0
+    assert resolve_precision("auto") in ("fp32", "bf16")
