@@ -24,17 +24,15 @@ def main() -> int:
     parser.add_argument("--output", default="bench/results/ensemble_diversity.json")
     args = parser.parse_args()
 
-    from rewardkit.data.io import iter_records
-    from rewardkit.model.load import load_model
+    import rewardkit as rk
     from rewardkit.model.machine import machine_info
-    from rewardkit.model.scoring import score
 
-    model = load_model(args.model)
+    model = rk.load_model(args.model)
     if model.spec.ensemble < 2:
         raise SystemExit(f"{args.model} is not an ensemble")
-    pairs = [r for r in iter_records(args.records) if r["kind"] == "pairwise"][: args.max_pairs]
+    pairs = [r for r in rk.iter_records(args.records) if r["kind"] == "pairwise"][: args.max_pairs]
     items = [(r["prompt"], response) for r in pairs for response in (r["chosen"], r["rejected"])]
-    scores = np.array(score(model, items, precision="auto").members).T                      # [K, 2 * pairs]
+    scores = np.array(rk.score(model, items, precision="auto").members).T                      # [K, 2 * pairs]
     margins = scores[:, 0::2] - scores[:, 1::2]       # [K, pairs]
     k = len(scores)
 

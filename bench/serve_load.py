@@ -114,23 +114,21 @@ def main() -> int:
 
     import torch
 
-    from rewardkit.model.load import load_model
+    import rewardkit as rk
     from rewardkit.model.machine import machine_info
-    from rewardkit.model.reward_model import RewardModel
-    from rewardkit.model.scoring import score
 
     work = tempfile.mkdtemp(prefix="rewardkit-serve-bench-")
-    model_dir = args.model or str(RewardModel.build("minilm", max_length=256).save(Path(work) / "model"))
+    model_dir = args.model or str(rk.RewardModel.build("minilm", max_length=256).save(Path(work) / "model"))
     items = sequences(args.requests)
 
     torch.set_num_threads(args.threads)
-    model = load_model(model_dir)
-    score(model, items[:64], batch_size=args.max_batch_size)  # warm-up
+    model = rk.load_model(model_dir)
+    rk.score(model, items[:64], batch_size=args.max_batch_size)  # warm-up
     started = time.perf_counter()
-    score(model, items, batch_size=args.max_batch_size)
+    rk.score(model, items, batch_size=args.max_batch_size)
     offline_wall = time.perf_counter() - started
     started = time.perf_counter()
-    score(model, items, batch_size=1)
+    rk.score(model, items, batch_size=1)
     single_wall = time.perf_counter() - started
     offline = {"sequences": len(items), "seconds": round(offline_wall, 3),
                "sequences_per_second": round(len(items) / offline_wall, 2), "batch_size": args.max_batch_size,

@@ -20,16 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import rewardkit as rk  # noqa: E402
 from rewardkit.data.convert import convert  # noqa: E402
 from rewardkit.data.io import write_records  # noqa: E402
-from rewardkit.data.records import text_of  # noqa: E402
 from rewardkit.data.synth import generate  # noqa: E402
+from rewardkit.data.texts import text_of  # noqa: E402
 from rewardkit.model.machine import machine_info  # noqa: E402
-from rewardkit.model.reward_model import RewardModel  # noqa: E402
-from rewardkit.model.scoring import score_records  # noqa: E402
 from rewardkit.scores import pair_credit  # noqa: E402
-from rewardkit.train.config import TrainConfig  # noqa: E402
-from rewardkit.train.trainer import train  # noqa: E402
 
 
 def bootstrap_ci(correct: list[float], n: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -66,19 +63,19 @@ def main() -> int:
         train_rows, test_rows = train_rows[: args.max_pairs], test_rows[: args.max_pairs]
     write_records(work / "train.jsonl", train_rows)
     write_records(work / "test.jsonl", test_rows)
-    cfg = TrainConfig(train=str(work / "train.jsonl"), eval=str(work / "test.jsonl"), output=str(work / "run"),
+    cfg = rk.TrainConfig(train=str(work / "train.jsonl"), eval=str(work / "test.jsonl"), output=str(work / "run"),
                       max_length=args.max_length, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       threads=args.threads, seed=0, final_model="last")
     started = time.perf_counter()
-    summary = train(cfg)
+    summary = rk.train_model(cfg)
     wall = time.perf_counter() - started
-    model = RewardModel.load(summary["model"])
-    scored = score_records(model, test_rows, batch_size=32)
+    model = rk.load_model(summary["model"])
+    scored = rk.score_records(model, test_rows, batch_size=32)
     correct = [pair_credit(r["score_margin"]) for r in scored]
     length_only = [float(len(text_of(r["chosen"])) > len(text_of(r["rejected"])))
                    + 0.5 * float(len(text_of(r["chosen"])) == len(text_of(r["rejected"]))) for r in test_rows]
     synth = generate("mix", min(400, args.max_pairs or 400), 0, "test")
-    synth_scored = score_records(model, synth, batch_size=32)
+    synth_scored = rk.score_records(model, synth, batch_size=32)
     result = {
         "benchmark": "train_hh", "backbone": "all-MiniLM-L6-v2", "max_length": args.max_length, "epochs": args.epochs,
         "batch_size": args.batch_size, "lr": args.lr, "threads": args.threads,

@@ -117,21 +117,17 @@ def run_trl(train, test, args, bf16: bool) -> dict:
 
 
 def run_rewardkit(train, test, args, prefix_sharing: bool) -> dict:
-    from rewardkit.data.io import write_records
-    from rewardkit.model.reward_model import RewardModel
-    from rewardkit.model.scoring import score_records
-    from rewardkit.train.config import TrainConfig
-    from rewardkit.train.trainer import train as train_model
+    import rewardkit as rk
 
     work = Path(args.work)
-    write_records(work / "train.jsonl", train)
-    cfg = TrainConfig(train=str(work / "train.jsonl"), output=str(work / args.side), backbone=args.backbone,
+    rk.write_records(work / "train.jsonl", train)
+    cfg = rk.TrainConfig(train=str(work / "train.jsonl"), output=str(work / args.side), backbone=args.backbone,
                       max_length=args.max_length, batch_size=BATCH, max_steps=args.steps, epochs=100, lr=LR,
                       warmup_ratio=WARMUP, eval_fraction=0.0, precision="auto", threads=args.threads, seed=0,
                       final_model="last", progress=False, prefix_sharing=prefix_sharing)
-    summary = train_model(cfg)
-    model = RewardModel.load(summary["model"])
-    scored = score_records(model, test, precision="auto")
+    summary = rk.train_model(cfg)
+    model = rk.load_model(summary["model"])
+    scored = rk.score_records(model, test, precision="auto")
     return {"train_seconds": summary["train_seconds"], "pairs_trained_on": len(train), "pairs_dropped_over_max_length": 0,
             "truncation": summary["truncation"], "margins": [r["score_margin"] for r in scored]}
 

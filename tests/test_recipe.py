@@ -152,7 +152,11 @@ def test_recipe_with_merge_members_saves_the_weight_average_of_its_seeds(tiny_be
     assert summary["recipe"]["merge_members"] and "synthetic" in summary["summary"]
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "examples" / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+ROOT = Path(__file__).parent.parent
+RECIPES = sorted([*(ROOT / "examples" / "recipes").glob("*.yaml"), *(ROOT / "docs" / "reports" / "recipes").glob("*.yaml")])
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.parent.parent.name + "/" + p.name)
 def test_every_shipped_recipe_is_a_valid_config_and_names_its_own_command(path):
     from rewardkit.config import load_yaml, parse
     from rewardkit.train.sweep import SweepConfig
@@ -161,4 +165,4 @@ def test_every_shipped_recipe_is_a_valid_config_and_names_its_own_command(path):
     cfg = parse(SweepConfig if command == "sweep" else RecipeConfig, ["--config", str(path)])  # checks the grid too
     recipe = cfg.recipe if command == "sweep" else cfg
     assert set(recipe.sources) <= set(SOURCES), f"{path.name}: unknown source in {sorted(recipe.sources)}"
-    assert f"rewardkit {command} --config examples/recipes/{path.name}" in path.read_text()
+    assert f"rewardkit {command} --config {path.relative_to(ROOT)}" in path.read_text()

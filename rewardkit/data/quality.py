@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from rewardkit.data.records import text_of
+from rewardkit.data.texts import text_of
 
 NEAR_DUPLICATE_JACCARD = 0.8
 _MINHASH_BANDS, _MINHASH_ROWS = 16, 4

@@ -19,13 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 from rewardkit.data.kinds import KINDS
-from rewardkit.data.texts import (  # noqa: F401  (re-exported: the record helpers most callers want)
-    check_text,
-    is_conversation,
-    is_features,
-    split_shared_prefix,
-    text_of,
-)
 from rewardkit.errors import DataError
 
 

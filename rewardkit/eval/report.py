@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rewardkit.data.records import text_of
+from rewardkit.data.texts import text_of
 
 SUMMARY_COLUMNS = [("accuracy", "accuracy"), ("ci95", "95% CI"), ("length_only", "length-only"),
                    ("section_average", "section avg"), ("best_of_k", "best-of-K"), ("rating_spearman", "rating ρ"),

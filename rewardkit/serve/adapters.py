@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from rewardkit.data.records import is_conversation
+from rewardkit.data.texts import is_conversation
 
 
 class RewardBackend:

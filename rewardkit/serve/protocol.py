@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-from rewardkit.data.records import DataError, check_text, is_conversation
+from rewardkit.data.texts import check_text, is_conversation
+from rewardkit.errors import DataError
 
 
 class RequestError(Exception):
