@@ -26,6 +26,7 @@ _EXPORTS = {
     "ModelEnsemble": "rewardkit.model.ensemble",
     "score": "rewardkit.model.scoring",
     "score_records": "rewardkit.model.scoring",
+    "score_steps": "rewardkit.model.scoring",
     "Scores": "rewardkit.scores",
     "TrainConfig": "rewardkit.train.config",
     "train_model": "rewardkit.train.trainer",
@@ -44,7 +45,7 @@ _EXPORTS = {
 
 __all__ = ["ConfigError", "DataError", "KINDS", "ModelEnsemble", "ModelError", "RewardModel", "RewardkitError", "Scores",
            "TrainConfig", "TrainingError", "__version__", "evaluate", "evaluate_suites", "iter_records", "load_model",
-           "read_records", "score", "score_records", "train_model", "write_records"]
+           "read_records", "score", "score_records", "score_steps", "train_model", "write_records"]
 
 if TYPE_CHECKING:
     from rewardkit.data.io import iter_records, read_records, write_records
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
     from rewardkit.model.ensemble import ModelEnsemble
     from rewardkit.model.load import load_model
     from rewardkit.model.reward_model import RewardModel
-    from rewardkit.model.scoring import score, score_records
+    from rewardkit.model.scoring import score, score_records, score_steps
     from rewardkit.scores import Scores
     from rewardkit.train.config import TrainConfig
     from rewardkit.train.trainer import train as train_model

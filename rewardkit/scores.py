@@ -1,7 +1,8 @@
 """What a reward model's scores are, and the three pieces of arithmetic every consumer of them shares.
 
-Scores        the value a scoring call returns: one reward per (prompt, response) item, and for an ensemble the
-              members' rewards of each item (in the same units), whose spread is the ensemble's uncertainty
+Scores        the value a scoring call returns: one reward per (prompt, response) item, for an ensemble the
+              members' rewards of each item (in the same units), whose spread is the ensemble's uncertainty, and
+              for an item that is a solution in steps, the reward of each step (rewardkit.model.steps)
 normalize     the stored reward mean/std a model carries: (r - mean) / std
 probability   the Bradley-Terry / calibrated preference probability sigmoid(margin / T + b)
 pair_credit   how right a pair's score margin is: 1, 0.5 for tied scores, 0
@@ -17,17 +18,20 @@ import torch
 
 @dataclass(frozen=True)
 class Scores:
-    """values [N]: one reward per item; members [N][K]: each item's K ensemble-member rewards, or None."""
+    """values [N]: one reward per item; members [N][K]: each item's K ensemble-member rewards, or None;
+    steps [N]: each item's step rewards (None for an item that is not a solution in steps), or None."""
 
     values: list[float]
     members: list[list[float]] | None = None
+    steps: list[list[float] | None] | None = None
 
     def __len__(self) -> int:
         return len(self.values)
 
     def __getitem__(self, index: slice) -> Scores:
-        """The scores of a slice of the items, members kept alongside."""
-        return Scores(self.values[index], None if self.members is None else self.members[index])
+        """The scores of a slice of the items, members and steps kept alongside."""
+        return Scores(self.values[index], None if self.members is None else self.members[index],
+                      None if self.steps is None else self.steps[index])
 
     @property
     def spreads(self) -> list[float] | None:

@@ -20,7 +20,7 @@ RECORDS = [
     {"prompt": "2 + 3 * 4?", "steps": ["3 * 4 = 12", "2 + 12 = 14"], "labels": [True, True]},
 ]
 SCORED_FIELDS = {"pairwise": ("chosen_score", "rejected_score", "score_margin"), "ranking": ("response_scores",),
-                 "rating": ("response_score",), "stepwise": ("response_score",)}
+                 "rating": ("response_score",), "stepwise": ("response_score", "step_scores")}
 
 
 @pytest.fixture(scope="module")

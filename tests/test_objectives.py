@@ -47,7 +47,7 @@ def batch_of(kind: str, rewards: torch.Tensor, targets: list[dict], sizes: list[
              "index": torch.where(valid, offsets + torch.arange(k), torch.zeros(1, dtype=torch.long)),
              "head": torch.full((len(sizes),), -1),
              "lengths": torch.tensor(lengths or [float(i) for i in range(rewards.shape[0])])}
-    batch.update(KINDS[kind].collate(targets, k, rewards.shape[1]))
+    batch.update(KINDS[kind].collate(targets, sizes, rewards.shape[1]))
     return batch
 
 
@@ -116,7 +116,8 @@ def test_rating_regression_fits_the_score_and_each_named_head():
 
 
 def test_objectives_per_kind_default_and_explicit():
-    assert choose_objectives({"pairwise", "rating", "stepwise"}, "auto") == {"pairwise": "bt", "rating": "regression"}
+    assert choose_objectives({"pairwise", "rating", "stepwise"}, "auto") == {"pairwise": "bt", "rating": "regression",
+                                                                          "stepwise": "step-bce"}
     assert choose_objectives({"pairwise", "ranking"}, "plackett-luce") == {"pairwise": "bt", "ranking": "plackett-luce"}
     with pytest.raises(ValueError, match="needs ranking records"):
         choose_objectives({"pairwise"}, "listwise")

@@ -1,8 +1,9 @@
-"""The public preference sets that both training and evaluation read, and the split that keeps them apart.
+"""The public sets that both training and evaluation read, and the splits that keep them apart.
 
 HH-RLHF harmless and RMB are training data and evaluation suites at once: a seeded 20% of each set's prompts
 is held out (rewardkit.data.prompts.split_by_prompt); the evaluation suites score that part and recipes train
-on the rest, so a recipe never trains on a prompt it is scored on.
+on the rest, so a recipe never trains on a prompt it is scored on. PRMBench comes split by its authors: its
+train files are training data, its test files an evaluation suite.
 """
 
 from __future__ import annotations
@@ -42,3 +43,12 @@ def split_set(name: str, data_dir: Path) -> tuple[list[dict], list[dict]]:
         raise DataError(f"the public set {name!r} is not in the data directory; pass --data-dir "
                         "(see ../shared/data/README.md)", source=str(path))
     return split_by_prompt(list(convert(converter, path)), HELD_OUT_FRACTION)
+
+
+def prmbench_part(data_dir: Path, part: str) -> list[dict]:
+    """PRMBench's stepwise records from its 'train' or 'test' files (prm800k_{part}_*.jsonl.gz)."""
+    files = sorted((data_dir / "prmbench").glob(f"prm800k_{part}_*.jsonl*"))
+    if not files:
+        raise DataError(f"no PRMBench {part} files; pass --data-dir (see ../shared/data/README.md)",
+                        source=str(data_dir / "prmbench"))
+    return [r for f in files for r in convert("prmbench", f)]

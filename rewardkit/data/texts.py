@@ -101,3 +101,8 @@ def split_shared_prefix(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
 
 def feature_width(value: list) -> int:
     return len(value[0]) if isinstance(value[0], list) else len(value)
+
+
+class Steps(list):
+    """The steps of a solution as one response: scoring it gives a reward per step and their aggregate
+    (rewardkit.model.steps), where a plain response gets one reward."""

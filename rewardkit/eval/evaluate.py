@@ -3,6 +3,8 @@
 `evaluate_records` returns (result, scored records) for one set; `evaluate_datasets` runs it over several
 named sets (suites and files) and returns the report `rewardkit eval` writes. The result is plain JSON; the
 scored records keep what the plots need (scores, lengths, categories) and are written beside the report.
+Stepwise records scored step by step get the process metrics of rewardkit.eval.process, their ProcessBench
+threshold chosen on a *threshold split*: another set, never the one reported.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from rewardkit.data.kinds import KINDS, score_records
 from rewardkit.data.prompts import prompt_key, sample_by_prompt
 from rewardkit.data.records import normalize_record
+from rewardkit.errors import ConfigError
 from rewardkit.eval.bias import length_bias, style_matrix
 from rewardkit.eval.metrics import (
     auroc,
@@ -32,6 +35,7 @@ from rewardkit.eval.metrics import (
     spearman,
 )
 from rewardkit.eval.probes import run_probes
+from rewardkit.eval.process import process_results, select_threshold
 from rewardkit.eval.scorers import Scorer, score_items
 
 
@@ -153,6 +157,31 @@ def rating_results(ratings: list[dict]) -> dict:
             "prompts_with_several_responses": len(taus)}
 
 
+@dataclass(frozen=True)
+class ThresholdSplit:
+    """Stepwise records the ProcessBench threshold is chosen on, then applied to the sets reported; it must
+    share no prompt with them (a threshold tuned on the reported set would overstate its F1)."""
+
+    name: str
+    load: Callable[[], list[dict]]
+
+
+def stepwise_results(scorer: Scorer, solutions: list[dict], threshold_split: ThresholdSplit | None = None) -> dict:
+    """Process metrics of scored stepwise records (rewardkit.eval.process) at the threshold with the best
+    ProcessBench F1 on `threshold_split`, scored by the same scorer; at 0.5 without a split."""
+    if threshold_split is None:
+        return process_results(solutions)
+    split = [r if "kind" in r else normalize_record(r) for r in threshold_split.load()]
+    shared = {prompt_key(r.get("prompt")) for r in split} & {prompt_key(r.get("prompt")) for r in solutions}
+    if shared:
+        raise ConfigError(f"threshold split {threshold_split.name!r} shares {len(shared)} prompts with the records "
+                          "evaluated; choose the threshold on a set that is not reported")
+    scored = [r for r in score_all(scorer, split) if r.get("step_scores") is not None]
+    chosen = select_threshold(scored)
+    return process_results(solutions, chosen["threshold"], {"chosen_on": threshold_split.name, "f1_on_split": chosen["f1"],
+                                                            "split_solutions": len(scored)})
+
+
 def evaluate(model, records, probes: int = 200, resamples: int = 1000, seed: int = 0, batch_size: int = 32) -> dict:
     """Every metric and diagnostic on `records` (a list of records or a file) for a model (loaded, a directory,
     or a Scorer); the result `rewardkit eval` reports for one suite."""
@@ -165,7 +194,7 @@ def evaluate(model, records, probes: int = 200, resamples: int = 1000, seed: int
 
 
 def evaluate_records(scorer: Scorer, records: list[dict], section_of=None, probes: int = 200, resamples: int = 1000,
-                     seed: int = 0) -> tuple[dict, list[dict]]:
+                     seed: int = 0, threshold_split: ThresholdSplit | None = None) -> tuple[dict, list[dict]]:
     records = [r if "kind" in r else normalize_record(r) for r in records]
     kinds = Counter(r["kind"] for r in records)
     scored = score_all(scorer, records)
@@ -183,8 +212,12 @@ def evaluate_records(scorer: Scorer, records: list[dict], section_of=None, probe
     ratings = [r for r in scored if r["kind"] == "rating"]
     if ratings:
         result["rating"] = rating_results(ratings)
-    if kinds.get("stepwise"):
-        result["not_evaluated"] = {"stepwise": kinds["stepwise"], "reason": "step labels need a process reward model"}
+    solutions = [r for r in scored if r["kind"] == "stepwise" and r.get("step_scores") is not None]
+    if solutions:
+        result["stepwise"] = stepwise_results(scorer, solutions, threshold_split)
+    if kinds.get("stepwise", 0) > len(solutions):
+        result["not_evaluated"] = {"stepwise": kinds["stepwise"] - len(solutions),
+                                   "reason": "no step scores: step labels need a process reward model"}
     return result, scored
 
 
@@ -208,6 +241,10 @@ def headline(result: dict) -> dict:
         row["best_of_k"] = result["ranking"]["best_of_k"]
     if result.get("rating"):
         row["rating_spearman"] = result["rating"]["spearman"]
+    sw = result.get("stepwise")
+    if sw:
+        row.update(processbench_f1=sw["model"]["processbench"]["f1"], processbench_threshold=sw["threshold"]["value"],
+                   prmscore=sw["model"]["prmscore"]["prmscore"], step_auroc=sw["model"]["step_auroc"])
     if result.get("probes"):
         applied = sum(1 for v in result["probes"]["perturbations"].values() if v.get("applied"))
         row["probes_flagged"] = f"{len(result['probes']['flagged'])} of {applied}"
@@ -216,12 +253,14 @@ def headline(result: dict) -> dict:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A named set of records to evaluate on: a suite (rewardkit.eval.suites) or a file."""
+    """A named set of records to evaluate on: a suite (rewardkit.eval.suites) or a file; `threshold_split` is
+    where its stepwise records' ProcessBench threshold is chosen (None: 0.5)."""
 
     name: str
     description: str
     load: Callable[[], list[dict]]
     section_of: Callable[[dict], str] | None = None
+    threshold_split: ThresholdSplit | None = None
 
 
 def evaluate_datasets(scorer: Scorer, datasets: list[Dataset], max_records: int = 0, probes: int = 200,
@@ -236,7 +275,8 @@ def evaluate_datasets(scorer: Scorer, datasets: list[Dataset], max_records: int 
         sampled = sample_by_prompt(records, max_records, seed)
         print(f"[{dataset.name}] {len(sampled)} records"
               + (f" (sampled from {len(records)})" if len(sampled) < len(records) else ""))
-        result, scored = evaluate_records(scorer, sampled, dataset.section_of, probes, resamples, seed)
+        result, scored = evaluate_records(scorer, sampled, dataset.section_of, probes, resamples, seed,
+                                          dataset.threshold_split)
         result.update(description=dataset.description, available_records=len(records),
                       seconds=round(time.perf_counter() - started, 1))
         report["suites"][dataset.name], report["summary"][dataset.name] = result, headline(result)

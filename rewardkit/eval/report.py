@@ -1,7 +1,8 @@
 """Reports: one JSON with every number, and one self-contained HTML page (plots embedded as PNG).
 
 Plots per suite: chosen vs rejected score histograms, reliability diagram, score vs length, accuracy per
-category with 95% intervals, RM-Bench's style matrix, and probe hack rates; tables for the rest.
+category with 95% intervals, RM-Bench's style matrix, and probe hack rates; tables for the rest, among them the
+process (step-score) metrics beside their constant baselines.
 The Python here computes the numbers (formatted) and the plots; templates/report.html.j2 lays out the page.
 """
 
@@ -22,6 +23,7 @@ SUMMARY_COLUMNS = [("accuracy", "accuracy"), ("ci95", "95% CI"), ("length_only",
                    ("section_average", "section avg"), ("best_of_k", "best-of-K"), ("rating_spearman", "rating ρ"),
                    ("score_length_spearman", "score~length ρ"), ("ece", "ECE"), ("style_hard", "style hard"),
                    ("confidence_auroc", "|margin| AUROC"), ("uncertainty_auroc", "uncertainty AUROC"),
+                   ("processbench_f1", "ProcessBench F1"), ("prmscore", "PRMScore"), ("step_auroc", "step AUROC"),
                    ("probes_flagged", "probes flagged")]
 
 
@@ -225,10 +227,52 @@ def _category_rows(categories: dict) -> list[list[str]]:
                                                           for c, v in categories.items()]
 
 
+STEPWISE_BASELINES = {"all_correct": "all correct", "error_at_step_0": "error at step 0", "orm": "outcome model"}
+
+
+def _stepwise_note(sw: dict) -> str:
+    """What the process numbers were computed on, and where the ProcessBench threshold came from."""
+    t = sw["threshold"]
+    source = (f"chosen on {t['chosen_on']} (F1 there {fmt(t.get('f1_on_split'))}), not on this set" if t.get("chosen_on")
+              else "fixed, no threshold split given")
+    return (f"{sw['solutions']} solutions, {sw['steps']} steps ({sw['unscored_steps']} unscored). A step is flagged "
+            f"when P(correct) < {fmt(t['value'])} ({source}); the predicted first error is the first flagged step.")
+
+
+def _stepwise_rows(sw: dict) -> list[list[str]]:
+    """The process metrics: the model beside each baseline, metric by metric."""
+    columns = [sw["model"]] + [sw["baselines"][k] for k in STEPWISE_BASELINES if k in sw["baselines"]]
+    metrics = [("ProcessBench accuracy, erroneous solutions", lambda m: m["processbench"]["accuracy_erroneous"]),
+               ("ProcessBench accuracy, correct solutions", lambda m: m["processbench"]["accuracy_correct"]),
+               ("ProcessBench F1", lambda m: m["processbench"]["f1"]),
+               ("PRMScore (at 0.5)", lambda m: m["prmscore"]["prmscore"]),
+               ("F1, correct steps", lambda m: m["prmscore"]["f1_correct"]),
+               ("F1, erroneous steps", lambda m: m["prmscore"]["f1_erroneous"]),
+               ("step AUROC", lambda m: m["step_auroc"])]
+    if sw["model"]["best_of_k"]["groups"]:
+        metrics += [(f"best-of-K by {how}", lambda m, how=how: m["best_of_k"].get(how))
+                    for how in ("min", "last", "mean", "product", "response_score")]
+    rows = [["metric", "model"] + [v for k, v in STEPWISE_BASELINES.items() if k in sw["baselines"]]]
+    rows += [[title] + [fmt(get(m)) for m in columns] for title, get in metrics]
+    bok = sw["model"]["best_of_k"]
+    if bok["groups"]:
+        rows.append([f"best-of-K: {bok['groups']} prompts, {bok['candidates']} solutions; random / oracle pick",
+                     f"{fmt(bok['random'])} / {fmt(bok['oracle'])}"] + [""] * (len(columns) - 1))
+    return rows
+
+
+def _stepwise_category_rows(categories: dict) -> list[list[str]]:
+    return [["category", "solutions", "erroneous", "correct", "steps", "ProcessBench F1", "PRMScore", "step AUROC"]] + [
+        [c, str(v["solutions"]), str(v["erroneous"]), str(v["correct"]), str(v["steps"]), fmt(v["f1"]), fmt(v["prmscore"]),
+         fmt(v["step_auroc"])] for c, v in categories.items()]
+
+
 def suite_view(name: str, result: dict, scored: list[dict]) -> dict:
     """What the page shows for one suite: formatted table rows (None for an absent table) and plots."""
-    pw = result.get("pairwise")
+    pw, sw = result.get("pairwise"), result.get("stepwise")
     return {"name": name, "description": result.get("description"), "metrics": _pairwise_rows(pw) if pw else None,
+            "stepwise": _stepwise_rows(sw) if sw else None, "stepwise_note": _stepwise_note(sw) if sw else None,
+            "stepwise_categories": _stepwise_category_rows(sw["categories"]) if sw and len(sw["categories"]) > 1 else None,
             "plots": _plots(result, scored), "probes": _probe_rows(result["probes"]) if result.get("probes") else None,
             "ranking": _ranking_rows(result["ranking"]) if result.get("ranking") else None,
             "rating": _rating_rows(result["rating"]) if result.get("rating") else None,

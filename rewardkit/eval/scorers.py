@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from rewardkit.data.texts import Steps
 from rewardkit.errors import ModelError
 from rewardkit.scores import Scores
 
@@ -31,10 +32,14 @@ class Scorer:
     calibration: dict | None = None
     info: dict = field(default_factory=dict)
     path: str = ""  # where it was loaded from, for the report
+    steps: bool = False  # scores a solution in steps (rewardkit.data.texts.Steps) step by step; else as one text
 
 
 def score_items(scorer: Scorer, items: Sequence[Item]) -> Scores:
-    """Scores in input order; each distinct item is scored once."""
+    """Scores in input order; each distinct item is scored once. A scorer without step scores gets a solution in
+    steps as one text, its steps joined by newlines (an outcome reward)."""
+    if not scorer.steps:
+        items = [(p, "\n".join(r) if isinstance(r, Steps) else r) for p, r in items]
     keys = [json.dumps(item, sort_keys=True, default=str) for item in items]
     unique: dict[str, int] = {}
     distinct: list[Item] = []
@@ -48,7 +53,8 @@ def score_items(scorer: Scorer, items: Sequence[Item]) -> Scores:
     if len(scores) != len(distinct):
         raise RuntimeError(f"scorer {scorer.name!r} returned {len(scores)} scores for {len(distinct)} items")
     at = [unique[k] for k in keys]
-    return Scores([float(scores.values[i]) for i in at], None if scores.members is None else [scores.members[i] for i in at])
+    return Scores([float(scores.values[i]) for i in at], None if scores.members is None else [scores.members[i] for i in at],
+                  None if scores.steps is None else [scores.steps[i] for i in at])
 
 
 def model_scorer(model, batch_size: int = 32, progress: bool = True, precision: str = "fp32",
@@ -57,7 +63,7 @@ def model_scorer(model, batch_size: int = 32, progress: bool = True, precision: 
     from rewardkit.model.reward_model import model_summary
     from rewardkit.model.scoring import score
 
-    return Scorer(name=name, calibration=model.spec.calibration,
+    return Scorer(name=name, calibration=model.spec.calibration, steps=model.spec.backbone_type == "hf",
                   score=lambda items: score(model, list(items), batch_size, progress, precision=precision),
                   info={"type": "rewardkit", **model_summary(model)})
 

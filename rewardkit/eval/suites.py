@@ -5,6 +5,11 @@ HH-RLHF harmless and RMB are also training data: their suites are the held-out 2
 (rewardkit.data.catalog), and recipes train only on the other 80%. The other suites are evaluation-only.
 Sections follow RewardBench v1: a section's score is the accuracy over all of its pairs (so subsets are
 weighted by their size) and the suite's `section_average` is the plain mean of its sections.
+
+The process suites (ProcessBench, PRMBench) need step scores (rewardkit.eval.process). ProcessBench's threshold is
+chosen on a split that is not reported: by default the built-in arithmetic stepwise task's train templates
+(ARITHMETIC_THRESHOLD_SPLIT: known first errors, half the solutions right), as the paper chose it on GSM8K for its
+other subsets; a caller's split replaces it. PRMBench's PRMScore is at 0.5, as published.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from rewardkit.data.convert import convert
 from rewardkit.data.io import iter_records, write_records
 from rewardkit.data.synth import generate
 from rewardkit.errors import ConfigError, DataError
-from rewardkit.eval.evaluate import Dataset, evaluate_datasets
+from rewardkit.eval.evaluate import Dataset, ThresholdSplit, evaluate_datasets
 from rewardkit.eval.scorers import as_scorer
 
 
@@ -29,6 +34,11 @@ class Suite:
     load: Callable[[Path], list[dict]]
     needs: str | None = None                     # path under the data directory; None = built in
     section_of: Callable[[dict], str] | None = None
+    threshold_split: ThresholdSplit | None = None  # where a process suite's ProcessBench threshold is chosen
+
+
+ARITHMETIC_THRESHOLD_SPLIT = ThresholdSplit("arithmetic-stepwise-train (200 built-in solutions, seed 0)",
+                                            lambda: generate("arithmetic", 200, 0, "train", "stepwise"))
 
 
 def _hh(data: Path) -> list[dict]:
@@ -42,6 +52,20 @@ def _rmb(data: Path) -> list[dict]:
 def _synthetic(data: Path) -> list[dict]:
     """Held-out templates of every built-in task: pairs, best-of-4 rankings and noisy ratings."""
     return generate("mix", 400, 0, "test") + generate("arithmetic", 100, 0, "test", "ranking") + generate("ratings", 60, 0, "test")
+
+
+def _processbench(subset: str) -> Callable[[Path], list[dict]]:
+    return lambda data: list(convert("processbench", data / "processbench" / f"{subset}.json.gz"))
+
+
+def _prmbench(data: Path) -> list[dict]:
+    """The modified solutions of PRMBench's test files (two parts x eight error classes), the set its PRMScore is
+    reported on. Rows naming an error step past the solution's end are left out (rejected by the converter; PRMBench's
+    own evaluator keeps them and ignores that step)."""
+    files = sorted((data / "prmbench").glob("*_test_*.jsonl*"))
+    if not files:
+        raise DataError("no PRMBench test files (*_test_*.jsonl[.gz])", source=str(data / "prmbench"))
+    return [r for f in files for r in convert("prmbench", f, skip_invalid=True)]
 
 
 def _rmb_section(r: dict) -> str:
@@ -64,6 +88,12 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
           lambda d: list(convert("judgebench", d / "judgebench")), "judgebench", section_of=lambda r: r.get("category") or "other"),
     Suite("rmb", "RMB pairwise + best-of-N, helpfulness and harmlessness, the held-out 20% of prompts", _rmb, "rmb",
           section_of=_rmb_section),
+    Suite("processbench-gsm8k", "ProcessBench GSM8K: find the first wrong step (F1 of accuracy on erroneous and correct "
+          "solutions)", _processbench("gsm8k"), "processbench/gsm8k.json.gz", threshold_split=ARITHMETIC_THRESHOLD_SPLIT),
+    Suite("processbench-math", "ProcessBench MATH: find the first wrong step (F1 of accuracy on erroneous and correct "
+          "solutions)", _processbench("math"), "processbench/math.json.gz", threshold_split=ARITHMETIC_THRESHOLD_SPLIT),
+    Suite("prmbench", "PRMBench test: step-level error detection in 8 error classes (PRMScore at 0.5)", _prmbench,
+          "prmbench"),
 ]}
 
 
@@ -88,15 +118,18 @@ def resolve_suites(names: list[str], data_dir: Path) -> tuple[list[Suite], list[
 
 def evaluate_suites(model, suites: list[str], data_dir: Path | None = None, files: list[str] = (),
                     output: Path | None = None, max_records: int = 0, probes: int = 200, resamples: int = 1000,
-                    seed: int = 0, about: dict | None = None) -> dict:
+                    seed: int = 0, about: dict | None = None, threshold_split: ThresholdSplit | None = None) -> dict:
     """Evaluate a model (loaded, a directory, or a Scorer) on named suites (or 'all' present) and record files;
     returns the report. With `output`, also writes report.json, report.html and the scored records there.
-    `about` adds fields to the report (e.g. the command's configuration)."""
+    `about` adds fields to the report (e.g. the command's configuration). `threshold_split`, when given, is where
+    every set's ProcessBench threshold is chosen, in place of each suite's own (files: 0.5 without it)."""
     scorer = as_scorer(model)
     data_dir = data_dir or default_data_dir()
     chosen, skipped = resolve_suites(list(suites), data_dir) if suites else ([], [])
-    datasets = [Dataset(s.name, s.description, lambda s=s: s.load(data_dir), s.section_of) for s in chosen]
-    datasets += [Dataset(Path(f).name, f"records from {f}", lambda f=f: list(iter_records(f))) for f in files]
+    datasets = [Dataset(s.name, s.description, lambda s=s: s.load(data_dir), s.section_of,
+                        threshold_split or s.threshold_split) for s in chosen]
+    datasets += [Dataset(Path(f).name, f"records from {f}", lambda f=f: list(iter_records(f)), None, threshold_split)
+                 for f in files]
     if not datasets:
         raise ConfigError("nothing to evaluate: " + ("; ".join(skipped) if skipped else "no suite or file"))
     results, scored_by_suite = evaluate_datasets(scorer, datasets, max_records, probes, resamples, seed)

@@ -4,6 +4,7 @@ preference    pairs r⁺, r⁻ [B]: Bradley–Terry (with margin, label smoothin
 ranking       K responses [B, K] with a valid mask: listwise softmax, all pairs, Plackett–Luce
 regression    ratings: mean squared error
 regularizers  centring, length penalty (correlation or covariance), L2 on the head
+process       steps of solutions [B, T]: binary cross-entropy with hard or soft labels
 """
 
 from rewardkit.losses.preference import (
@@ -13,10 +14,11 @@ from rewardkit.losses.preference import (
            preference_nll,
            weighted_bradley_terry,
 )
+from rewardkit.losses.process import step_bce
 from rewardkit.losses.ranking import NEG_INF, listwise_softmax, plackett_luce, ranking_pairs
 from rewardkit.losses.regression import regression
 from rewardkit.losses.regularizers import correlation, l2_penalty, length_penalty, reward_centering
 
 __all__ = ["NEG_INF", "bradley_terry", "contrastive", "correlation", "hinge", "l2_penalty", "length_penalty",
-           "listwise_softmax", "plackett_luce", "preference_nll", "ranking_pairs", "regression", "reward_centering",
+           "listwise_softmax", "plackett_luce", "preference_nll", "ranking_pairs", "regression", "reward_centering", "step_bce",
            "weighted_bradley_terry"]

@@ -55,6 +55,8 @@ class ModelSpec:
     lora: dict | None = None                 # {"r": .., "alpha": ..} while LoRA adapters are unmerged (checkpoints)
     ensemble: int = 0                        # the first `ensemble` heads are members of an ensemble (0 = none)
     aggregate: str = "weighted"              # "weighted": head-weighted sum; "min": the lowest member (conservative)
+    step_separator: str = "\n"               # ends every step of a solution (rewardkit.model.steps)
+    step_aggregate: str = "min"              # a solution's reward from its step rewards: min | last | mean | product
 
     @classmethod
     def from_dict(cls, values: dict) -> ModelSpec:
@@ -90,6 +92,9 @@ class RewardModel(nn.Module):
         """Pooled representation h(x, y) per sequence, [B, hidden]."""
         if "cached" in batch:  # features computed once by a frozen backbone (TrainConfig.cache_features)
             return batch["cached"]
+        if "step_ends" in batch:  # solutions (rewardkit.model.steps): one vector per step, read at the step's end
+            kwargs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids", "token_type_ids") if k in batch}
+            return self.backbone(**kwargs).last_hidden_state.flatten(0, 1)[batch["step_ends"]]
         if self.spec.backbone_type == "mlp":
             features, mask = batch["features"], batch["mask"]
             per_step = self.backbone(features)  # [B, T, hidden]

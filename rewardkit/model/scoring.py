@@ -15,17 +15,21 @@ import torch
 from rewardkit.data.kinds import KINDS
 from rewardkit.data.kinds import score_records as write_scored_records
 from rewardkit.data.records import normalize_record
+from rewardkit.data.texts import Steps
 from rewardkit.model.batching import scoring_batches
 from rewardkit.model.precision import autocast
+from rewardkit.model.steps import aggregate_steps, split_steps
 from rewardkit.scores import Scores
 from rewardkit.scores import normalize as normalize_rewards
 
 
 def encode_items(model, items: list[tuple]) -> list:
-    """Token ids (or feature vectors for an MLP model) of (prompt, response) items."""
+    """Token ids (or feature vectors for an MLP model) of (prompt, response) items; a response given as Steps is a
+    solution scored step by step."""
     if model.spec.backbone_type == "mlp":
         return [features for _, features in items]
-    return [model.encoder.encode(prompt, response) for prompt, response in items]
+    return [model.encoder.encode_steps(prompt, response, model.spec.step_separator) if isinstance(response, Steps)
+            else model.encoder.encode(prompt, response) for prompt, response in items]
 
 
 @torch.inference_mode()
@@ -33,8 +37,9 @@ def score_encoded(model, encoded: list, batch_size: int = 32, max_tokens: int = 
                   normalize: bool = False, precision: str = "fp32", packing: bool = False) -> Scores:
     """Scores of encoded sequences, in input order, computed in length-sorted batches (bf16 autocast with
     precision='bf16' or where 'auto' measured it faster). With packing, a batch's sequences share rows of up to
-    the model's max_length tokens instead of being padded (rewardkit.model.packing). With normalize,
-    rewards (and member rewards) are standardised with the reward mean/std the model stored."""
+    the model's max_length tokens instead of being padded (rewardkit.model.packing). With normalize, rewards (and
+    member and step rewards) are standardised with the reward mean/std the model stored. Solutions in steps
+    (EncodedSteps) get their step rewards too, and their value is the model's step aggregate."""
     from tqdm.auto import tqdm
 
     model.eval()
@@ -42,14 +47,25 @@ def score_encoded(model, encoded: list, batch_size: int = 32, max_tokens: int = 
     n_members = model.spec.ensemble if model.spec.ensemble >= 2 else 0
     stats = model.spec.normalization if normalize else None
     values, members = torch.empty(len(encoded)), torch.zeros(len(encoded), n_members)
+    steps: list[list[float] | None] = [None] * len(encoded)
     batches = list(scoring_batches(model, encoded, batch_size, max_tokens, packing))
     for idx, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress):
         with autocast(precision, device):
             per_head = model({k: v.to(device) for k, v in batch.items()}).float().cpu()
-        values[idx] = normalize_rewards(model.aggregate(per_head), stats)
+        if "step_ends" in batch:  # per_head is per step: each solution's steps reduce to one reward
+            counts = [len(encoded[i].ends) for i in idx]
+            per_step, mask = split_steps(model.aggregate(per_head), counts)
+            for i, row, n in zip(idx, normalize_rewards(per_step, stats).tolist(), counts, strict=True):
+                steps[i] = row[:n]
+            values[idx] = normalize_rewards(aggregate_steps(per_step, mask, model.spec.step_aggregate), stats)
+            per_head = torch.stack([aggregate_steps(h, mask, model.spec.step_aggregate)
+                                    for h in split_steps(per_head, counts)[0].unbind(-1)], dim=-1)
+        else:
+            values[idx] = normalize_rewards(model.aggregate(per_head), stats)
         if n_members:
             members[idx] = normalize_rewards(per_head[:, :n_members], stats)
-    return Scores(values.tolist(), members.tolist() if n_members else None)
+    has_steps = any(s is not None for s in steps)
+    return Scores(values.tolist(), members.tolist() if n_members else None, steps if has_steps else None)
 
 
 def score(model, items: list[tuple], batch_size: int = 32, progress: bool = False, normalize: bool = False,
@@ -57,6 +73,14 @@ def score(model, items: list[tuple], batch_size: int = 32, progress: bool = Fals
     """Scores of (prompt, response) items; for an MLP model each item is (None, features)."""
     return score_encoded(model, encode_items(model, items), batch_size, max_tokens, progress, normalize,
                          precision, packing)
+
+
+def score_steps(model, solutions: list[tuple], batch_size: int = 32, progress: bool = False, normalize: bool = False,
+                precision: str = "fp32") -> Scores:
+    """Process rewards of (prompt, steps) solutions in one pass each: `.steps` holds each solution's step rewards
+    (logits: P(step is right) = sigmoid), `.values` their aggregate by the model's step_aggregate."""
+    items = [(prompt, Steps(steps)) for prompt, steps in solutions]
+    return score(model, items, batch_size, progress, normalize, precision=precision)
 
 
 def score_records(model, records: Iterable[dict], batch_size: int = 32, progress: bool = False,

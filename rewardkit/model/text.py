@@ -23,6 +23,7 @@ class TruncationStats:
     response_truncated: int = 0
     groups: int = 0
     groups_identical_after_truncation: int = 0  # e.g. chosen and rejected became the same ids
+    steps_dropped: int = 0                      # trailing steps of solutions that did not fit (rewardkit.model.steps)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -36,6 +37,15 @@ class Encoded:
     input_ids: list[int]
     token_type_ids: list[int] | None = None
     notes: dict = field(default_factory=dict)
+
+
+@dataclass
+class EncodedSteps(Encoded):
+    """A solution: prompt ids then, per step, its own ids and the separator's; `ends` are the positions where each
+    kept step ends (its reward is read there), `step_of` the step each token belongs to (-1 = the prompt)."""
+
+    ends: list[int] = field(default_factory=list)
+    step_of: list[int] = field(default_factory=list)
 
 
 class TextEncoder:
@@ -106,6 +116,44 @@ class TextEncoder:
 
     def encode(self, prompt, response) -> Encoded:
         return self.encode_group(prompt, [response])[0]
+
+    def encode_steps(self, prompt, steps: list[str], separator: str = "\n") -> EncodedSteps:
+        """A solution for step rewards (rewardkit.model.steps): each step is tokenised on its own and followed by
+        the separator, so the ids of a prefix of the steps are a prefix of the ids. The prompt is cut from the left
+        first (down to a quarter of the budget), then trailing steps are dropped whole (counted in notes and
+        stats); a first step that alone does not fit is cut from the right, its separator kept."""
+        prompt_text = self._split_texts(prompt, "")[0] if prompt else ""
+        before, between, _ = self._special()
+        prompt_ids, sep = self._ids(prompt_text), self._ids(separator) or self._fallback_separator()
+        pieces = [self._ids(step) + sep for step in steps]
+        budget = self.max_length - len(before) - len(between)
+        keep_prompt = max(min(len(prompt_ids), budget // 4), min(len(prompt_ids), budget - sum(map(len, pieces))))
+        prompt_cut = len(prompt_ids) - keep_prompt
+        head = before + prompt_ids[prompt_cut:] + between
+        ids, step_of, ends = list(head), [-1] * len(head), []
+        for j, piece in enumerate(pieces):
+            if len(ids) + len(piece) > self.max_length:
+                if j == 0:  # keep at least one step: cut it from the right, end it with the separator
+                    piece = piece[: max(self.max_length - len(ids) - len(sep), 0)] + sep
+                else:
+                    break
+            ids += piece
+            step_of += [j] * len(piece)
+            ends.append(len(ids) - 1)
+        dropped = len(steps) - len(ends)
+        self.stats.sequences += 1
+        self.stats.prompt_truncated += prompt_cut > 0
+        self.stats.steps_dropped += dropped
+        token_types = [0] * len(head) + [1] * (len(ids) - len(head)) if between else None
+        return EncodedSteps(ids, token_types, {"prompt_cut": prompt_cut, "response_cut": 0, "steps_dropped": dropped},
+                            ends, step_of)
+
+    def _fallback_separator(self) -> list[int]:
+        """A separator that tokenises to nothing (a newline for WordPiece) is replaced by [SEP] / the EOS token, so
+        every step still ends on a token of its own."""
+        tok = self.tokenizer
+        token = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
+        return [token] if token is not None else []
 
     # ------------------------------------------------------------ padding
 

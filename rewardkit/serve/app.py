@@ -5,6 +5,7 @@ Endpoints
                      {"rewards": [...], "scores": [...] in [0, 1], "extra_logs": {"raw_reward": [...]}}
 - POST /v1/score     {"inputs": [{"prompt", "response"} | {"messages"}], "normalize": bool} -> raw and normalised scores
 - POST /v1/compare   {"prompt", "responses": [2..K]} -> scores, P(i beats j), P(i is best)
+- POST /v1/steps     {"inputs": [{"prompt", "steps": [...]}], "normalize": bool} -> step rewards and their aggregate
 - GET  /health       liveness and queue depth (no key needed)
 - GET  /metrics      Prometheus text format
 Errors are JSON {"error": message}: 400 malformed JSON, 401 missing/wrong key, 413 body or request too
@@ -30,7 +31,14 @@ from rewardkit.options import Compile, Precision, Threads
 from rewardkit.scores import Scores, probability
 from rewardkit.serve.batcher import DynamicBatcher, ProcessFn, QueueFull
 from rewardkit.serve.metrics import CONTENT_TYPE, ServerMetrics
-from rewardkit.serve.protocol import RequestError, compare_items, parse_body, reward_items, score_request
+from rewardkit.serve.protocol import (
+    RequestError,
+    compare_items,
+    parse_body,
+    reward_items,
+    score_request,
+    steps_request,
+)
 from rewardkit.serve.service import ModelService
 
 
@@ -152,6 +160,18 @@ class Endpoints:
             out["uncertainty"] = scores.spreads
         return out
 
+    async def steps(self, data: dict) -> dict:
+        """Process rewards: each solution's step rewards and their aggregate, as logits (P(step is right) =
+        sigmoid; None for a step dropped by truncation), or standardised with "normalize": true when the model
+        stores its reward statistics."""
+        items, normalize = steps_request(data)
+        scores = await self.scores_for(items)
+        rescale = bool(normalize) and self.model.spec.normalization is not None
+        adjust = self.service.normalized if rescale else list
+        steps = [adjust(kept) + [None] * (len(item[1]) - len(kept)) for item, kept in zip(items, scores.steps, strict=True)]
+        return {"model": self.name, "aggregate": self.model.spec.step_aggregate, "normalized": rescale,
+                "scores": self.service.clipped(adjust(scores.values)), "step_scores": steps}
+
     async def compare(self, data: dict) -> dict:
         """Raw scores, P(i beats j) with the model's calibration, and P(i is best) (a softmax at the same
         temperature)."""
@@ -232,7 +252,7 @@ def create_app(model, cfg: ServeConfig, process: ProcessFn | None = None):
     app.add_middleware(Guard, cfg=cfg, metrics=metrics)
     _add_error_handlers(app)
     for path, handler in (("/get_reward", endpoints.get_reward), ("/v1/score", endpoints.score),
-                          ("/v1/compare", endpoints.compare)):
+                          ("/v1/compare", endpoints.compare), ("/v1/steps", endpoints.steps)):
         app.add_api_route(path, _json_route(handler, cfg.max_body_mb), methods=["POST"], name=handler.__name__)
     app.add_api_route("/health", endpoints.health, methods=["GET"])
     app.add_api_route("/metrics", _metrics_route(metrics), methods=["GET"], name="metrics")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from rewardkit.data.texts import check_text, is_conversation
+from rewardkit.data.texts import Steps, check_text, is_conversation
 from rewardkit.errors import DataError
 
 
@@ -102,6 +102,20 @@ def score_request(data: dict) -> tuple[list[tuple], bool | None]:
         else:
             items.append((_text(entry.get("prompt", ""), f"inputs[{i}].prompt"),
                           _text(entry.get("response"), f"inputs[{i}].response")))
+    return items, normalize
+
+
+def steps_request(data: dict) -> tuple[list[tuple], bool | None]:
+    """POST /v1/steps: {"inputs": [{"prompt", "steps": [str, ...]}], "normalize": bool optional} -> (items,
+    normalize), one item per solution: its prompt and its steps (rewardkit.model.steps)."""
+    inputs = _field(data, "inputs", list)
+    normalize = _field(data, "normalize", bool, required=False)
+    items = []
+    for i, entry in enumerate(inputs):
+        if not isinstance(entry, dict) or not isinstance(entry.get("steps"), list) or not entry["steps"]:
+            raise RequestError(422, f"inputs[{i}] must be an object with a prompt and a non-empty list of steps")
+        steps = [_text(step, f"inputs[{i}].steps[{j}]", allow_empty=False) for j, step in enumerate(entry["steps"])]
+        items.append((_text(entry.get("prompt", ""), f"inputs[{i}].prompt"), Steps(steps)))
     return items, normalize
 
 

@@ -62,7 +62,7 @@ class TrainConfig(Checked):
 
     # objective
     objective: Objective = "auto"
-    """loss for the records it fits: auto (bt for pairs, listwise for best-of-K, regression for ratings) or a named objective"""
+    """loss for the records it fits: auto (bt for pairs, listwise for best-of-K, regression for ratings, step-bce for stepwise solutions) or a named objective"""
     margin: float = 1.0
     """margin for hinge, and for 'margin' when a pair has no 'margin' field"""
     label_smoothing: float = 0.0
@@ -89,6 +89,15 @@ class TrainConfig(Checked):
     """ensemble score: weighted (the mean of the members) or min (conservative)"""
     standardize_annotators: bool = False
     """z-score rating targets per annotator before regression"""
+    # process reward models (stepwise records)
+    step_separator: str = "\n"
+    """text that ends every step of a solution; a step's reward is read at its last token (a separator that tokenises to nothing becomes the tokenizer's [SEP] / EOS)"""
+    step_aggregate: Literal["min", "last", "mean", "product"] = "min"
+    """a solution's reward from its step rewards: min, last, mean (of the logits), or product (of the step probabilities, as a log)"""
+    last_step_only: bool = False
+    """stepwise records: train on the last step's label only (an outcome reward model from the same data)"""
+    after_first_error: Literal["as-labelled", "wrong", "ignore"] = "as-labelled"
+    """stepwise records: steps after the first wrong one keep their labels, count as wrong, or are left out of the loss"""
 
     # optimisation
     epochs: float = 1.0

@@ -14,9 +14,10 @@ import torch
 
 from rewardkit.data.annotators import standardize_by_annotator
 from rewardkit.data.kinds import KINDS
-from rewardkit.data.texts import is_features, text_of
+from rewardkit.data.texts import Steps, is_features, text_of
 from rewardkit.errors import DataError
 from rewardkit.model.batching import model_inputs, sequence_length
+from rewardkit.model.text import EncodedSteps
 
 
 @dataclass
@@ -28,6 +29,11 @@ class Example:
     tokens: int | None = None       # token count, kept when the sequences are replaced by cached features
     lengths: list[int] = field(default_factory=list)  # response lengths in characters (length de-biasing)
     boot: list[float] | None = None  # ensemble: this example's bootstrap weight for each member head
+
+    @property
+    def slots(self) -> int:
+        """How many rewards the example gets: one per response, or one per kept step of a solution."""
+        return sum(len(s.ends) if isinstance(s, EncodedSteps) else 1 for s in self.sequences)
 
     def __len__(self) -> int:
         """Tokens (or feature steps) over all sequences: what batching by length sorts on."""
@@ -71,11 +77,17 @@ def prepare_examples(records: list[dict], model, standardize_annotators: bool = 
         if id(r) in z_scores:
             targets["target"] = z_scores[id(r)]
         examples.append(Example(
-            kind=kind.name, targets=targets,
-            sequences=responses if mlp else model.encoder.encode_group(r.get("prompt", ""), responses),
+            kind=kind.name, targets=targets, sequences=responses if mlp else encode(model, r.get("prompt", ""), responses),
             head=heads.get(r["head"], -1) if r.get("head") is not None else -1,
             lengths=[0 if mlp else len(text_of(x)) for x in responses]))
     return PreparedData(examples, dict(skipped))
+
+
+def encode(model, prompt, responses: list) -> list:
+    """The responses to one prompt as token ids: a solution in steps on its own, others with one shared prompt cut."""
+    if isinstance(responses[0], Steps):
+        return [model.encoder.encode_steps(prompt, responses[0], model.spec.step_separator)]
+    return model.encoder.encode_group(prompt, responses)
 
 
 def collate(examples: list[Example], model, padding_side: str = "right", layout: str = "padded") -> dict:
@@ -84,16 +96,17 @@ def collate(examples: list[Example], model, padding_side: str = "right", layout:
     The batch holds: inputs (the backbone's), index / valid [B, K] (see rewardkit.data.kinds.BatchRewards), head [B],
     lengths [N], boot [B, members] (ensembles), and the kind's own target tensors.
     """
-    sizes = [len(ex.sequences) for ex in examples]
+    sizes = [ex.slots for ex in examples]
     sequences = [s for ex in examples for s in ex.sequences]
     k = max(sizes)
     valid = torch.tensor([[i < n for i in range(k)] for n in sizes], dtype=torch.bool)
     offsets = torch.tensor([sum(sizes[:b]) for b in range(len(sizes))]).unsqueeze(1)
-    batch = {"inputs": model_inputs(model, sequences, layout, padding_side, sizes), "kind": examples[0].kind,
+    groups = [len(ex.sequences) for ex in examples]
+    batch = {"inputs": model_inputs(model, sequences, layout, padding_side, groups), "kind": examples[0].kind,
              "index": torch.where(valid, offsets + torch.arange(k), torch.zeros(1, dtype=torch.long)), "valid": valid,
              "head": torch.tensor([ex.head for ex in examples]),
              "lengths": torch.tensor([n for ex in examples for n in ex.lengths], dtype=torch.float32)}
     if examples[0].boot is not None:
         batch["boot"] = torch.tensor([ex.boot for ex in examples], dtype=torch.float32)
-    batch.update(KINDS[examples[0].kind].collate([ex.targets for ex in examples], k, len(model.spec.heads)))
+    batch.update(KINDS[examples[0].kind].collate([ex.targets for ex in examples], sizes, len(model.spec.heads)))
     return batch

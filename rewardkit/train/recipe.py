@@ -4,8 +4,8 @@ A recipe holds a training config (`train`: every `rewardkit train` option) and s
 - sources: {source: weight}; a source contributes round(weight x max_per_source) records, drawn with
   train.seed; category_weights ({category: weight}) make a public set's categories more or less likely to be
   drawn (RMB's Helpfulness / Harmlessness, ...). Sources are the *training* parts of the sets: hh-harmless and
-  rmb-pairwise / rmb-bon are the 80% of prompts that their eval suites do not hold out; synthetic is the
-  built-in tasks' training templates.
+  rmb-pairwise / rmb-bon are the 80% of prompts that their eval suites do not hold out; prmbench is PRMBench's
+  train files (stepwise); synthetic and arithmetic-steps are the built-in tasks' training templates.
 - Before training, records are de-duplicated across sources, and any record whose prompt occurs in an
   evaluation suite is removed (counted), so a recipe never trains on what it is scored on.
 - A seeded share (validation_fraction) of the mix is the validation split used to pick the checkpoint.
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewardkit.config import Checked, ConfigError
-from rewardkit.data.catalog import default_data_dir, split_set
+from rewardkit.data.catalog import default_data_dir, prmbench_part, split_set
 from rewardkit.data.io import iter_records, write_records
 from rewardkit.data.kinds import KINDS
 from rewardkit.data.prompts import comparable_forms
@@ -35,7 +35,8 @@ from rewardkit.data.texts import text_of
 from rewardkit.scores import pair_credit
 from rewardkit.train.config import TrainConfig
 
-SOURCES = ("hh-harmless", "rmb-pairwise", "rmb-bon", "synthetic")
+SOURCES = ("hh-harmless", "rmb-pairwise", "rmb-bon", "synthetic", "prmbench", "arithmetic-steps")
+GENERATED = ("synthetic", "arithmetic-steps")  # built-in tasks: generated for the recipe, never in a suite
 
 
 def _recipe_training() -> TrainConfig:
@@ -54,7 +55,7 @@ class RecipeConfig(Checked):
     train: TrainConfig = field(default_factory=_recipe_training)
     """the training options; train.seed also seeds the draw of the mix and its validation split"""
     sources: dict[str, float] = field(default_factory=lambda: {"hh-harmless": 1.0, "synthetic": 1.0})
-    """training sources and weights (a source of weight w contributes w x max_per_source records); sources: hh-harmless, rmb-pairwise, rmb-bon, synthetic"""
+    """training sources and weights (a source of weight w contributes w x max_per_source records); sources: hh-harmless, rmb-pairwise, rmb-bon, synthetic, prmbench (its train files, stepwise), arithmetic-steps (the built-in stepwise task)"""
     max_per_source: int = 1000
     """records drawn from a source of weight 1"""
     category_weights: dict[str, float] = field(default_factory=dict)
@@ -107,10 +108,12 @@ def weighted_draw(records: list[dict], n: int, weights: dict[str, float], rng: r
 
 
 def source_pool(name: str, data_dir: Path, n: int, seed: int) -> list[dict]:
-    """The training part of a source in a seeded random order (synthetic: n records generated for it)."""
+    """The training part of a source in a seeded random order (a built-in task: n records generated for it)."""
     if name == "synthetic":
         return generate("mix", n, seed, "train")
-    pool = split_set(name, data_dir)[0]
+    if name == "arithmetic-steps":
+        return generate("arithmetic", n, seed, "train", "stepwise")
+    pool = prmbench_part(data_dir, "train") if name == "prmbench" else split_set(name, data_dir)[0]
     random.Random(f"{name}:{seed}").shuffle(pool)
     return pool
 
@@ -148,7 +151,7 @@ def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict]
     for name, weight in cfg.sources.items():
         n = round(weight * cfg.max_per_source)
         pool = source_pool(name, data_dir, n, cfg.train.seed)
-        if name != "synthetic" and cfg.category_weights:
+        if name not in GENERATED and cfg.category_weights:
             categories |= {part for r in pool for part in str(r.get("category") or "").split("/")}
             pool = weighted_draw(pool, n, cfg.category_weights, random.Random(f"{name}:{cfg.train.seed}:categories"))
         records = [normalize_record(r) if "kind" not in r else r for r in pool[:n]]
@@ -157,7 +160,7 @@ def build_mix(cfg: RecipeConfig, data_dir: Path) -> tuple[list[dict], list[dict]
             key = _key(r)
             if key in seen:
                 report["removed"]["duplicate across sources"] += 1
-            elif name != "synthetic" and comparable_forms(r.get("prompt", "")) & held_out:
+            elif name not in GENERATED and comparable_forms(r.get("prompt", "")) & held_out:
                 report["removed"]["prompt is in an evaluation suite"] += 1
             else:
                 seen.add(key)

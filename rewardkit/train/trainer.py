@@ -26,6 +26,7 @@ from rewardkit.model.backbone import disable_dropout, is_decoder_config, load_co
 from rewardkit.model.precision import resolve_precision
 from rewardkit.model.reward_model import RewardModel, add_lora, intact_directory, merge_lora, model_summary
 from rewardkit.model.scoring import pooled_features
+from rewardkit.model.text import EncodedSteps
 from rewardkit.train.batches import balance_by_length
 from rewardkit.train.config import TrainConfig
 from rewardkit.train.examples import Example, PreparedData, prepare_examples
@@ -72,6 +73,7 @@ def build_model(cfg: TrainConfig, records: list[dict]) -> RewardModel:
     model = RewardModel.build(cfg.backbone, cfg.init, cfg.pooling, heads, head_weights, cfg.max_length,
                               cfg.chat_template)
     model.spec.ensemble, model.spec.aggregate = cfg.ensemble, cfg.aggregate
+    model.spec.step_separator, model.spec.step_aggregate = cfg.step_separator, cfg.step_aggregate
     if cfg.disable_dropout and model.spec.backbone_type == "hf":
         disable_dropout(model.backbone)
     if cfg.freeze_backbone:
@@ -120,6 +122,8 @@ def cache_features(model: RewardModel, examples: list[Example], cfg: TrainConfig
     every later epoch only runs the heads (the ArmoRM recipe)."""
     examples = list({id(ex): ex for ex in examples}.values())  # length balancing may repeat examples
     flat = [s for ex in examples for s in ex.sequences]
+    if any(isinstance(s, EncodedSteps) for s in flat):
+        raise ConfigError("--cache-features caches one vector per response; stepwise records need a vector per step")
     features = pooled_features(model, flat, batch_size=32, precision=cfg.precision, packing=cfg.packing, progress=progress)
     at = 0
     for ex in examples:

@@ -12,10 +12,10 @@ scores all their responses in one forward pass, giving `BatchRewards`: one rewar
 A kind answers, for generic code that must not branch on its name:
   validate(record)                        its schema: check and normalise the fields, or raise DataError
   responses(record)                       what to score
-  write_scores(record, scores, members)   where the scores go in the scored record
+  write_scores(record, scores)            where its responses' Scores go in the scored record
   skip_reason(record)                     why a record is not trained on (None: it is)
   targets(record, heads)                  an example's training targets
-  collate(targets, k, n_heads)            a batch's target tensors
+  collate(targets, sizes, n_heads)        a batch's target tensors (sizes: each example's number of rewards)
   loss(rewards, batch, objective, cfg)    a batch's loss and its detached metrics
   summary(totals)                         evaluation metrics from summed per-batch metrics
 """
@@ -68,7 +68,7 @@ class Kind:
     def responses(self, record: dict) -> list:
         raise NotImplementedError
 
-    def write_scores(self, record: dict, scores: list[float], members: list[list[float]] | None) -> None:
+    def write_scores(self, record: dict, scores: Scores) -> None:
         raise NotImplementedError
 
     def skip_reason(self, record: dict) -> str | None:
@@ -77,7 +77,7 @@ class Kind:
     def targets(self, record: dict, heads: dict[str, int]) -> dict:
         return {}
 
-    def collate(self, targets: list[dict], k: int, n_heads: int) -> dict[str, torch.Tensor]:
+    def collate(self, targets: list[dict], sizes: list[int], n_heads: int) -> dict[str, torch.Tensor]:
         return {}
 
     def loss(self, rewards: BatchRewards, batch: dict, objective: str, cfg: Any) -> tuple[torch.Tensor, dict]:
@@ -111,8 +111,7 @@ def score_records(records: list[dict], score: Callable[[list[tuple]], Scores], k
     out = []
     for r, (start, end) in zip(records, spans, strict=True):
         scored = dict(r)
-        part = scores[start:end]
-        kinds[r["kind"]].write_scores(scored, part.values, part.members)
+        kinds[r["kind"]].write_scores(scored, scores[start:end])
         out.append(scored)
     return out
 

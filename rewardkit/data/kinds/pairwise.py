@@ -25,7 +25,7 @@ from rewardkit.data.texts import (
     split_shared_prefix,
 )
 from rewardkit.errors import DataError
-from rewardkit.scores import pair_credit
+from rewardkit.scores import Scores, pair_credit
 
 
 def preference_uncertainty(chosen_members: list[float], rejected_members: list[float]) -> float:
@@ -83,13 +83,14 @@ class Pairwise(Kind):
     def responses(self, record: dict) -> list:
         return [record["chosen"], record["rejected"]]
 
-    def write_scores(self, record: dict, scores: list[float], members: list[list[float]] | None) -> None:
-        record["chosen_score"], record["rejected_score"] = scores
-        record["score_margin"] = scores[0] - scores[1]
-        if members is not None:
-            with_spread(record, "chosen", members[0])
-            with_spread(record, "rejected", members[1])
-            record["preference_uncertainty"] = preference_uncertainty(members[0], members[1])
+    def write_scores(self, record: dict, scores: Scores) -> None:
+        record["chosen_score"], record["rejected_score"] = scores.values
+        record["score_margin"] = scores.values[0] - scores.values[1]
+        if scores.members is not None:
+            chosen, rejected = scores.members
+            with_spread(record, "chosen", chosen)
+            with_spread(record, "rejected", rejected)
+            record["preference_uncertainty"] = preference_uncertainty(chosen, rejected)
 
     def skip_reason(self, record: dict) -> str | None:
         return "tied pairs (no preference to learn)" if record.get("tie") else None
@@ -97,7 +98,7 @@ class Pairwise(Kind):
     def targets(self, record: dict, heads: dict[str, int]) -> dict:
         return {"margin": record.get("margin")}
 
-    def collate(self, targets: list[dict], k: int, n_heads: int) -> dict[str, torch.Tensor]:
+    def collate(self, targets: list[dict], sizes: list[int], n_heads: int) -> dict[str, torch.Tensor]:
         return {"margin": torch.tensor([t["margin"] if t["margin"] is not None else math.nan for t in targets])}
 
     def loss(self, rewards: BatchRewards, batch: dict, objective: str, cfg: Any) -> tuple[torch.Tensor, dict]:

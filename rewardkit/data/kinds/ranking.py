@@ -15,7 +15,7 @@ from rewardkit import losses
 from rewardkit.data.kinds.base import BatchRewards, Kind
 from rewardkit.data.texts import check_text
 from rewardkit.errors import DataError
-from rewardkit.scores import member_spread
+from rewardkit.scores import Scores
 
 
 class Ranking(Kind):
@@ -57,18 +57,18 @@ class Ranking(Kind):
     def responses(self, record: dict) -> list:
         return record["responses"]
 
-    def write_scores(self, record: dict, scores: list[float], members: list[list[float]] | None) -> None:
-        record["response_scores"] = scores
-        if members is not None:
-            record["response_members"] = members
-            record["response_uncertainties"] = [member_spread(m) for m in members]
+    def write_scores(self, record: dict, scores: Scores) -> None:
+        record["response_scores"] = scores.values
+        if scores.members is not None:
+            record["response_members"] = scores.members
+            record["response_uncertainties"] = scores.spreads
 
     def targets(self, record: dict, heads: dict[str, int]) -> dict:
         ranks = record.get("ranking") or [1 if i == record["best"] else 2 for i in range(len(record["responses"]))]
         return {"ranks": ranks, "best": record.get("best", ranks.index(min(ranks)))}
 
-    def collate(self, targets: list[dict], k: int, n_heads: int) -> dict[str, torch.Tensor]:
-        # padding slots rank below every real response
+    def collate(self, targets: list[dict], sizes: list[int], n_heads: int) -> dict[str, torch.Tensor]:
+        k = max(sizes)  # padding slots rank below every real response
         return {"ranks": torch.tensor([t["ranks"] + [k + 1] * (k - len(t["ranks"])) for t in targets]),
                 "best": torch.tensor([t["best"] for t in targets])}
 

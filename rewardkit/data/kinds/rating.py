@@ -16,6 +16,7 @@ from rewardkit import losses
 from rewardkit.data.kinds.base import BatchRewards, Kind, with_spread
 from rewardkit.data.texts import check_number, check_text
 from rewardkit.errors import DataError
+from rewardkit.scores import Scores
 
 
 class Rating(Kind):
@@ -43,9 +44,9 @@ class Rating(Kind):
     def responses(self, record: dict) -> list:
         return [record["response"]]
 
-    def write_scores(self, record: dict, scores: list[float], members: list[list[float]] | None) -> None:
-        record["response_score"] = scores[0]
-        with_spread(record, "response", None if members is None else members[0])
+    def write_scores(self, record: dict, scores: Scores) -> None:
+        record["response_score"] = scores.values[0]
+        with_spread(record, "response", None if scores.members is None else scores.members[0])
 
     def targets(self, record: dict, heads: dict[str, int]) -> dict:
         head_targets = {heads[k]: v for k, v in (record.get("scores") or {}).items() if k in heads}
@@ -54,7 +55,7 @@ class Rating(Kind):
                             "names", line=record.get("_line"), field="scores")
         return {"target": record.get("score"), "head_targets": head_targets}
 
-    def collate(self, targets: list[dict], k: int, n_heads: int) -> dict[str, torch.Tensor]:
+    def collate(self, targets: list[dict], sizes: list[int], n_heads: int) -> dict[str, torch.Tensor]:
         return {"target": torch.tensor([t["target"] if t["target"] is not None else math.nan for t in targets]),
                 "head_targets": torch.tensor([[t["head_targets"].get(h, math.nan) for h in range(n_heads)]
                                               for t in targets])}

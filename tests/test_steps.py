@@ -1,0 +1,171 @@
+"""Process reward models: a reward per step from one pass, step visibility, the step loss and its options, soft
+labels, truncation that counts what it drops, scoring, and the bad inputs of stepwise records."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import rewardkit as rk
+from rewardkit import losses
+from rewardkit.data.io import write_records
+from rewardkit.data.kinds.stepwise import after_first_error, counted_steps
+from rewardkit.data.records import normalize_record
+from rewardkit.data.synth import generate
+from rewardkit.data.texts import Steps
+from rewardkit.errors import DataError
+from rewardkit.model.reward_model import RewardModel
+from rewardkit.model.scoring import score
+from rewardkit.model.steps import aggregate_steps
+
+PROMPT = "Tom has 3 apples and buys 4 more. He gives 2 away. How many are left?"
+STEPS = ["Tom starts with 3 apples.", "He buys 4, so 3 + 4 = 7.", "He gives 2 away: 7 - 2 = 5.", "The answer is 5."]
+TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} [SEP] {% endfor %}"
+            "{% if add_generation_prompt %}<|assistant|> {% endif %}")
+
+
+def build(path, template=False, max_length=96) -> RewardModel:
+    torch.manual_seed(0)
+    model = RewardModel.build(str(path), max_length=max_length).eval()
+    if template:
+        model.tokenizer.chat_template = TEMPLATE
+        model.encoder.use_template = True
+    return model
+
+
+def step_scores(model, prompt, steps, **kw) -> list[float]:
+    return score(model, [(prompt, Steps(steps))], **kw).steps[0]
+
+
+def test_step_bce_hand_values_with_soft_labels_and_a_mask():
+    rewards, labels = torch.tensor([[2.0, -1.0, 0.5]]), torch.tensor([[1.0, 0.3, 0.0]])
+    mask = torch.tensor([[True, True, False]])
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    expected = (-math.log(sig(2.0)) - (0.3 * math.log(sig(-1.0)) + 0.7 * math.log(1 - sig(-1.0)))) / 2
+    assert losses.step_bce(rewards, labels, mask).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_which_steps_count_after_the_first_error_and_for_the_last_step_only():
+    labels = torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 0.2, math.nan]])
+    valid = torch.tensor([[True] * 4, [True, True, True, False]])
+    assert after_first_error(labels, valid).tolist() == [[False, False, True, True], [False, False, False, False]]
+    assert counted_steps(labels, valid, False, "ignore").tolist() == [[True, True, False, False], [True, True, True, False]]
+    assert counted_steps(labels, valid, True, "as-labelled").tolist() == [[False, False, False, True], [False, False, True, False]]
+
+
+def test_step_aggregates_hand_values():
+    rewards, mask = torch.tensor([[1.0, -2.0, 3.0], [0.5, 4.0, 0.0]]), torch.tensor([[True, True, True], [True, True, False]])
+    assert aggregate_steps(rewards, mask, "min").tolist() == [-2.0, 0.5]
+    assert aggregate_steps(rewards, mask, "last").tolist() == [3.0, 4.0]
+    assert aggregate_steps(rewards, mask, "mean").tolist() == pytest.approx([2 / 3, 2.25])
+    product = math.log(1 / (1 + math.exp(-0.5))) + math.log(1 / (1 + math.exp(-4.0)))
+    assert aggregate_steps(rewards, mask, "product")[1].item() == pytest.approx(product, abs=1e-6)
+
+
+@pytest.mark.parametrize("template", [False, True])
+def test_decoder_one_pass_equals_scoring_each_prefix_alone(tiny_llama, template):
+    model = build(tiny_llama, template)
+    one_pass = step_scores(model, PROMPT, STEPS)
+    for j in range(len(STEPS)):  # the prefix's last step reward is its reward at step j
+        assert step_scores(model, PROMPT, STEPS[: j + 1])[-1] == pytest.approx(one_pass[j], abs=1e-5)
+
+
+@pytest.mark.parametrize("backbone", ["tiny_bert_no_dropout", "tiny_llama"])
+def test_a_later_step_never_changes_an_earlier_steps_reward(backbone, request):
+    model = build(request.getfixturevalue(backbone))
+    before = step_scores(model, PROMPT, STEPS)
+    after = step_scores(model, PROMPT, STEPS[:2] + ["He gives 2 away: 7 - 2 = 9, which is a lot of apples.", "It is 9."])
+    assert after[:2] == pytest.approx(before[:2], abs=1e-5)
+    assert after[2] != pytest.approx(before[2], abs=1e-4)
+
+
+@pytest.mark.parametrize("backbone", ["tiny_bert_no_dropout", "tiny_llama"])
+def test_left_and_right_padding_and_batching_give_the_same_step_scores(backbone, request):
+    model = build(request.getfixturevalue(backbone))
+    items = [(PROMPT, Steps(STEPS)), ("Short?", Steps(["Yes."])), (PROMPT, Steps(STEPS[:2]))]
+    alone = [score(model, [item]).steps[0] for item in items]
+    batched = score(model, items, batch_size=3)
+    for a, b in zip(alone, batched.steps, strict=True):
+        assert a == pytest.approx(b, abs=1e-5)
+    from rewardkit.model.batching import model_inputs
+    encoded = [model.encoder.encode_steps(p, s) for p, s in items]
+    right = model(model_inputs(model, encoded, padding_side="right"))
+    left = model(model_inputs(model, encoded, padding_side="left"))
+    assert torch.allclose(left, right, atol=1e-5)
+
+
+def test_truncation_drops_whole_trailing_steps_and_counts_them(tiny_llama):
+    model = build(tiny_llama, max_length=40)
+    record = {"prompt": PROMPT, "steps": STEPS * 3, "labels": [True] * 12}
+    scored = rk.score_records(model, [record])[0]
+    kept = [s for s in scored["step_scores"] if s is not None]
+    assert 0 < len(kept) < 12 and scored["steps_dropped"] == 12 - len(kept)
+    assert scored["step_scores"][len(kept):] == [None] * (12 - len(kept))
+
+
+def test_stepwise_loss_in_the_trainer_is_the_pure_step_loss(tiny_llama):
+    from types import SimpleNamespace
+
+    from rewardkit.train.examples import collate, prepare_examples
+    from rewardkit.train.objectives import batch_loss
+
+    model = build(tiny_llama)
+    records = [normalize_record({"prompt": PROMPT, "steps": STEPS, "labels": [1, 1, 0.25, 0]}),
+               normalize_record({"prompt": "Short?", "steps": ["Yes.", "No."], "labels": [True, False]})]
+    batch = collate(prepare_examples(records, model).examples, model)
+    options = SimpleNamespace(mix_weights={}, l2_weight=0.0, last_step_only=False, after_first_error="as-labelled")
+    loss, metrics, rewards = batch_loss(model, batch, {"stepwise": "step-bce"}, options)
+    grouped = rewards[batch["index"]]
+    assert loss.item() == pytest.approx(losses.step_bce(grouped, batch["labels"], batch["valid"]).item(), abs=1e-6)
+    assert metrics["steps"] == 6 and batch["labels"][0, 2].item() == 0.25  # a soft label stays soft
+
+
+def test_a_process_reward_model_trains_saves_loads_and_scores_steps(tiny_llama, tmp_path):
+    write_records(tmp_path / "steps.jsonl", generate("arithmetic", 48, 0, "train", "stepwise")
+                  + generate("mix", 16, 0, "train"))  # stepwise records mixed with pairs in one run
+    summary = rk.train_model(rk.TrainConfig(train=str(tmp_path / "steps.jsonl"), output=str(tmp_path / "prm"),
+                                            backbone=str(tiny_llama), init="random", max_length=96, batch_size=8,
+                                            lr=1e-3, step_aggregate="last", progress=False))
+    assert summary["objectives"] == {"pairwise": "bt", "stepwise": "step-bce"}
+    assert "step_accuracy" in summary["eval"]
+    model = rk.load_model(tmp_path / "prm")
+    assert model.spec.step_aggregate == "last"
+    result = score(model, [(PROMPT, Steps(STEPS))])
+    assert result.values[0] == pytest.approx(result.steps[0][-1], abs=1e-6)  # 'last' aggregate
+
+
+@pytest.mark.parametrize("record, field", [
+    ({"prompt": "p", "steps": ["a", "b"], "labels": [True]}, "labels"),
+    ({"prompt": "p", "steps": ["a", "  "], "labels": [True, True]}, "steps"),
+    ({"prompt": "p", "steps": ["a"], "labels": [1.5]}, "labels"),
+    ({"prompt": "p", "steps": ["a"], "labels": [True], "first_error": 3}, "first_error"),
+])
+def test_bad_stepwise_records_name_the_field(record, field):
+    with pytest.raises(DataError) as err:
+        normalize_record(record, source="steps.jsonl", line=7)
+    assert err.value.field == field and "steps.jsonl: line 7" in str(err.value)
+
+
+def test_a_separator_inside_a_step_is_text_of_that_step(tiny_llama):
+    model = build(tiny_llama)
+    encoded = model.encoder.encode_steps(PROMPT, ["first line\nsecond line", "next"])
+    assert len(encoded.ends) == 2  # steps are tokenised one by one: a newline inside a step ends nothing
+
+
+def test_server_scores_steps_like_the_library(tiny_llama):
+    import httpx
+
+    from rewardkit.serve.app import ServeConfig, create_app
+    from rewardkit.serve.background import BackgroundServer
+
+    model = build(tiny_llama)
+    expected = rk.score_steps(model, [(PROMPT, STEPS), ("Short?", ["Yes."])])
+    inputs = [{"prompt": PROMPT, "steps": STEPS}, {"prompt": "Short?", "steps": ["Yes."]}]
+    with BackgroundServer(create_app(model, ServeConfig(model="prm"))) as server:
+        body = httpx.post(server.url + "/v1/steps", json={"inputs": inputs}, timeout=60).json()
+        bad = httpx.post(server.url + "/v1/steps", json={"inputs": [{"prompt": "p", "steps": ["a", ""]}]}, timeout=60)
+    assert body["step_scores"][0] == pytest.approx(expected.steps[0], abs=1e-5)
+    assert body["scores"] == pytest.approx(expected.values, abs=1e-5) and body["aggregate"] == "min"
+    assert bad.status_code == 422 and "inputs[0].steps[1]" in bad.json()["error"]
