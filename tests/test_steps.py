@@ -169,3 +169,24 @@ def test_server_scores_steps_like_the_library(tiny_llama):
     assert body["step_scores"][0] == pytest.approx(expected.steps[0], abs=1e-5)
     assert body["scores"] == pytest.approx(expected.values, abs=1e-5) and body["aggregate"] == "min"
     assert bad.status_code == 422 and "inputs[0].steps[1]" in bad.json()["error"]
+
+
+def test_rl_adapters_return_process_rewards_locally_and_through_the_server(tiny_llama, tmp_path, monkeypatch):
+    from rewardkit.serve.adapters import TRLReward, compute_score, split_steps
+    from rewardkit.serve.app import ServeConfig, create_app
+    from rewardkit.serve.background import BackgroundServer
+
+    model = build(tiny_llama)
+    model.save(tmp_path / "prm")
+    completion = "\n".join(STEPS) + "\n"
+    assert split_steps(completion) == STEPS and split_steps("") == [" "]
+    expected = rk.score_steps(rk.load_model(tmp_path / "prm"), [(PROMPT, STEPS)])
+    local = TRLReward(str(tmp_path / "prm"), process=True)
+    assert local([PROMPT], [completion]) == pytest.approx(expected.values, abs=1e-5)
+    with BackgroundServer(create_app(rk.load_model(tmp_path / "prm"), ServeConfig(model="prm"))) as server:
+        remote = TRLReward(server.url, process=True)
+        assert remote([PROMPT], [completion]) == pytest.approx(expected.values, abs=1e-5)
+    monkeypatch.setenv("REWARDKIT_MODEL", str(tmp_path / "prm"))
+    out = compute_score("math", completion, extra_info={"prompt": PROMPT}, process=True)
+    assert out["score"] == pytest.approx(expected.values[0], abs=1e-5)
+    assert out["step_scores"] == pytest.approx(expected.steps[0], abs=1e-5)

@@ -45,10 +45,13 @@ def split_set(name: str, data_dir: Path) -> tuple[list[dict], list[dict]]:
     return split_by_prompt(list(convert(converter, path)), HELD_OUT_FRACTION)
 
 
-def prmbench_part(data_dir: Path, part: str) -> list[dict]:
-    """PRMBench's stepwise records from its 'train' or 'test' files (prm800k_{part}_*.jsonl.gz)."""
+def prmbench_part(data_dir: Path, part: str, rejects: list | None = None) -> list[dict]:
+    """PRMBench's stepwise records from its 'train' or 'test' files (prm800k_{part}_*.jsonl.gz). About 1.6% of
+    its rows name an error step past the end of their solution; they are skipped into `rejects` (counted by the
+    caller; PRMBench's own evaluator keeps them and ignores that step)."""
     files = sorted((data_dir / "prmbench").glob(f"prm800k_{part}_*.jsonl*"))
     if not files:
         raise DataError(f"no PRMBench {part} files; pass --data-dir (see ../shared/data/README.md)",
                         source=str(data_dir / "prmbench"))
-    return [r for f in files for r in convert("prmbench", f)]
+    rejects = rejects if rejects is not None else []
+    return [r for f in files for r in convert("prmbench", f, skip_invalid=True, rejects=rejects)]

@@ -177,7 +177,10 @@ def stepwise_results(scorer: Scorer, solutions: list[dict], threshold_split: Thr
         raise ConfigError(f"threshold split {threshold_split.name!r} shares {len(shared)} prompts with the records "
                           "evaluated; choose the threshold on a set that is not reported")
     scored = [r for r in score_all(scorer, split) if r.get("step_scores") is not None]
-    chosen = select_threshold(scored)
+    try:
+        chosen = select_threshold(scored)
+    except ValueError as err:  # a user's split: say which one, as a ConfigError the CLI prints
+        raise ConfigError(f"threshold split {threshold_split.name!r}: {err}") from None
     return process_results(solutions, chosen["threshold"], {"chosen_on": threshold_split.name, "f1_on_split": chosen["f1"],
                                                             "split_solutions": len(scored)})
 

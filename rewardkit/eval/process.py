@@ -125,7 +125,8 @@ def select_threshold(solutions: Sequence[dict]) -> dict:
     score of steps 0..j), so the candidates are the midpoints between consecutive distinct running minima; every
     threshold between two such values gives the same F1, and the midpoint is the farthest from both. The lowest
     cut or the highest would predict 'all correct' or 'error at step 0' everywhere, whose F1 is 0. Of equally
-    good candidates the lowest is taken. Returns {threshold (a probability), f1 on this split, candidates}.
+    good candidates the lowest is taken. Returns {threshold (a probability), f1 on this split, candidates}; as a
+    probability, a cut above about 36 logits (where sigmoid rounds to 1) does not survive the round trip.
     """
     matrix = score_matrix([s["step_scores"] for s in solutions])
     gold = [labelled_first_error(s) for s in solutions]

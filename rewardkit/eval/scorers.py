@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from rewardkit.data.texts import Steps
+from rewardkit.data.texts import Steps, text_of
 from rewardkit.errors import ModelError
 from rewardkit.scores import Scores
 
@@ -125,14 +125,112 @@ def hf_scorer(path: str | Path, batch_size: int = 32, max_length: int = 512, pro
                         "parameters": sum(p.numel() for p in model.parameters())})
 
 
+def hf_prm_scorer(path: str | Path, step_format: str = "separator", batch_size: int = 8, max_length: int = 1024,
+                  progress: bool = True, precision: str = "fp32", compile: bool = False, separator: str | None = None,
+                  aggregate: str | None = None) -> Scorer:
+    """A local Hugging Face process reward model as a step scorer: an AutoModelForTokenClassification with two labels
+    (1 = right; TRL's PRMs, rewardkit's `export --format prm`) or a causal LM read at two tokens (Math-Shepherd,
+    RLHFlow), its solutions written in `step_format` (rewardkit.model.step_formats). Scores.steps are log-odds of
+    'right' per step; Scores.values their aggregate (min by default; a rewardkit export's own). A plain response is
+    scored as one step. The separator and whether the prompt goes through the chat template come from a rewardkit
+    export's config, else `separator` ("\\n") and no template, as TRL trains."""
+    from rewardkit.model.step_formats import FORMATS, HEADS, StepOptions
+
+    if step_format not in FORMATS:
+        raise ModelError(f"unknown step format {step_format!r}; choose from {', '.join(FORMATS)}")
+    model, tokenizer, config = _load_prm(Path(path), HEADS[step_format])
+    if compile:
+        from rewardkit.model.precision import compile_for_inference
+
+        compile_for_inference(model)
+    meta = getattr(config, "rewardkit", None) or {}
+    options = StepOptions(separator=separator or meta.get("step_separator", "\n"),
+                          chat_template=bool(meta.get("chat_template", False)), max_length=max_length)
+    how = aggregate or meta.get("step_aggregate", "min")
+
+    def score(items: list[Item]) -> Scores:
+        return _score_prm(model, tokenizer, step_format, options, how, items, batch_size, precision, progress)
+
+    return Scorer(name=Path(path).name, path=str(path), score=score, steps=True, calibration=meta.get("calibration"),
+                  info={"type": "huggingface-prm", "architecture": type(model).__name__, "step_format": step_format,
+                        "step_aggregate": how, "parameters": sum(p.numel() for p in model.parameters())})
+
+
+def _load_prm(path: Path, head: str):
+    """(model, tokenizer, config) of a local PRM with the head its step format reads; safetensors only, no remote
+    code."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
+
+    from rewardkit.model.step_formats import TOKEN_CLASSIFICATION
+
+    config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
+    if not any(path.glob("*.safetensors")):
+        raise ModelError(f"{path}: no .safetensors weights (rewardkit does not unpickle .bin checkpoints)")
+    if (head == TOKEN_CLASSIFICATION) != is_token_classifier(path):
+        raise ModelError(f"{path}: its architecture {config.architectures} is not what a {head} step format reads "
+                         "(separator and qwen read a token-classification head, math-shepherd and rlhflow a causal LM)")
+    if head == TOKEN_CLASSIFICATION and config.num_labels != 2:
+        raise ModelError(f"{path}: a token-classification PRM has two labels (wrong, right); this one has "
+                         f"{config.num_labels}")
+    auto = AutoModelForTokenClassification if head == TOKEN_CLASSIFICATION else AutoModelForCausalLM
+    model = auto.from_pretrained(str(path), use_safetensors=True, trust_remote_code=False).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return model, tokenizer, config
+
+
+@torch.inference_mode()
+def _score_prm(model, tokenizer, step_format: str, options, how: str, items: list[Item], batch_size: int,
+               precision: str, progress: bool) -> Scores:
+    """Step log-odds out[right] - out[wrong] at each score position, in right-padded length-sorted batches (a
+    causal model's real tokens never see the padding after them)."""
+    from tqdm.auto import tqdm
+
+    from rewardkit.model.batching import length_batches
+    from rewardkit.model.precision import autocast
+    from rewardkit.model.step_formats import render
+    from rewardkit.model.steps import aggregate_steps, split_steps
+    from rewardkit.model.text import Encoded, pad_batch
+
+    inputs = [render(step_format, tokenizer, p, r if isinstance(r, Steps) else [text_of(r)], options) for p, r in items]
+    steps: list[list[float]] = [[] for _ in inputs]
+    for idx in tqdm(length_batches([len(x.input_ids) for x in inputs], batch_size), desc="scoring", unit="batch",
+                    disable=not progress):
+        batch = pad_batch([Encoded(inputs[i].input_ids) for i in idx], tokenizer.pad_token_id)
+        with autocast(precision):
+            logits = model(**batch).logits.float()
+        for row, i in enumerate(idx):
+            at = logits[row, inputs[i].positions]
+            right, wrong = inputs[i].columns
+            steps[i] = (at[:, right] - at[:, wrong]).tolist()
+    flat = torch.tensor([s for row in steps for s in row])
+    per_step, mask = split_steps(flat, [len(row) for row in steps])
+    values = aggregate_steps(per_step, mask, how).tolist() if steps else []
+    if not any(isinstance(r, Steps) for _, r in items):
+        return Scores(values)
+    return Scores(values, None, [row if isinstance(r, Steps) else None for row, (_, r) in zip(steps, items, strict=True)])
+
+
+def is_token_classifier(directory: str | Path) -> bool:
+    """Whether a Hugging Face model directory's config names a token-classification architecture (a PRM's layout)."""
+    config = Path(directory) / "config.json"
+    if not config.exists():
+        return False
+    return any(str(a).endswith("ForTokenClassification") for a in json.loads(config.read_text()).get("architectures") or [])
+
+
 def load_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True,
                 precision: str = "fp32", compile: bool = False) -> Scorer:
-    """A rewardkit model or ensemble directory (or training output), or a Hugging Face reward-model directory."""
+    """A rewardkit model or ensemble directory (or training output), or a Hugging Face reward-model directory: a
+    token-classification one is a process reward model (hf_prm_scorer), any other a sequence classifier."""
     from rewardkit.model.load import model_directory
 
     directory = Path(path)
     if model_directory(directory) is not None:
         return rewardkit_scorer(directory, batch_size, max_length, progress, precision, compile)
+    if is_token_classifier(directory):  # a process reward model: scored step by step, TRL's separator layout
+        return hf_prm_scorer(directory, "separator", batch_size, max_length or 1024, progress, precision, compile)
     if (directory / "config.json").exists():
         return hf_scorer(directory, batch_size, max_length or 512, progress, precision, compile)
     raise ModelError(f"{directory} is neither a rewardkit model nor a Hugging Face model directory")

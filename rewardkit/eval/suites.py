@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewardkit.data.catalog import default_data_dir, split_set
+from rewardkit.data.catalog import default_data_dir, prmbench_part, split_set
 from rewardkit.data.convert import convert
 from rewardkit.data.io import iter_records, write_records
 from rewardkit.data.synth import generate
@@ -62,10 +62,7 @@ def _prmbench(data: Path) -> list[dict]:
     """The modified solutions of PRMBench's test files (two parts x eight error classes), the set its PRMScore is
     reported on. Rows naming an error step past the solution's end are left out (rejected by the converter; PRMBench's
     own evaluator keeps them and ignores that step)."""
-    files = sorted((data / "prmbench").glob("*_test_*.jsonl*"))
-    if not files:
-        raise DataError("no PRMBench test files (*_test_*.jsonl[.gz])", source=str(data / "prmbench"))
-    return [r for f in files for r in convert("prmbench", f, skip_invalid=True)]
+    return prmbench_part(data, "test")
 
 
 def _rmb_section(r: dict) -> str:

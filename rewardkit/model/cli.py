@@ -66,24 +66,31 @@ def run_score(cfg: ScoreConfig) -> int:
 
 @dataclass
 class ExportConfig:
-    """Export a rewardkit model to the Hugging Face AutoModelForSequenceClassification layout."""
+    """Export a rewardkit model to a Hugging Face layout: AutoModelForSequenceClassification (one reward per
+    sequence), or for a decoder process reward model AutoModelForTokenClassification (a reward at every step end)."""
 
     model: Positional[str]
     """rewardkit model directory (or a training output directory)"""
     output: str
     """directory for the exported checkpoint"""
-    format: Literal["hf"] = "hf"
-    """export layout"""
+    format: Literal["hf", "prm"] = "hf"
+    """export layout: hf = sequence classification; prm = token classification with labels (wrong, right) read at
+    each step's separator, as TRL-trained PRMs and vLLM's STEP pooler expect"""
 
 
 def run_export(cfg: ExportConfig) -> int:
     from rewardkit.model.ensemble import ModelEnsemble
-    from rewardkit.model.export import export_hf
+    from rewardkit.model.export import export_hf, export_prm_hf
 
     model = load_model(cfg.model)
     if isinstance(model, ModelEnsemble):
         raise ModelError(f"{cfg.model} is an ensemble of {len(model.members)} models; the Hugging Face layout holds "
                          f"one, so export a member (e.g. {model.directory / model.names[0]})")
+    if cfg.format == "prm":
+        out = export_prm_hf(model, cfg.output)
+        print(f"exported to {out} (load with transformers.AutoModelForTokenClassification.from_pretrained; "
+              "step_tag_id and the separator are in config.json under 'rewardkit')")
+        return 0
     out = export_hf(model, cfg.output)
     print(f"exported to {out} (load with transformers.AutoModelForSequenceClassification.from_pretrained)")
     return 0
@@ -157,7 +164,8 @@ def run_merge(cfg: MergeConfig) -> int:
 def register(commands: dict[str, Command]) -> None:
     """Add score, export, ensemble and merge to the command table."""
     commands["score"] = Command(ScoreConfig, run_score, "score records with a reward model")
-    commands["export"] = Command(ExportConfig, run_export, "export to the Hugging Face sequence-classification layout")
+    commands["export"] = Command(ExportConfig, run_export,
+                                 "export to the Hugging Face sequence- (or, for a PRM, token-) classification layout")
     commands["ensemble"] = Command(EnsembleConfig, run_ensemble,
                                    "combine trained reward models into an ensemble with uncertainty")
     commands["merge"] = Command(MergeConfig, run_merge, "average the weights of fine-tuned reward models into one (WARM)")

@@ -40,6 +40,26 @@ class RewardBackend:
 
         return score(self.model, pairs, self.batch_size, normalize=self.normalize).values
 
+    def score_steps(self, solutions: list[tuple]) -> tuple[list[float], list[list[float]]]:
+        """Process rewards of (prompt, steps) solutions: (each solution's aggregate, each step's reward), as
+        logits (P(step is right) = sigmoid), unnormalised."""
+        if not solutions:
+            return [], []
+        if self.remote:
+            out = self.client.steps(solutions, normalize=False)
+            return out["scores"], out["step_scores"]
+        from rewardkit.model.scoring import score_steps
+
+        scores = score_steps(self.model, solutions, self.batch_size)
+        return scores.values, scores.steps
+
+
+def split_steps(text: str, separator: str = "\n") -> list[str]:
+    """A completion's steps: its text cut at the separator, blank pieces left out (a trailing newline, a blank
+    line between steps); a completion with no text is one empty-looking step, so it still gets a reward."""
+    steps = [s for s in text.split(separator) if s.strip()]
+    return steps or [text or " "]
+
 
 @lru_cache(maxsize=4)
 def _load(path: str):
@@ -61,10 +81,14 @@ def _cached_backend(target: str) -> RewardBackend:
 
 
 class TRLReward:
-    """A reward function for TRL's GRPOTrainer / RLOOTrainer (`reward_funcs=[TRLReward(...)]`)."""
+    """A reward function for TRL's GRPOTrainer / RLOOTrainer (`reward_funcs=[TRLReward(...)]`). With
+    process=True the model is a process reward model: each completion is cut into steps at `separator` and its
+    reward is the aggregate of its step rewards (TRL's reward functions return one number per completion)."""
 
-    def __init__(self, model_or_url: str, api_key: str | None = None, normalize: bool = True, name: str = "rewardkit"):
+    def __init__(self, model_or_url: str, api_key: str | None = None, normalize: bool = True, name: str = "rewardkit",
+                 process: bool = False, separator: str = "\n"):
         self.backend = RewardBackend(model_or_url, api_key, normalize)
+        self.process, self.separator = process, separator
         self.__name__ = name  # TRL logs each reward function under its __name__
 
     def __call__(self, prompts: list, completions: list, **kwargs) -> list[float]:
@@ -73,6 +97,8 @@ class TRLReward:
             if is_conversation(completion):  # conversational data: a list with the assistant message(s)
                 completion = "".join(m.get("content", "") for m in completion)
             pairs.append((prompt, completion))
+        if self.process:
+            return self.backend.score_steps([(p, split_steps(c, self.separator)) for p, c in pairs])[0]
         return self.backend.score(pairs)
 
 
@@ -101,9 +127,15 @@ def openrlhf_reward(queries: list[str], prompts: list[str], labels: list | None 
 
 
 def compute_score(data_source, solution_str: str, ground_truth=None, extra_info: dict | None = None,
-                  model_or_url: str | None = None, **kwargs) -> float:
+                  model_or_url: str | None = None, process: bool = False, separator: str = "\n",
+                  **kwargs) -> float | dict:
     """verl's custom reward function. The prompt comes from extra_info['prompt'] (or 'question') when the
-    dataset provides it; otherwise the response is scored alone."""
+    dataset provides it; otherwise the response is scored alone. With process=True (a process reward model)
+    it returns {"score": the aggregate, "step_scores": [...]}, which verl logs beside the score."""
     extra_info = extra_info or {}
     prompt = extra_info.get("prompt") or extra_info.get("question") or ""
-    return _backend_from_env(model_or_url).score([(prompt, solution_str)])[0]
+    backend = _backend_from_env(model_or_url)
+    if process:
+        values, steps = backend.score_steps([(prompt, split_steps(solution_str, separator))])
+        return {"score": values[0], "step_scores": steps[0]}
+    return backend.score([(prompt, solution_str)])[0]

@@ -62,6 +62,13 @@ class _Base:
         return float(after) if after and after.replace(".", "", 1).isdigit() else self.backoff * 2 ** attempt
 
 
+def steps_payload(solutions: list[tuple], normalize: bool | None) -> dict:
+    payload: dict = {"inputs": [{"prompt": prompt, "steps": list(steps)} for prompt, steps in solutions]}
+    if normalize is not None:
+        payload["normalize"] = normalize
+    return payload
+
+
 class RewardClient(_Base):
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 3, backoff: float = 0.5):
         super().__init__(url, api_key, timeout, retries, backoff)
@@ -85,6 +92,10 @@ class RewardClient(_Base):
 
     def compare(self, prompt, responses: list) -> dict:
         return self._post("/v1/compare", {"prompt": prompt, "responses": responses})
+
+    def steps(self, solutions: list[tuple], normalize: bool | None = None) -> dict:
+        """Process rewards of (prompt, steps) solutions: {"scores": aggregates, "step_scores": per step}."""
+        return self._post("/v1/steps", steps_payload(solutions, normalize))
 
     def get_reward(self, queries: list[str], prompts: list[str] | None = None, labels: list | None = None) -> dict:
         return self._post("/get_reward", reward_payload(queries, prompts, labels))
@@ -126,6 +137,9 @@ class AsyncRewardClient(_Base):
 
     async def compare(self, prompt, responses: list) -> dict:
         return await self._post("/v1/compare", {"prompt": prompt, "responses": responses})
+
+    async def steps(self, solutions: list[tuple], normalize: bool | None = None) -> dict:
+        return await self._post("/v1/steps", steps_payload(solutions, normalize))
 
     async def get_reward(self, queries: list[str], prompts: list[str] | None = None, labels: list | None = None) -> dict:
         return await self._post("/get_reward", reward_payload(queries, prompts, labels))

@@ -113,7 +113,12 @@ def source_pool(name: str, data_dir: Path, n: int, seed: int) -> list[dict]:
         return generate("mix", n, seed, "train")
     if name == "arithmetic-steps":
         return generate("arithmetic", n, seed, "train", "stepwise")
-    pool = prmbench_part(data_dir, "train") if name == "prmbench" else split_set(name, data_dir)[0]
+    if name == "prmbench":
+        rejects: list = []
+        pool = prmbench_part(data_dir, "train", rejects)
+        print(f"      prmbench: skipped {len(rejects)} row(s) whose error step is past the end of the solution")
+    else:
+        pool = split_set(name, data_dir)[0]
     random.Random(f"{name}:{seed}").shuffle(pool)
     return pool
 
@@ -213,9 +218,10 @@ def evaluate_on_suites(cfg: RecipeConfig, run_dir: Path, eval_dir: Path, data_di
 
 
 def validation_by_source(model, validation: Path, cfg: RecipeConfig) -> dict:
-    """Validation accuracy per source of the mix (pairs: chosen above rejected; lists: best on top), and over the
-    whole split. The split's average is dominated by the largest source and can hide one that the others outvote
-    (HH-harmless's "shorter is safer" against RMB helpfulness's "longer is better"), so a recipe reports both."""
+    """Validation accuracy per source of the mix (pairs: chosen above rejected; lists: best on top; solutions: the
+    share of their steps on the right side of 0), and over the whole split. The split's average is dominated by the
+    largest source and can hide one that the others outvote (HH-harmless's "shorter is safer" against RMB
+    helpfulness's "longer is better"), so a recipe reports both."""
     from rewardkit.eval.metrics import best_of_k
     from rewardkit.model.scoring import score_records
 
@@ -225,6 +231,9 @@ def validation_by_source(model, validation: Path, cfg: RecipeConfig) -> dict:
             credit = pair_credit(r["score_margin"])
         elif r["kind"] == "ranking" and r.get("best") is not None:
             credit = best_of_k(r["response_scores"], r["best"])
+        elif r["kind"] == "stepwise" and r.get("step_scores"):  # the share of its scored steps on the right side
+            scored = [(s > 0) == (y >= 0.5) for s, y in zip(r["step_scores"], r["labels"], strict=True) if s is not None]
+            credit = sum(scored) / len(scored)
         else:
             continue
         credits.setdefault(r.get("source") or "(none)", []).append(credit)

@@ -111,10 +111,11 @@ def prepare(cfg: TrainConfig, model: RewardModel, train_records: list[dict], eva
 def report_preparation(train_data: PreparedData, truncation: dict, max_length: int) -> None:
     for reason, n in train_data.skipped.items():
         print(f"not trained on: {n} {reason}")
-    if truncation.get("prompt_truncated") or truncation.get("response_truncated"):
+    if truncation.get("prompt_truncated") or truncation.get("response_truncated") or truncation.get("steps_dropped"):
         print(f"truncation at {max_length} tokens: {truncation['prompt_truncated']} sequence(s) lost "
               f"prompt tokens (left), {truncation['response_truncated']} lost response tokens (right); "
-              f"{truncation['groups_identical_after_truncation']} pair(s)/group(s) became identical")
+              f"{truncation['groups_identical_after_truncation']} pair(s)/group(s) became identical; "
+              f"{truncation['steps_dropped']} trailing solution step(s) dropped with their labels")
 
 
 def cache_features(model: RewardModel, examples: list[Example], cfg: TrainConfig, progress: bool = False) -> None:
