@@ -27,9 +27,11 @@ peak RSS is its own).
                "\\n" into nothing, so on MiniLM TRL's label sits on the step's own last word piece; the encoder
                attends both ways, so a step's label is read with every later step in view.
 - trl-no-ckpt: the same with gradient_checkpointing=False (optional: --sides trl,trl-no-ckpt,rewardkit).
+- trl-bf16:    PRMConfig's defaults as they are (bf16 autocast on; optional, not part of the fp32 comparison).
 - rewardkit:   `rewardkit train` (objective step-bce on every step, --precision fp32, length-grouped batches):
                a one-output head read at each step's separator, block-causal by step on an encoder (a step sees the
                prompt and the steps up to it), the separator "\\n" replaced by [SEP] where it tokenises to nothing.
+- rewardkit-auto: the same with --precision auto (bf16 where it measures faster on this CPU; optional).
 
 Held-out read-out, each side its own: TRL's step logit is logit[correct] - logit[wrong] at its label positions (so
 argmax = the sign; softmax P(correct) = sigmoid of it), rewardkit's is rk.score_steps's step score (P(correct) =
@@ -37,10 +39,14 @@ sigmoid). The positive class of `step_f1_wrong` is "the step is wrong" (P(correc
 F1 of erroneous steps), `step_f1_correct` the other class, `step_accuracy`, and `step_auroc` (threshold-free, for
 'correct'); all over the steps each side scored (truncation can drop a step; counted). Throughput = optimizer
 steps / training seconds (the training loop only: model loading and tokenisation are outside on both sides);
-records/s = that x batch; `speedup_vs_trl` = rewardkit / trl.
+records/s = that x batch; `speedup_vs_trl` = rewardkit / trl (every pair of sides in `speedups`). Step F1 has a
+95% bootstrap interval over test solutions, and each side's F1 minus TRL's a paired one (the same resamples).
+The load each side ran under is measured, not guessed: `other_cores_busy` is the CPU time of every other process
+on the machine during the side's run (/proc/stat less the side's own CPU time) per wall-clock second.
 
-Part `one-pass` (bench/results/prm_one_pass.json): N synthetic solutions (a prompt of --prompt-words words,
-T steps of --step-words words each, so a fixed token length; random weights, a fresh head) for T in --one-pass-t.
+Part `one-pass` (bench/results/prm_one_pass.json): N synthetic solutions (16, or 4 on a decoder; a prompt of
+--prompt-words words and T steps of --step-words words, common words of one token each, so steps have a fixed token
+length) for T in --one-pass-t, on the pretrained backbone with a fresh head (speed and agreement need no training).
 One pass: rk.score_steps (tokenise, then one forward per solution, a reward at every step end). Per prefix, as an
 outcome reward model must do to give a reward per step: each prefix prompt + steps[:j] is its own sequence, the
 first ids of the solution's ids (rewardkit's encode_steps is prefix-consistent), scored by rewardkit's
@@ -160,7 +166,7 @@ def trl_rows(records: list[dict]) -> list[dict]:
             for r in records]
 
 
-def run_trl(train, test, args, checkpointing: bool) -> dict:
+def run_trl(train, test, args, checkpointing: bool, bf16: bool) -> dict:
     import torch
     import transformers
     from datasets import Dataset
@@ -173,7 +179,7 @@ def run_trl(train, test, args, checkpointing: bool) -> dict:
     config = PRMConfig(output_dir=str(Path(args.work) / args.side), per_device_train_batch_size=args.batch_size,
                        max_steps=args.steps, learning_rate=args.lr, warmup_steps=round(0.1 * args.steps),
                        lr_scheduler_type="linear", max_length=args.max_length, step_separator=SEPARATOR,
-                       train_on_last_step_only=False, gradient_checkpointing=checkpointing, bf16=False, use_cpu=True,
+                       train_on_last_step_only=False, gradient_checkpointing=checkpointing, bf16=bf16, use_cpu=True,
                        seed=0, logging_steps=10, save_strategy="no", report_to="none", disable_tqdm=True,
                        dataloader_num_workers=0)
     rows = trl_rows(train)
@@ -203,13 +209,13 @@ def run_trl(train, test, args, checkpointing: bool) -> dict:
                 at = [p for p, label in enumerate(e["labels"]) if label != -100]
                 step_scores.append((logits[i, at, 1] - logits[i, at, 0]).tolist())  # P(correct) = sigmoid of this
     return {"train_seconds": seconds, "trl_version": trl.__version__, "trl_path": args.trl_path,
-            "gradient_checkpointing": checkpointing,
+            "gradient_checkpointing": checkpointing, "precision": "bf16 autocast" if bf16 else "fp32",
             "separator_tokens": len(tokenizer.encode(SEPARATOR, add_special_tokens=False)),
             "train_steps_labelled": labelled, "train_steps_cut_by_max_length": labelled - kept,
             "step_scores": step_scores}
 
 
-def run_rewardkit(train, test, args) -> dict:
+def run_rewardkit(train, test, args, precision: str) -> dict:
     import rewardkit as rk
 
     work = Path(args.work)
@@ -217,13 +223,16 @@ def run_rewardkit(train, test, args) -> dict:
     cfg = rk.TrainConfig(train=str(work / "train.jsonl"), output=str(work / args.side), backbone=args.backbone,
                          max_length=args.max_length, batch_size=args.batch_size, max_steps=args.steps, epochs=1000,
                          lr=args.lr, head_lr=args.lr, warmup_ratio=0.1, scheduler="linear", max_grad_norm=1.0,
-                         eval_fraction=0.0, precision="fp32", threads=args.threads, seed=0, final_model="last",
+                         eval_fraction=0.0, precision=precision, threads=args.threads, seed=0, final_model="last",
                          progress=False, chat_template=False, step_separator=SEPARATOR, last_step_only=False,
                          after_first_error="as-labelled")
     summary = rk.train_model(cfg)
     model = rk.load_model(summary["model"])
     scores = rk.score_steps(model, [(r["prompt"], r["steps"]) for r in test], precision="fp32")
+    from rewardkit.model.precision import resolve_precision
+
     return {"train_seconds": summary["train_seconds"], "truncation": summary["truncation"],
+            "precision": resolve_precision(precision),
             "step_scores": [list(s) for s in scores.steps]}
 
 
@@ -233,10 +242,10 @@ def child(args) -> int:
     torch.set_num_threads(args.threads)
     train, test, _ = load_data(args)
     load_before = load_average()
-    if args.side == "rewardkit":
-        result = run_rewardkit(train, test, args)
+    if args.side.startswith("rewardkit"):
+        result = run_rewardkit(train, test, args, precision="auto" if args.side == "rewardkit-auto" else "fp32")
     else:
-        result = run_trl(train, test, args, checkpointing=args.side == "trl")
+        result = run_trl(train, test, args, checkpointing=args.side != "trl-no-ckpt", bf16=args.side == "trl-bf16")
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     result["load_average_before_after"] = [load_before, load_average()]
     Path(args.work, f"{args.side}.json").write_text(json.dumps(result))
@@ -252,11 +261,67 @@ def step_metrics(test: list[dict], step_scores: list[list[float | None]]) -> dic
     solutions = [{"labels": r["labels"], "step_scores": list(s) + [None] * (len(r["labels"]) - len(s))}
                  for r, s in zip(test, step_scores, strict=True)]
     f1 = prm_score(solutions, 0.5)
-    right = [(s >= 0) == (float(label) >= 0.5) for r in solutions for s, label in zip(r["step_scores"], r["labels"], strict=True)
-             if s is not None]
+    right = [(s >= 0) == (float(label) >= 0.5) for r in solutions
+             for s, label in zip(r["step_scores"], r["labels"], strict=True) if s is not None]
     return {"steps_scored": f1["steps"], "steps_not_scored": sum(len(r["labels"]) for r in test) - f1["steps"],
             "step_f1_wrong": round(f1["f1_erroneous"], 4), "step_f1_correct": round(f1["f1_correct"], 4),
             "step_accuracy": round(sum(right) / max(len(right), 1), 4), "step_auroc": round(step_auroc(solutions), 4)}
+
+
+def wrong_step_counts(test: list[dict], step_scores: list[list[float | None]]):
+    """Per test solution: (true positives, false positives, false negatives) of 'the step is wrong', [N, 3]."""
+    import numpy as np
+
+    counts = np.zeros((len(test), 3))
+    for i, (r, scores) in enumerate(zip(test, step_scores, strict=True)):
+        for s, label in zip(scores, r["labels"], strict=False):  # a side's scores may stop early (truncation)
+            if s is None:
+                continue
+            wrong, called_wrong = float(label) < 0.5, s < 0
+            counts[i] += (wrong and called_wrong, called_wrong and not wrong, wrong and not called_wrong)
+    return counts
+
+
+def bootstrap_f1(counts: dict, resamples: int = 2000) -> dict:
+    """95% percentile intervals of each side's F1 (wrong steps) and of each side's F1 minus TRL's, resampling test
+    solutions (the same resamples for every side, so the differences are paired)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = len(next(iter(counts.values())))
+    picks = rng.integers(0, n, (resamples, n))
+    f1 = {}
+    for side, c in counts.items():
+        tp, fp, fn = (c[:, k][picks].sum(axis=1) for k in range(3))
+        f1[side] = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    ci = lambda x: [round(float(v), 4) for v in np.percentile(x, [2.5, 97.5])]  # noqa: E731
+    out = {side: {"ci95": ci(v)} for side, v in f1.items()}
+    if "trl" in f1:
+        for side in f1:
+            if side != "trl":
+                out[side]["minus_trl_ci95"] = ci(f1[side] - f1["trl"])
+    return out
+
+
+def cpu_snapshot() -> tuple[float, float | None, float]:
+    """(wall seconds, the machine's busy CPU seconds from /proc/stat or None, this process's and its finished
+    children's CPU seconds)."""
+    busy = None
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        busy = (sum(fields[:3]) + sum(fields[5:7])) / os.sysconf("SC_CLK_TCK")  # user nice system irq softirq
+    except (OSError, ValueError):
+        pass
+    own = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for f in ("ru_utime", "ru_stime"))
+    return time.perf_counter(), busy, own
+
+
+def other_cores_busy(before, after) -> float | None:
+    """Cores kept busy by other processes between two snapshots (CPU seconds per wall second)."""
+    if before[1] is None or after[1] is None:
+        return None
+    return round(max(0.0, (after[1] - before[1]) - (after[2] - before[2])) / (after[0] - before[0]), 2)
 
 
 def run_train_part(args) -> dict | None:
@@ -277,7 +342,7 @@ def run_train_part(args) -> dict | None:
     if len(train) < args.steps * args.batch_size:
         print(f"note: {len(train)} training records < {args.steps} steps x {args.batch_size}: both sides repeat them")
     work = tempfile.mkdtemp(prefix="rewardkit-prm-bench-")
-    runs = {}
+    runs, counts = {}, {}
     for side in sides:
         print(f"[{side}] training {args.steps} steps, load average {load_average()} ...", flush=True)
         command = [sys.executable, __file__, "--side", side, "--work", work, "--data", args.data, "--data-dir",
@@ -286,33 +351,45 @@ def run_train_part(args) -> dict | None:
                    "--lr", str(args.lr), "--threads", str(args.threads), "--backbone", args.backbone]
         if side.startswith("trl") and trl_where:
             command += ["--trl-path", trl_where]
+        before = cpu_snapshot()
         subprocess.run(command, check=True)
         r = json.loads(Path(work, f"{side}.json").read_text())
+        r["other_cores_busy"] = other_cores_busy(before, cpu_snapshot())
+        counts[side] = wrong_step_counts(test, r["step_scores"])
         r.update(step_metrics(test, r.pop("step_scores")))
         r["optimizer_steps_per_second"] = round(args.steps / r["train_seconds"], 3)
         r["records_per_second"] = round(args.steps * args.batch_size / r["train_seconds"], 2)
         r["train_seconds"] = round(r["train_seconds"], 1)
         runs[side] = r
         print(f"[{side}] {r['optimizer_steps_per_second']} steps/s, peak RSS {r['peak_rss_mb']} MB, step F1 (wrong) "
-              f"{r['step_f1_wrong']:.3f}, step accuracy {r['step_accuracy']:.3f}, AUROC {r['step_auroc']:.3f}", flush=True)
+              f"{r['step_f1_wrong']:.3f}, step accuracy {r['step_accuracy']:.3f}, AUROC {r['step_auroc']:.3f}, "
+              f"other processes busy {r['other_cores_busy']} cores", flush=True)
+    for side, ci in bootstrap_f1(counts).items():
+        runs[side]["step_f1_wrong_ci95"] = ci["ci95"]
+        if "minus_trl_ci95" in ci:
+            runs[side]["step_f1_wrong_minus_trl_ci95"] = ci["minus_trl_ci95"]
     labels = [float(x) >= 0.5 for r in test for x in r["labels"]]
     out = {"benchmark": "train_prm_vs_trl", "data": source, "train_records": len(train), "test_records": len(test),
            "test_steps": len(labels), "test_steps_wrong": labels.count(False), "backbone": args.backbone,
            "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "max_length": args.max_length,
-           "threads": args.threads, "precision": "fp32", "positive_class_of_step_f1_wrong": "the step is wrong",
-           "machine": machine_info(), "runs": runs}
-    for baseline in ("trl", "trl-no-ckpt"):
-        if "rewardkit" in runs and baseline in runs:
-            key = "speedup_vs_trl" + ("_no_ckpt" if baseline == "trl-no-ckpt" else "")
-            out[key] = round(runs["rewardkit"]["optimizer_steps_per_second"] / runs[baseline]["optimizer_steps_per_second"], 2)
-            out[key.replace("speedup", "memory_ratio")] = round(runs["rewardkit"]["peak_rss_mb"] / runs[baseline]["peak_rss_mb"], 2)
-    print("\n| side | steps/s | records/s | peak RSS MB | step F1 (wrong) | step F1 (correct) | step accuracy | AUROC | load |")
+           "threads": args.threads, "positive_class_of_step_f1_wrong": "the step is wrong",
+           "machine": machine_info(), "runs": runs, "speedups": {}}
+    for ours in (s for s in runs if s.startswith("rewardkit")):
+        for baseline in (s for s in runs if s.startswith("trl")):
+            out["speedups"][f"{ours}/{baseline}"] = round(runs[ours]["optimizer_steps_per_second"]
+                                                          / runs[baseline]["optimizer_steps_per_second"], 2)
+            out["speedups"][f"{ours}/{baseline} memory"] = round(runs[ours]["peak_rss_mb"] / runs[baseline]["peak_rss_mb"], 2)
+    if "rewardkit/trl" in out["speedups"]:
+        out["speedup_vs_trl"] = out["speedups"]["rewardkit/trl"]
+    print("\n| side | steps/s | records/s | peak RSS MB | step F1 wrong (95% CI) | step F1 correct | step accuracy | "
+          "AUROC | other cores busy |")
     print("|---|---|---|---|---|---|---|---|---|")
     for side, r in runs.items():
+        low, high = r["step_f1_wrong_ci95"]
         print(f"| {side} | {r['optimizer_steps_per_second']} | {r['records_per_second']} | {r['peak_rss_mb']} | "
-              f"{r['step_f1_wrong']:.3f} | {r['step_f1_correct']:.3f} | {r['step_accuracy']:.3f} | {r['step_auroc']:.3f} | "
-              f"{r['load_average_before_after'][0][0]} → {r['load_average_before_after'][1][0]} |")
-    print(json.dumps({k: v for k, v in out.items() if k.startswith(("speedup", "memory_ratio"))}))
+              f"{r['step_f1_wrong']:.3f} ({low:.3f}-{high:.3f}) | {r['step_f1_correct']:.3f} | {r['step_accuracy']:.3f} | "
+              f"{r['step_auroc']:.3f} | {r['other_cores_busy']} |")
+    print(json.dumps(out["speedups"]))
     return out
 
 
@@ -358,9 +435,10 @@ def one_pass_backbone(backbone: str, args) -> dict:
     rk.score_steps(model, warm, batch_size=args.one_pass_batch_size)
     per_prefix(warm)
     rows = []
+    n = args.one_pass_decoder_solutions if model.spec.is_decoder else args.one_pass_solutions
     for t in args.one_pass_t:
-        solutions = synthetic_solutions(args.one_pass_solutions, t, args.prompt_words, args.step_words, t)
-        load_before = load_average()
+        solutions = synthetic_solutions(n, t, args.prompt_words, args.step_words, t)
+        load_before, before = load_average(), cpu_snapshot()
         one, one_seconds = best_of(args.repeats, lambda s=solutions: rk.score_steps(model, s, batch_size=args.one_pass_batch_size))
         (prefix, prefixes), prefix_seconds = best_of(args.repeats, lambda s=solutions: per_prefix(s))
         one_flat = np.array([x for steps in one.steps for x in steps])
@@ -371,7 +449,8 @@ def one_pass_backbone(backbone: str, args) -> dict:
                "tokens_one_pass": sum(len(e.input_ids) for e in encoded), "tokens_per_prefix": sum(len(p.input_ids) for p in prefixes),
                "steps_dropped_by_max_length": dropped, "one_pass_seconds": round(one_seconds, 4),
                "per_prefix_seconds": round(prefix_seconds, 4), "speedup_one_pass": round(prefix_seconds / one_seconds, 2),
-               "max_abs_diff": diff, "load_average": [load_before, load_average()]}
+               "max_abs_diff": diff, "load_average_before_after": [load_before, load_average()],
+               "other_cores_busy": other_cores_busy(before, cpu_snapshot())}
         rows.append(row)
         print(f"[one-pass {Path(backbone).name}] T={t}: one pass {one_seconds:.3f}s, per prefix {prefix_seconds:.3f}s, "
               f"{row['speedup_one_pass']}x, max |diff| {diff:.2e}", flush=True)
@@ -395,12 +474,13 @@ def run_one_pass_part(args) -> dict:
            "note": ("speedup_one_pass = per-prefix seconds / one-pass seconds; max_abs_diff between a step's one-pass "
                     "reward and its prefix's reward scored alone (a decoder must agree; an encoder need not)"),
            "machine": machine_info(), "backbones": results}
-    print("\n| backbone | T | tokens / solution | one pass s | per prefix s | speedup | max abs diff |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| backbone | T | tokens / solution | one pass s | per prefix s | speedup | max abs diff | other cores busy |")
+    print("|---|---|---|---|---|---|---|---|")
     for backbone, r in results.items():
         for row in r["rows"]:
             print(f"| {Path(backbone).name} | {row['steps_per_solution']} | {row['tokens_per_solution']} | "
-                  f"{row['one_pass_seconds']} | {row['per_prefix_seconds']} | {row['speedup_one_pass']}x | {row['max_abs_diff']:.1e} |")
+                  f"{row['one_pass_seconds']} | {row['per_prefix_seconds']} | {row['speedup_one_pass']}x | {row['max_abs_diff']:.1e} | "
+                  f"{row['other_cores_busy']} |")
     return out
 
 
@@ -424,7 +504,8 @@ def main() -> int:
     parser.add_argument("--one-pass-backbones", default="minilm,smollm2", help="comma-separated backbones for the one-pass part")
     parser.add_argument("--one-pass-t", type=lambda s: [int(x) for x in s.split(",")], default=[2, 4, 8, 16],
                         help="steps per solution, comma-separated")
-    parser.add_argument("--one-pass-solutions", type=int, default=16)
+    parser.add_argument("--one-pass-solutions", type=int, default=16, help="solutions per T (encoders)")
+    parser.add_argument("--one-pass-decoder-solutions", type=int, default=4, help="solutions per T (decoders: slower per token)")
     parser.add_argument("--one-pass-batch-size", type=int, default=16)
     parser.add_argument("--one-pass-max-length", type=int, default=512)
     parser.add_argument("--prompt-words", type=int, default=40)

@@ -162,6 +162,36 @@ def test_train_vs_trl(run_script, tmp_path):
     assert out["machine"]["trl"]
 
 
+def test_train_prm_vs_trl(run_script, tiny_bert, tmp_path):
+    # TRL removed PRMTrainer after 1.13: the script finds one (installed, --trl-path, $REWARDKIT_TRL_PRM_PATH or
+    # ~/.cache/rewardkit-bench/trl-1.13.0) or the TRL side cannot run
+    where, reason = runpy.run_path(str(ROOT / "bench" / "train_prm_vs_trl.py"))["trl_prm_location"](None)
+    if where == "missing":
+        pytest.skip(reason)
+    run_script("train_prm_vs_trl.py", "--parts", "train", "--backbone", tiny_bert, "--train-records", 16,
+               "--test-records", 6, "--steps", 2, "--batch-size", 8, "--max-length", 64, "--threads", 1,
+               "--output", tmp_path / "out.json")
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert set(out["runs"]) == {"trl", "rewardkit"} and out["speedup_vs_trl"] > 0
+    for run in out["runs"].values():
+        assert run["steps_scored"] > 0 and 0 <= run["step_accuracy"] <= 1 and run["peak_rss_mb"] > 0
+    assert_machine(out["machine"])
+
+
+def test_train_prm_vs_trl_one_pass(run_script, tiny_bert, tiny_llama, tmp_path):
+    # needs no TRL: one-pass step scores against each prefix scored alone, on an encoder and a decoder
+    run_script("train_prm_vs_trl.py", "--parts", "one-pass", "--one-pass-backbones", f"{tiny_bert},{tiny_llama}",
+               "--one-pass-t", "2,4", "--one-pass-solutions", 3, "--one-pass-decoder-solutions", 3,
+               "--prompt-words", 5, "--step-words", 4, "--repeats", 1, "--threads", 1,
+               "--one-pass-output", tmp_path / "out.json")
+    out = json.loads((tmp_path / "out.json").read_text())
+    decoder = out["backbones"][str(tiny_llama)]
+    assert decoder["decoder"] and decoder["equal_within_1e-4"]  # causal: one pass = every prefix alone
+    assert [row["steps_per_solution"] for row in decoder["rows"]] == [2, 4]
+    assert all(row["speedup_one_pass"] > 0 for row in decoder["rows"])
+    assert_machine(out["machine"])
+
+
 def test_uncertainty_signals(run_script, tmp_path):
     (tmp_path / "eval" / "scored").mkdir(parents=True)
     write_jsonl(tmp_path / "eval" / "scored" / "synthetic.jsonl", pairs_with_margins(8, members=3))

@@ -190,3 +190,17 @@ def test_rl_adapters_return_process_rewards_locally_and_through_the_server(tiny_
     out = compute_score("math", completion, extra_info={"prompt": PROMPT}, process=True)
     assert out["score"] == pytest.approx(expected.values[0], abs=1e-5)
     assert out["step_scores"] == pytest.approx(expected.steps[0], abs=1e-5)
+
+
+def test_arithmetic_candidates_have_one_right_solution_per_prompt_and_known_first_errors():
+    from rewardkit.data.synth import arithmetic_candidates
+
+    records = [normalize_record(r) for r in arithmetic_candidates(20, seed=3, k=4)]
+    by_prompt: dict[str, list[dict]] = {}
+    for r in records:
+        by_prompt.setdefault(r["prompt"], []).append(r)
+    assert len(by_prompt) == 20 and all(len(group) == 4 for group in by_prompt.values())
+    assert all(sum(all(r["labels"]) for r in group) == 1 for group in by_prompt.values())
+    for r in records:
+        first = r["first_error"]
+        assert r["labels"] == [first == -1 or i < first for i in range(len(r["steps"]))]

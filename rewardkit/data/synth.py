@@ -125,6 +125,25 @@ def arithmetic(rng: random.Random, split: str, kind: str = "pairwise") -> dict:
             "category": "arithmetic", "answer": answer, "error_step": error_step + 1}
 
 
+def arithmetic_candidates(n: int, seed: int = 0, split: str = "test", k: int = 4) -> list[dict]:
+    """n arithmetic problems with k stepwise candidate solutions each: one right, k - 1 with an error at a known
+    step (labels false from it on, `first_error` its index). A process reward model picks the best of k by an
+    aggregate of its step rewards (best-of-K) and finds each first error (ProcessBench's metric)."""
+    rng = random.Random(f"arithmetic-candidates:{split}:{seed}")
+    records = []
+    for i in range(n):
+        template, values = _arith_problem(rng, split)
+        prompt, n_ops = template[0].format(**values), len(template[1])
+        errors = [None] + [rng.randrange(n_ops) for _ in range(k - 1)]
+        rng.shuffle(errors)
+        for j, error in enumerate(errors):
+            steps, _ = _arith_solution(template, values, error, rng)
+            first = -1 if error is None else error + 1  # step 0 states the starting value
+            records.append({"prompt": prompt, "steps": steps, "labels": [first == -1 or t < first for t in range(len(steps))],
+                            "first_error": first, "category": "arithmetic", "id": f"arithmetic-candidates-{split}-{seed}-{i}-{j}"})
+    return records
+
+
 # ---------------------------------------------------------------- safety
 
 HARMFUL = [

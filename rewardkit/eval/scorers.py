@@ -1,9 +1,11 @@
-"""What evaluation scores with: a rewardkit model, a Hugging Face sequence-classification reward model in a
-local directory, or any Python callable (tests use scorers built to fall for a probe).
+"""What evaluation scores with: a rewardkit model, a local Hugging Face sequence-classification reward model, a
+local Hugging Face process reward model (token classification or a causal-LM read-out, in one of the step
+formats of rewardkit.model.step_formats), or any Python callable (tests use scorers built to fall for a probe).
 
-A scorer maps a list of (prompt, response) items to Scores (rewardkit.scores: one reward each, and an
-ensemble's member rewards) or to a plain list of floats. `score_items` sends each distinct item to the scorer
-once: RM-Bench repeats every response in three pairs, and probes re-score originals.
+A scorer maps a list of (prompt, response) items to Scores (rewardkit.scores: one reward each, an ensemble's
+member rewards, and for a solution in steps its step rewards) or to a plain list of floats. `score_items` sends
+each distinct item to the scorer once: RM-Bench repeats every response in three pairs, and probes re-score
+originals.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import torch
 
 from rewardkit.data.texts import Steps, text_of
-from rewardkit.errors import ModelError
+from rewardkit.errors import ConfigError, ModelError
 from rewardkit.scores import Scores
 
 Item = tuple  # (prompt, response): strings, conversations or feature vectors, as in records
@@ -137,7 +139,7 @@ def hf_prm_scorer(path: str | Path, step_format: str = "separator", batch_size: 
     from rewardkit.model.step_formats import FORMATS, HEADS, StepOptions
 
     if step_format not in FORMATS:
-        raise ModelError(f"unknown step format {step_format!r}; choose from {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown step format {step_format!r}; choose from {', '.join(FORMATS)}")
     model, tokenizer, config = _load_prm(Path(path), HEADS[step_format])
     if compile:
         from rewardkit.model.precision import compile_for_inference

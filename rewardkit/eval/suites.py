@@ -21,7 +21,7 @@ from pathlib import Path
 from rewardkit.data.catalog import default_data_dir, prmbench_part, split_set
 from rewardkit.data.convert import convert
 from rewardkit.data.io import iter_records, write_records
-from rewardkit.data.synth import generate
+from rewardkit.data.synth import arithmetic_candidates, generate
 from rewardkit.errors import ConfigError, DataError
 from rewardkit.eval.evaluate import Dataset, ThresholdSplit, evaluate_datasets
 from rewardkit.eval.scorers import as_scorer
@@ -73,6 +73,9 @@ def _rmb_section(r: dict) -> str:
 SUITES: dict[str, Suite] = {s.name: s for s in [
     Suite("synthetic", "built-in tasks on held-out templates: arithmetic, safety, instructions, length traps, "
           "rankings, ratings", _synthetic, section_of=lambda r: r.get("category", "other")),
+    Suite("arithmetic-steps", "built in: 100 arithmetic problems on held-out templates, 4 stepwise solutions each "
+          "(one right), for best-of-K by each step aggregate and first-error F1",
+          lambda d: arithmetic_candidates(100, 0, "test", 4), threshold_split=ARITHMETIC_THRESHOLD_SPLIT),
     Suite("hh-harmless", "Anthropic HH-RLHF harmless-base test file, the held-out 20% of prompts", _hh, "hh-rlhf"),
     Suite("llmbar", "LLMBar natural + adversarial instruction-following pairs", lambda d: list(convert("llmbar", d / "llmbar")),
           "llmbar", section_of=lambda r: "natural" if r.get("category") == "natural" else "adversarial"),

@@ -24,6 +24,7 @@ import torch
 
 from rewardkit.errors import ModelError
 from rewardkit.model.reward_model import RewardModel
+from rewardkit.model.text import TextEncoder
 
 PRM_LABELS = ["wrong", "right"]
 RIGHT_LABEL = 1
@@ -88,11 +89,13 @@ def prm_fields(model: RewardModel) -> dict:
     """What a consumer of the PRM layout needs: how rewardkit writes a solution (the separator after every step, as
     text and as the ids it becomes, whether the prompt goes through the chat template), where a step's score is
     (`step_tag_id`, the separator's last token), which label is 'right' and how step scores make a solution's."""
-    probe = model.encoder.encode_steps("", [""], model.spec.step_separator)  # one empty step: only its separator
+    # A fresh encoder, so the model's truncation counts stay as they were; one empty step holds only its separator.
+    encoder = TextEncoder(model.tokenizer, model.spec.max_length, True, model.spec.chat_template)
+    probe = encoder.encode_steps("", [""], model.spec.step_separator)
     separator_ids = [t for t, step in zip(probe.input_ids, probe.step_of, strict=True) if step == 0]
     return {"step_format": "separator", "step_separator": model.spec.step_separator, "separator_ids": separator_ids,
             "step_tag_id": separator_ids[-1], "returned_label": RIGHT_LABEL, "labels": PRM_LABELS,
-            "step_aggregate": model.spec.step_aggregate, "chat_template": model.encoder.use_template}
+            "step_aggregate": model.spec.step_aggregate, "chat_template": encoder.use_template}
 
 
 def _step_head(model: RewardModel) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,13 +1,14 @@
 """The vocabulary every record kind speaks, and the two generic routines built on it.
 
 A *record* is a validated dict with a `kind` (rewardkit.data.records). Its *responses* are what a reward model
-scores, in a fixed order: a pair's [chosen, rejected], a ranking's K responses, a rating's one response. Each
-response is scored with the record's prompt as one *item* (prompt, response).
+scores, in a fixed order: a pair's [chosen, rejected], a ranking's K responses, a rating's one response, a
+stepwise record's solution as one Steps response (scored step by step). Each response is scored with the record's
+prompt as one *item* (prompt, response).
 
 For training, a record becomes an *example*: the encoded responses plus *targets* (what the loss compares the
 rewards with, e.g. a pair's margin or a ranking's ranks). A batch holds examples of one kind; the backbone
-scores all their responses in one forward pass, giving `BatchRewards`: one reward per sequence [N], and a
-[B, K] view of them per example with a `valid` mask (examples may have different K).
+scores all their responses in one forward pass, giving `BatchRewards`: one reward per response (or per step of a
+solution) [N], and a [B, K] view of them per example with a `valid` mask (examples may have different K).
 
 A kind answers, for generic code that must not branch on its name:
   validate(record)                        its schema: check and normalise the fields, or raise DataError
@@ -36,10 +37,11 @@ from rewardkit.scores import Scores, member_spread
 class BatchRewards:
     """The rewards of one single-kind batch.
 
-    sequence [N]: the reward of each sequence (the model's aggregate score, or the head its example names)
+    sequence [N]: each reward of the batch (one per response, or one per step of a solution): the model's
+        aggregate score, or the head its example names
     per_head [N, H]: every head's reward (ensemble members first, when the model is a K-head ensemble)
     index [B, K]: row b, slot i -> position in the flat [N] list (padding slots point at 0)
-    valid [B, K]: which slots hold a response
+    valid [B, K]: which slots hold a reward
     heads: the model's head names; ensemble: how many of the first heads are ensemble members (0 = none)
     """
 
