@@ -170,7 +170,7 @@ def test_train_prm_vs_trl(run_script, tiny_bert, tmp_path):
         pytest.skip(reason)
     run_script("train_prm_vs_trl.py", "--parts", "train", "--backbone", tiny_bert, "--train-records", 16,
                "--test-records", 6, "--steps", 2, "--batch-size", 8, "--max-length", 64, "--threads", 1,
-               "--output", tmp_path / "out.json")
+               "--quiet-wait", 0, "--reruns", 0, "--output", tmp_path / "out.json")
     out = json.loads((tmp_path / "out.json").read_text())
     assert set(out["runs"]) == {"trl", "rewardkit"} and out["speedup_vs_trl"] > 0
     for run in out["runs"].values():
@@ -182,7 +182,7 @@ def test_train_prm_vs_trl_one_pass(run_script, tiny_bert, tiny_llama, tmp_path):
     # needs no TRL: one-pass step scores against each prefix scored alone, on an encoder and a decoder
     run_script("train_prm_vs_trl.py", "--parts", "one-pass", "--one-pass-backbones", f"{tiny_bert},{tiny_llama}",
                "--one-pass-t", "2,4", "--one-pass-solutions", 3, "--one-pass-decoder-solutions", 3,
-               "--prompt-words", 5, "--step-words", 4, "--repeats", 1, "--threads", 1,
+               "--prompt-words", 5, "--step-words", 4, "--repeats", 1, "--threads", 1, "--quiet-wait", 0,
                "--one-pass-output", tmp_path / "out.json")
     out = json.loads((tmp_path / "out.json").read_text())
     decoder = out["backbones"][str(tiny_llama)]
