@@ -35,3 +35,7 @@ class ModelError(RewardkitError, ValueError):
 
 class TrainingError(RewardkitError, RuntimeError):
     """Training stopped for a reason the user must see (e.g. a non-finite loss)."""
+
+
+class GenerationError(RewardkitError, RuntimeError):
+    """A generation backend that cannot produce samples at all (unreachable, refused every request)."""

@@ -205,3 +205,23 @@ def test_every_bench_script_has_a_smoke_test():
     tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     scripts = {path.stem for path in (ROOT / "bench").glob("*.py")}
     assert scripts <= tested, f"bench scripts without a smoke test: {sorted(scripts - tested)}"
+
+
+def test_bon_speed(run_script, tiny_llama, tmp_path):
+    run_script("bon_speed.py", "--backbone", tiny_llama, "--n", "2,3", "--generate-n", "2", "--long-prompt-words", 20,
+               "--short-response-words", 4, "--short-prompt-words", 4, "--long-response-words", 12,
+               "--max-new-tokens", 3, "--max-length", 128, "--repeats", 1, "--threads", 1, "--output", tmp_path / "out.json")
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert [r["n"] for r in out["score"]] == [2, 3, 2, 3] and all(r["max_abs_diff"] < 1e-4 for r in out["score"])
+    assert out["generate"][0]["shared_tokens"] > 0
+    assert_machine(out["machine"])
+
+
+def test_overoptimisation(run_script, tiny_model, tmp_path):
+    run_script("overoptimisation.py", "--model", f"tiny={tiny_model}", "--prompts", 3, "--m", 4, "--ns", "1,2,4",
+               "--threads", 1, "--output", tmp_path / "out.json")
+    out = json.loads((tmp_path / "out.json").read_text())
+    rows = out["tasks"]["arithmetic"]["models"]["tiny"]["rows"]
+    assert [r["n"] for r in rows] == [1, 2, 4] and all(r["gold_oracle"] >= r["gold"] - 1e-9 for r in rows)
+    assert (tmp_path / "out_facts.png").exists()
+    assert_machine(out["machine"])

@@ -1,5 +1,6 @@
 """Speed techniques give the same numbers as the plain padded path: packing (left- and right-padded
-references, every pooling), shared-prompt prefixes with multi-turn prompts, bf16 within its tolerance,
+references, every pooling), shared-prompt prefixes with multi-turn prompts, a prompt computed once for its
+best-of-N candidates (a key/value cache), bf16 within its tolerance,
 token-capped training chunks, and length-capped batches."""
 
 from __future__ import annotations
@@ -70,6 +71,31 @@ def test_prefix_sharing_equals_separate_sequences_with_multi_turn_prompts(tiny_l
         shared = model.score(pack(groups, model.tokenizer.pad_token_id, causal=True, row_tokens=64))
     assert len(groups[0][0].prefix) > 10  # the multi-turn prompt is computed once
     assert torch.allclose(separate, shared, atol=1e-5)
+
+
+@pytest.mark.parametrize("template", [False, True])
+def test_a_prompt_computed_once_scores_its_candidates_as_separate_sequences(tiny_llama, template):
+    model = build(tiny_llama, "last", template)
+    with torch.no_grad():
+        model.head.weight.normal_()  # rewards of a few units, so a misread position shows
+    candidates = [f"answer {i}: " + "and more " * (i % 4) for i in range(7)]
+    items = ([(MULTI_TURN if template else "What is 12 times 11?", c) for c in candidates]
+             + [("A lone prompt.", "alone")] + [("Pair?", "yes"), ("Pair?", "no, not at all")])
+    plain = score(model, items, batch_size=4)
+    shared = score(model, items, batch_size=3, share_prompts=True)  # a group of 7 in chunks of 3; groups of 1, 2
+    assert shared.values == pytest.approx(plain.values, abs=1e-5)
+    assert max(abs(v) for v in plain.values) > 0.1
+
+
+def test_prompt_sharing_leaves_encoders_and_other_poolings_to_the_plain_path(tiny_bert_no_dropout, tiny_llama):
+    from rewardkit.model.shared_prompt import can_share_prompts, prompt_groups
+
+    assert prompt_groups(["a", "a", "b", "a"]) == [2, 1, 1]
+    assert can_share_prompts(build(tiny_llama, "last"))
+    assert not can_share_prompts(build(tiny_llama, "mean")) and not can_share_prompts(build(tiny_bert_no_dropout))
+    model = build(tiny_bert_no_dropout)
+    items = [("Same prompt", "one"), ("Same prompt", "two words")]
+    assert score(model, items, share_prompts=True).values == score(model, items).values
 
 
 def test_scoring_with_packing_and_bf16_matches_fp32(tiny_bert_no_dropout):

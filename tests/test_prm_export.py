@@ -139,6 +139,26 @@ def test_hf_prm_scorer_reads_a_causal_lm_prm_at_its_good_and_bad_tokens(tiny_lla
     assert got.values[0] == pytest.approx(min(got.steps[0]), abs=1e-6)  # min over steps by default
     with pytest.raises(ModelError, match="causal LM"):
         hf_prm_scorer(tmp_path / "lm", "separator")
+    # `rewardkit eval --step-format` reaches the same scorer: a causal LM is a PRM only when told its format
+    told = score_items(load_scorer(tmp_path / "lm", progress=False, step_format="math-shepherd"), [(PROMPT, Steps(STEPS))])
+    assert told.steps[0] == pytest.approx(got.steps[0], abs=1e-6)
+    with pytest.raises(ModelError, match="one output label"):  # untold, a causal LM is no sequence reward model
+        load_scorer(tmp_path / "lm", progress=False)
+
+
+def test_eval_command_takes_a_step_format(tiny_llama, tmp_path):
+    from rewardkit.cli import main
+
+    model = build(tiny_llama)
+    with pytest.raises(ConfigError, match="knows its own step layout"):
+        load_scorer(model.save(tmp_path / "rk") or tmp_path / "rk", step_format="qwen")
+    export_prm_hf(model, tmp_path / "hf")
+    records = tmp_path / "steps.jsonl"
+    rk.write_records(records, generate("arithmetic", 6, 0, "test", "stepwise"))
+    assert main(["eval", str(tmp_path / "hf"), "--step-format", "separator", "--suite", "--input", str(records),
+                 "--probes", "0", "--bootstrap", "10", "--output", str(tmp_path / "out"), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["model"]["info"]["step_format"] == "separator"
 
 
 # ---------------------------------------------------------------- step formats

@@ -8,6 +8,7 @@ train files are training data, its test files an evaluation suite.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -45,13 +46,20 @@ def split_set(name: str, data_dir: Path) -> tuple[list[dict], list[dict]]:
     return split_by_prompt(list(convert(converter, path)), HELD_OUT_FRACTION)
 
 
-def prmbench_part(data_dir: Path, part: str, rejects: list | None = None) -> list[dict]:
-    """PRMBench's stepwise records from its 'train' or 'test' files (prm800k_{part}_*.jsonl.gz). About 1.6% of
-    its rows name an error step past the end of their solution; they are skipped into `rejects` (counted by the
-    caller; PRMBench's own evaluator keeps them and ignores that step)."""
+def prmbench_part(data_dir: Path, part: str, rejects: list | None = None, originals: bool = False) -> list[dict]:
+    """PRMBench's stepwise records from its 'train' or 'test' files (prm800k_{part}_*.jsonl.gz): the solutions with
+    injected errors and, with `originals`, each distinct solution they were made from (every step right; without
+    them a model trained on PRMBench never sees a solution with no error). About 1.6% of its rows name an error step
+    past the end of their solution; they are skipped into `rejects` (counted by the caller; PRMBench's own evaluator
+    keeps them and ignores that step); so is an original solution with an empty step."""
     files = sorted((data_dir / "prmbench").glob(f"prm800k_{part}_*.jsonl*"))
     if not files:
         raise DataError(f"no PRMBench {part} files; pass --data-dir (see ../shared/data/README.md)",
                         source=str(data_dir / "prmbench"))
     rejects = rejects if rejects is not None else []
-    return [r for f in files for r in convert("prmbench", f, skip_invalid=True, rejects=rejects)]
+    records = [r for f in files for r in convert("prmbench", f, skip_invalid=True, rejects=rejects)]
+    if originals:
+        distinct = {json.dumps([r["prompt"], r["steps"]]): r for f in files
+                    for r in convert("prmbench-original", f, skip_invalid=True, rejects=rejects)}
+        records += distinct.values()
+    return records

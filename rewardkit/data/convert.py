@@ -200,6 +200,17 @@ def prmbench(row: Any, file: Path, notes: Counter) -> list[dict]:
              "labels": [i + 1 not in errors for i in range(len(steps))], "category": row.get("classification")}]
 
 
+def prmbench_original(row: Any, file: Path, notes: Counter) -> list[dict]:
+    """PRMBench: original_process, the solution its errors were injected into -> every step right (PRMBench takes
+    these PRM800K solutions as correct)."""
+    row = _fields(row, "original_process")
+    if not isinstance(row["original_process"], list):
+        raise DataError("must be a list of steps", field="original_process")
+    steps = row["original_process"]
+    return [{"prompt": row.get("original_question") or row.get("question"), "steps": steps,
+             "labels": [True] * len(steps), "category": "original"}]
+
+
 def sharegpt(row: Any, file: Path, notes: Counter) -> list[dict]:
     """LLaMA-Factory pairwise ShareGPT: conversations[{from, value}], chosen{from, value}, rejected{...}."""
     row = _fields(row, "conversations", "chosen", "rejected")
@@ -251,6 +262,7 @@ CONVERTERS: dict[str, Callable[[Any, Path, Counter], list[dict]]] = {
     "judgebench": judgebench,
     "processbench": processbench,
     "prmbench": prmbench,
+    "prmbench-original": prmbench_original,
     "sharegpt": sharegpt,
     "stack-exchange-paired": stack_exchange_paired,
 }

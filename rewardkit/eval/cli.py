@@ -6,6 +6,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from tyro.conf import Positional
 
@@ -43,6 +44,8 @@ class EvalConfig:
     batch_size: ScoringBatchSize = 32
     max_length: int = 0
     """maximum tokens per sequence (0 = the model's own)"""
+    step_format: Literal["", "separator", "qwen", "math-shepherd", "rlhflow"] = ""
+    """for a Hugging Face process reward model trained elsewhere: how its steps are written (separator = TRL's PRMTrainer, qwen = <extra_0>, math-shepherd = ки with +/- logits, rlhflow = chat turns); empty = separator for a token-classification model"""
     precision: Precision = "fp32"
     compile: Compile = False
     threads: Threads = 0
@@ -86,7 +89,8 @@ def run_eval(cfg: EvalConfig) -> int:
     if not cfg.model:
         raise ConfigError("give a model directory to evaluate (or --compare A.json B.json)")
     set_threads(cfg.threads)
-    scorer = load_scorer(cfg.model, cfg.batch_size, cfg.max_length, cfg.progress, cfg.precision, cfg.compile)
+    scorer = load_scorer(cfg.model, cfg.batch_size, cfg.max_length, cfg.progress, cfg.precision, cfg.compile,
+                         cfg.step_format)
     about = {"config": {k: v for k, v in vars(cfg).items() if k != "compare"}}
     report = evaluate_suites(scorer, cfg.suite, Path(cfg.data_dir) if cfg.data_dir else None, cfg.input, output,
                              cfg.max_records, cfg.probes, cfg.bootstrap, cfg.seed, about)

@@ -66,7 +66,8 @@ def model_scorer(model, batch_size: int = 32, progress: bool = True, precision: 
     from rewardkit.model.scoring import score
 
     return Scorer(name=name, calibration=model.spec.calibration, steps=model.spec.backbone_type == "hf",
-                  score=lambda items: score(model, list(items), batch_size, progress, precision=precision),
+                  score=lambda items: score(model, list(items), batch_size, progress, precision=precision,
+                                                share_prompts=True),
                   info={"type": "rewardkit", **model_summary(model)})
 
 
@@ -223,16 +224,20 @@ def is_token_classifier(directory: str | Path) -> bool:
 
 
 def load_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True,
-                precision: str = "fp32", compile: bool = False) -> Scorer:
-    """A rewardkit model or ensemble directory (or training output), or a Hugging Face reward-model directory: a
-    token-classification one is a process reward model (hf_prm_scorer), any other a sequence classifier."""
+                precision: str = "fp32", compile: bool = False, step_format: str = "") -> Scorer:
+    """A rewardkit model or ensemble directory (or training output), or a Hugging Face reward-model directory: with
+    `step_format` (rewardkit.model.step_formats) or a token-classification head it is a process reward model
+    (hf_prm_scorer; TRL's separator layout unless told), any other a sequence classifier."""
     from rewardkit.model.load import model_directory
 
     directory = Path(path)
     if model_directory(directory) is not None:
+        if step_format:
+            raise ConfigError(f"{directory} is a rewardkit model: it knows its own step layout (no --step-format)")
         return rewardkit_scorer(directory, batch_size, max_length, progress, precision, compile)
-    if is_token_classifier(directory):  # a process reward model: scored step by step, TRL's separator layout
-        return hf_prm_scorer(directory, "separator", batch_size, max_length or 1024, progress, precision, compile)
+    if step_format or is_token_classifier(directory):  # a process reward model, scored step by step
+        return hf_prm_scorer(directory, step_format or "separator", batch_size, max_length or 1024, progress,
+                             precision, compile)
     if (directory / "config.json").exists():
         return hf_scorer(directory, batch_size, max_length or 512, progress, precision, compile)
     raise ModelError(f"{directory} is neither a rewardkit model nor a Hugging Face model directory")

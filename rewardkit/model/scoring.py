@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 import torch
@@ -18,7 +19,9 @@ from rewardkit.data.records import normalize_record
 from rewardkit.data.texts import Steps
 from rewardkit.model.batching import scoring_batches
 from rewardkit.model.precision import autocast
+from rewardkit.model.shared_prompt import can_share_prompts, prompt_groups, shared_prompt_rewards
 from rewardkit.model.steps import aggregate_steps, split_steps
+from rewardkit.model.text import EncodedSteps
 from rewardkit.scores import Scores
 from rewardkit.scores import normalize as normalize_rewards
 
@@ -34,12 +37,15 @@ def encode_items(model, items: list[tuple]) -> list:
 
 @torch.inference_mode()
 def score_encoded(model, encoded: list, batch_size: int = 32, max_tokens: int = 0, progress: bool = False,
-                  normalize: bool = False, precision: str = "fp32", packing: bool = False) -> Scores:
+                  normalize: bool = False, precision: str = "fp32", packing: bool = False,
+                  prompt_groups: list[int] | None = None) -> Scores:
     """Scores of encoded sequences, in input order, computed in length-sorted batches (bf16 autocast with
     precision='bf16' or where 'auto' measured it faster). With packing, a batch's sequences share rows of up to
     the model's max_length tokens instead of being padded (rewardkit.model.packing). With normalize, rewards (and
     member and step rewards) are standardised with the reward mean/std the model stored. Solutions in steps
-    (EncodedSteps) get their step rewards too, and their value is the model's step aggregate."""
+    (EncodedSteps) get their step rewards too, and their value is the model's step aggregate. `prompt_groups`
+    (sizes of runs of items with the same prompt) lets a decoder compute each prompt once
+    (rewardkit.model.shared_prompt); other models ignore it."""
     from tqdm.auto import tqdm
 
     model.eval()
@@ -48,11 +54,16 @@ def score_encoded(model, encoded: list, batch_size: int = 32, max_tokens: int = 
     stats = model.spec.normalization if normalize else None
     values, members = torch.empty(len(encoded)), torch.zeros(len(encoded), n_members)
     steps: list[list[float] | None] = [None] * len(encoded)
-    batches = list(scoring_batches(model, encoded, batch_size, max_tokens, packing))
-    for idx, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress):
-        with autocast(precision, device):
-            per_head = model({k: v.to(device) for k, v in batch.items()}).float().cpu()
-        if "step_ends" in batch:  # per_head is per step: each solution's steps reduce to one reward
+    steps_in = bool(encoded) and isinstance(encoded[0], EncodedSteps)
+    if prompt_groups and not steps_in and can_share_prompts(model):
+        batches = shared_prompt_rewards(model, encoded, prompt_groups, batch_size, precision, device)
+        total = sum(-(-size // batch_size) for size in prompt_groups)
+    else:
+        batches = plain_rewards(model, encoded, batch_size, max_tokens, packing, precision, device)
+        total = None
+    for idx, per_head in tqdm(batches, desc="scoring", unit="batch", total=total, disable=not progress):
+        per_head = per_head.float().cpu()
+        if steps_in:  # per_head is per step: each solution's steps reduce to one reward
             counts = [len(encoded[i].ends) for i in idx]
             per_step, mask = split_steps(model.aggregate(per_head), counts)
             for i, row, n in zip(idx, normalize_rewards(per_step, stats).tolist(), counts, strict=True):
@@ -68,11 +79,21 @@ def score_encoded(model, encoded: list, batch_size: int = 32, max_tokens: int = 
     return Scores(values.tolist(), members.tolist() if n_members else None, steps if has_steps else None)
 
 
+def plain_rewards(model, encoded: list, batch_size: int, max_tokens: int, packing: bool, precision: str, device):
+    """(indices, per-head rewards) of each length-sorted batch (padded or packed)."""
+    for idx, batch in scoring_batches(model, encoded, batch_size, max_tokens, packing):
+        with autocast(precision, device):
+            per_head = model({k: v.to(device) for k, v in batch.items()})
+        yield idx, per_head
+
+
 def score(model, items: list[tuple], batch_size: int = 32, progress: bool = False, normalize: bool = False,
-          max_tokens: int = 0, precision: str = "fp32", packing: bool = False) -> Scores:
-    """Scores of (prompt, response) items; for an MLP model each item is (None, features)."""
+          max_tokens: int = 0, precision: str = "fp32", packing: bool = False, share_prompts: bool = False) -> Scores:
+    """Scores of (prompt, response) items; for an MLP model each item is (None, features). With share_prompts,
+    a decoder computes the prompt of consecutive items with the same prompt once (best-of-N candidates, pairs)."""
+    groups = prompt_groups([json.dumps(p, sort_keys=True) for p, _ in items]) if share_prompts else None
     return score_encoded(model, encode_items(model, items), batch_size, max_tokens, progress, normalize,
-                         precision, packing)
+                         precision, packing, groups)
 
 
 def score_steps(model, solutions: list[tuple], batch_size: int = 32, progress: bool = False, normalize: bool = False,

@@ -5,15 +5,18 @@ A recipe holds a training config (`train`: every `rewardkit train` option) and s
   train.seed; category_weights ({category: weight}) make a public set's categories more or less likely to be
   drawn (RMB's Helpfulness / Harmlessness, ...). Sources are the *training* parts of the sets: hh-harmless and
   rmb-pairwise / rmb-bon are the 80% of prompts that their eval suites do not hold out; prmbench is PRMBench's
-  train files (stepwise); synthetic and arithmetic-steps are the built-in tasks' training templates.
+  train files (stepwise: the solutions with injected errors and the error-free ones they came from); synthetic and arithmetic-steps are the built-in tasks' training templates.
 - Before training, records are de-duplicated across sources, and any record whose prompt occurs in an
   evaluation suite is removed (counted), so a recipe never trains on what it is scored on.
-- A seeded share (validation_fraction) of the mix is the validation split used to pick the checkpoint.
+- A seeded share (validation_fraction) of the mix is the validation split used to pick the checkpoint; its
+  stepwise solutions are also where the process suites' ProcessBench threshold is chosen (never on a suite).
+- With orm_baseline, the same model is trained again on the same mix with train.last_step_only (an outcome
+  reward model, OUTPUT/orm) and evaluated beside the PRM: the "ORM from the same data" baseline.
 - With ensemble_models K, K models are trained on the same mix with seeds train.seed .. train.seed+K-1
   (OUTPUT/members/seed-S) and combined into one ensemble model (rewardkit.model.ensemble) that is evaluated in
   their place.
 Writes OUTPUT/data/{train,validation}.jsonl, OUTPUT/data/balance.json, OUTPUT/run (the model), OUTPUT/eval
-(report.json, report.html) and OUTPUT/recipe_summary.json.
+(report.json, report.html), OUTPUT/orm/{run,eval} with orm_baseline, and OUTPUT/recipe_summary.json.
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ class RecipeConfig(Checked):
     """train K models (seeds train.seed ..+K-1), evaluated as one ensemble whose spread is the uncertainty (0 = one; K >= 2 needs a validation split, not train.ensemble)"""
     merge_members: bool = False
     """with ensemble_models: save the average of the K models' weights (WARM: one forward pass, no uncertainty) instead of an ensemble; the runs then share their init_seed"""
+    orm_baseline: bool = False
+    """also train the same model on the same mix with train.last_step_only (an outcome reward model) and evaluate it beside, as the process suites' ORM baseline (OUTPUT/orm)"""
 
     def validate(self) -> None:
         """Recipe options that do not fit; the training options check themselves."""
@@ -88,6 +93,11 @@ class RecipeConfig(Checked):
         if self.ensemble_models and (self.ensemble_models < 2 or self.train.ensemble or self.validation_fraction <= 0):
             raise ConfigError("ensemble_models needs K >= 2 and a validation split (validation_fraction > 0), and "
                               "cannot be combined with train.ensemble (K heads in one model)")
+        if self.orm_baseline and (self.ensemble_models or self.train.last_step_only
+                                  or not {"prmbench", "arithmetic-steps"} & set(self.sources)):
+            raise ConfigError("orm_baseline trains a last-step-only twin of a process reward model: it needs a "
+                              "stepwise source (prmbench, arithmetic-steps), one model (no ensemble_models) and "
+                              "train.last_step_only off")
         if self.merge_members and not self.ensemble_models:
             raise ConfigError("merge_members averages the models of ensemble_models: set ensemble_models: K (K >= 2)")
 
@@ -115,8 +125,9 @@ def source_pool(name: str, data_dir: Path, n: int, seed: int) -> list[dict]:
         return generate("arithmetic", n, seed, "train", "stepwise")
     if name == "prmbench":
         rejects: list = []
-        pool = prmbench_part(data_dir, "train", rejects)
-        print(f"      prmbench: skipped {len(rejects)} row(s) whose error step is past the end of the solution")
+        pool = prmbench_part(data_dir, "train", rejects, originals=True)
+        fields = ", ".join(f"{n} in {field}" for field, n in Counter(r.field for r in rejects).items())
+        print(f"      prmbench: skipped {len(rejects)} invalid row(s) ({fields}: an error step past the end, an empty step)")
     else:
         pool = split_set(name, data_dir)[0]
     random.Random(f"{name}:{seed}").shuffle(pool)
@@ -206,14 +217,25 @@ def prepare_mix(cfg: RecipeConfig, output: Path) -> tuple[Path, TrainConfig, dic
     return data_dir, training, balance
 
 
-def evaluate_on_suites(cfg: RecipeConfig, run_dir: Path, eval_dir: Path, data_dir: Path) -> dict:
+def threshold_split(validation: Path):
+    """The validation split's stepwise solutions, where the process suites' ProcessBench threshold is chosen (None
+    when it holds none)."""
+    from rewardkit.eval.evaluate import ThresholdSplit
+
+    solutions = [r for r in iter_records(validation) if r["kind"] == "stepwise"] if validation.exists() else []
+    if not solutions:
+        return None
+    return ThresholdSplit(f"the recipe's validation split ({len(solutions)} stepwise solutions)", lambda: solutions)
+
+
+def evaluate_on_suites(cfg: RecipeConfig, run_dir: Path, eval_dir: Path, data_dir: Path, validation: Path) -> dict:
     """Evaluate a trained run on the recipe's suites (report in eval_dir); returns the per-suite summary."""
     from rewardkit.eval.scorers import load_scorer
     from rewardkit.eval.suites import evaluate_suites
 
     scorer = load_scorer(run_dir, progress=cfg.train.progress, precision=cfg.train.precision)
     report = evaluate_suites(scorer, cfg.eval_suites, data_dir, output=eval_dir, max_records=cfg.eval_max_records,
-                             about={"recipe": str(cfg.output)})
+                             about={"recipe": str(cfg.output)}, threshold_split=threshold_split(validation))
     return report["summary"]
 
 
@@ -295,9 +317,17 @@ def run_recipe(cfg: RecipeConfig) -> int:
         by_source = validation_by_source(load_model(output / "run"), Path(training.eval), cfg)
         print_by_source(by_source)
     print(f"[3/3] evaluating on {', '.join(cfg.eval_suites)} ...")
-    suites = evaluate_on_suites(cfg, output / "run", output / "eval", data_dir)
+    validation = output / "data" / "validation.jsonl"
+    suites = evaluate_on_suites(cfg, output / "run", output / "eval", data_dir, validation)
+    orm = {}
+    if cfg.orm_baseline:
+        print("[+] the ORM baseline: the same model trained on the last step of each solution ...")
+        orm_summary = train(dataclasses.replace(training, last_step_only=True, output=str(output / "orm" / "run")))
+        orm = {"train": {k: orm_summary[k] for k in ("steps", "train_seconds", "eval")},
+               "summary": evaluate_on_suites(cfg, output / "orm" / "run", output / "orm" / "eval", data_dir, validation)}
     (output / "recipe_summary.json").write_text(json.dumps(
         {"recipe": dataclasses.asdict(cfg), "balance": balance, "train": {k: summary[k] for k in ("steps", "train_seconds", "eval")},
-         "validation_by_source": by_source, "summary": suites}, indent=2, default=str))
+         "validation_by_source": by_source, "summary": suites, **({"orm_baseline": orm} if orm else {})},
+        indent=2, default=str))
     print(f"recipe done: {output / 'recipe_summary.json'}, report {output / 'eval' / 'report.html'}")
     return 0

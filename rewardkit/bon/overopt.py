@@ -1,0 +1,69 @@
+"""Over-optimisation curves: what best-of-n selection by a proxy reward does to a gold score no proxy sees.
+
+For each n in `ns`, the expected proxy score and gold score of the best-of-n pick (rewardkit.bon.select.
+expected_best_of, exact per pool), averaged over pools, beside KL(best-of-n || sampling) <= log n - (n-1)/n.
+A proxy that tracks the gold makes both rise together; one that is exploitable keeps rising while the gold
+flattens or falls (Gao et al. 2022) — the picture to look at before optimising a policy against it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rewardkit.bon.select import expected_best_of, kl_bound
+
+
+def curve(proxy: list[list[float | None]], gold: list[list[float]], ns: list[int]) -> list[dict]:
+    """Rows {n, kl_bound, proxy, proxy_gain, gold, gold_oracle, pools} for each n; proxy and gold are per pool [M].
+    Only candidates with a proxy score count; a pool joins the rows for n up to its number of such candidates.
+    proxy_gain is the proxy's rise over n = 1 in units of its within-pool standard deviation (comparable across
+    reward models); gold_oracle is the gold of the gold-best of n: the ceiling any proxy could reach."""
+    pools = []
+    for p, g in zip(proxy, gold, strict=True):
+        keep = [i for i, v in enumerate(p) if v is not None]
+        pools.append((np.array([p[i] for i in keep], dtype=float), np.array([g[i] for i in keep], dtype=float)))
+    spread = float(np.mean([p.std() for p, _ in pools if len(p) > 1] or [0.0])) or 1.0
+    base = float(np.mean([p.mean() for p, _ in pools if len(p)]))
+    rows = []
+    for n in ns:
+        picks = [expected_best_of(p, g, n) for p, g in pools if len(p) >= n]
+        oracle = [expected_best_of(g, g, n)[1] for _, g in pools if len(g) >= n]
+        if picks:
+            proxy_mean = float(np.mean([x for x, _ in picks]))
+            rows.append({"n": n, "kl_bound": kl_bound(n), "proxy": proxy_mean, "proxy_gain": (proxy_mean - base) / spread,
+                         "gold": float(np.mean([y for _, y in picks])), "gold_oracle": float(np.mean(oracle)),
+                         "pools": len(picks)})
+    return rows
+
+
+def plot_curves(curves: dict[str, list[dict]], path, title: str = "best-of-n: proxy and gold score") -> None:
+    """The best-of-n pick's proxy gain (in within-pool standard deviations) and gold score against n, and its
+    gold score against the KL bound, one line per selector, saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for name, rows in curves.items():
+        ns = [r["n"] for r in rows]
+        axes[0].plot(ns, [r["proxy_gain"] for r in rows], marker="o", label=name)
+        axes[1].plot(ns, [r["gold"] for r in rows], marker="o", label=name)
+        axes[2].plot([r["kl_bound"] for r in rows], [r["gold"] for r in rows], marker="o", label=name)
+    if curves:
+        rows = next(iter(curves.values()))
+        axes[1].plot([r["n"] for r in rows], [r["gold_oracle"] for r in rows], "k--", label="gold-best of n (ceiling)")
+    for ax in axes[:2]:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("n (candidates per prompt)")
+    axes[0].set_ylabel("proxy score of the pick, gain over n = 1 (pool s.d.)")
+    axes[1].set_ylabel("gold score of the pick")
+    axes[2].set_xlabel("KL(best-of-n || sampling): the bound log n - (n-1)/n (nats)")
+    axes[2].set_ylabel("gold score of the pick")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
