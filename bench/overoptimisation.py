@@ -42,13 +42,17 @@ def run_task(task: str, models: list[tuple[str, str, str]], args) -> dict:
     raw = candidate_pools(task, args.prompts, args.m, args.seed, "test")
     out = {"prompts": len(raw), "candidates_per_prompt": args.m,
            "gold_mean": sum(sum(p["gold"]) for p in raw) / sum(len(p["gold"]) for p in raw), "models": {}}
+    scored: dict[str, tuple] = {}  # a model named with several rules is scored once
     for name, path, rule in models:
         started = time.perf_counter()
-        scorer = load_scorer(path, args.batch_size, progress=False)
-        as_steps = scorer.steps and task == "arithmetic"  # a process reward model reads the solution's steps
-        pools = [Pool(p["prompt"], [r if as_steps or isinstance(r, str) else " ".join(r) for r in p["responses"]],
-                      p["gold"], p["id"]) for p in raw]
-        records, counts = best_of_n(pools, score_pools(scorer, pools), rule, args.k)
+        if path not in scored:
+            scorer = load_scorer(path, args.batch_size, progress=False)
+            as_steps = scorer.steps and task == "arithmetic"  # a process reward model reads the solution's steps
+            pools = [Pool(p["prompt"], [r if as_steps or isinstance(r, str) else " ".join(r) for r in p["responses"]],
+                          p["gold"], p["id"]) for p in raw]
+            scored[path] = (pools, score_pools(scorer, pools), as_steps)
+        pools, scores, as_steps = scored[path]
+        records, counts = best_of_n(pools, scores, rule, args.k)
         rows = curve([[c["value"] for c in r["candidates"]] for r in records], [p.gold for p in pools], args.ns)
         out["models"][name] = {"path": path, "rule": rule, "steps": as_steps, "counts": counts, "rows": rows,
                                "seconds": round(time.perf_counter() - started, 1)}
@@ -62,7 +66,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", action="append", required=True, help="NAME=DIR[:RULE] (repeat)")
     parser.add_argument("--tasks", default="arithmetic,facts")
-    parser.add_argument("--prompts", type=int, default=200)
+    parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--m", type=int, default=64, help="candidates per prompt")
     parser.add_argument("--ns", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8, 16, 32, 64])
     parser.add_argument("--k", type=float, default=1.0, help="the k of the lcb rule")

@@ -85,6 +85,8 @@ RULES = {  # folder -> rewardkit packages its modules must not import
     "losses": ("rewardkit.data", "rewardkit.model", "rewardkit.train", "rewardkit.eval", "rewardkit.serve"),
     "model": ("rewardkit.train", "rewardkit.eval", "rewardkit.serve", "rewardkit.config", "rewardkit.options"),
     "eval": ("rewardkit.train", "rewardkit.serve"),
+    "generation": ("rewardkit.train", "rewardkit.eval", "rewardkit.serve", "rewardkit.bon", "rewardkit.config"),
+    "bon": ("rewardkit.train", "rewardkit.serve"),
 }
 
 

@@ -160,6 +160,32 @@ def test_read_pools_names_the_file_line_and_field(tmp_path):
         assert err.value.line == 2 and err.value.field == field and str(path) in str(err.value)
 
 
+def test_read_prompts_names_the_bad_record(tmp_path):
+    from rewardkit.bon import read_prompts
+
+    path = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "a", "id": "x"}, {"prompt": "b"}])
+    assert read_prompts(path) == [("x", "a"), ("2", "b")]
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "a"}, {"prompt": "  "}, {"text": "c"}])
+    with pytest.raises(DataError) as err:
+        read_prompts(bad)
+    assert (err.value.line, err.value.field) == (2, "prompt") and "empty" in str(err.value)
+
+
+def test_candidate_pools_have_a_rule_decided_gold():
+    from rewardkit.data.synth import candidate_pools
+
+    pools = candidate_pools("arithmetic", 20, 8, seed=1)
+    assert len(pools) == 20 and all(len(p["responses"]) == len(p["gold"]) == 8 for p in pools)
+    for p in pools:  # the right candidates share one answer, and no wrong one reaches it
+        answers = [next(s for s in steps if s.startswith("The answer is ")) for steps in p["responses"]]
+        right = {a for a, g in zip(answers, p["gold"], strict=True) if g == 1.0}
+        wrong = {a for a, g in zip(answers, p["gold"], strict=True) if g == 0.0}
+        assert len(right) <= 1 and not right & wrong
+    golds = [g for p in pools for g in p["gold"]]
+    assert 0.3 < sum(golds) / len(golds) < 0.7
+    assert candidate_pools("facts", 3, 4, seed=1) == candidate_pools("facts", 3, 4, seed=1)
+
+
 # ---------------------------------------------------------------- rejection sampling
 
 

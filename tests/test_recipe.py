@@ -77,6 +77,23 @@ def test_recipe_command_trains_and_evaluates(tiny_bert_no_dropout, tmp_path):
     assert by_source["synthetic"]["records"] == by_source["all"]["records"] == summary["balance"]["validation_records"]
 
 
+def test_a_process_recipe_chooses_its_threshold_on_validation_and_trains_an_orm_twin(tiny_bert_no_dropout, tmp_path):
+    cfg = {"output": str(tmp_path / "out"), "sources": {"arithmetic-steps": 1.0}, "max_per_source": 40,
+           "validation_fraction": 0.25, "eval_suites": ["arithmetic-steps"], "eval_max_records": 24, "orm_baseline": True,
+           "train": {"backbone": str(tiny_bert_no_dropout), "max_length": 64, "batch_size": 8, "progress": False}}
+    recipe = tmp_path / "prm.yaml"
+    recipe.write_text(json.dumps(cfg))  # YAML is a superset of JSON
+    assert main(["recipe", "--config", str(recipe)]) == 0
+    summary = json.loads((tmp_path / "out" / "recipe_summary.json").read_text())
+    report = json.loads((tmp_path / "out" / "eval" / "report.json").read_text())
+    threshold = report["suites"]["arithmetic-steps"]["stepwise"]["threshold"]
+    assert threshold["chosen_on"] == "the recipe's validation split (10 stepwise solutions)"
+    assert "arithmetic-steps" in summary["orm_baseline"]["summary"] and (tmp_path / "out" / "orm" / "eval" / "report.html").exists()
+    assert "last_step_only: true" in (tmp_path / "out" / "orm" / "run" / "train_config.yaml").read_text()
+    with pytest.raises(ConfigError, match="stepwise source"):
+        RecipeConfig(sources={"synthetic": 1.0}, orm_baseline=True).validate()
+
+
 def test_sweep_can_choose_by_the_mean_or_the_worst_source():
     def row(run, accuracy, hh, rmb):
         return {"run": run, "validation_accuracy": accuracy, "validation_loss": 0.6,

@@ -172,14 +172,15 @@ def test_server_scores_steps_like_the_library(tiny_llama):
 
 
 def test_rl_adapters_return_process_rewards_locally_and_through_the_server(tiny_llama, tmp_path, monkeypatch):
-    from rewardkit.serve.adapters import TRLReward, compute_score, split_steps
+    from rewardkit.data.texts import text_steps
+    from rewardkit.serve.adapters import TRLReward, compute_score
     from rewardkit.serve.app import ServeConfig, create_app
     from rewardkit.serve.background import BackgroundServer
 
     model = build(tiny_llama)
     model.save(tmp_path / "prm")
     completion = "\n".join(STEPS) + "\n"
-    assert split_steps(completion) == STEPS and split_steps("") == [" "]
+    assert text_steps(completion) == STEPS and text_steps("") == [" "]
     expected = rk.score_steps(rk.load_model(tmp_path / "prm"), [(PROMPT, STEPS)])
     local = TRLReward(str(tmp_path / "prm"), process=True)
     assert local([PROMPT], [completion]) == pytest.approx(expected.values, abs=1e-5)

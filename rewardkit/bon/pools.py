@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardkit.data.io import iter_raw
-from rewardkit.data.texts import Steps, check_text, text_of
+from rewardkit.data.texts import Steps, check_text, text_of, text_steps
 from rewardkit.errors import DataError
 from rewardkit.generation.base import Generator, Prompt, Sampling
 from rewardkit.scores import Scores
@@ -97,7 +97,6 @@ def score_pools(scorer, pools: list[Pool], step_separator: str = "") -> list[Sco
     """Per pool, the Scores of its usable candidates (a candidate without one gets value None). With
     `step_separator`, text responses are cut into steps at it (for a process reward model)."""
     from rewardkit.eval.scorers import score_items
-    from rewardkit.serve.adapters import split_steps
 
     items, where = [], []
     for p, pool in enumerate(pools):
@@ -106,7 +105,7 @@ def score_pools(scorer, pools: list[Pool], step_separator: str = "") -> list[Sco
                 if is_steps(response):
                     response = Steps(response)
                 elif step_separator:
-                    response = Steps(split_steps(response, step_separator))
+                    response = Steps(text_steps(response, step_separator))
                 items.append((pool.prompt, response))
                 where.append((p, i))
     scored = score_items(scorer, items) if items else Scores([])

@@ -46,6 +46,13 @@ def text_of(value: Any) -> str:
     return str(value)
 
 
+def text_steps(text: str, separator: str = "\n") -> list[str]:
+    """A completion's steps: its text cut at the separator, blank pieces left out (a trailing newline, a blank
+    line between steps); a completion with no text is one empty-looking step, so it still gets a reward."""
+    steps = [s for s in text.split(separator) if s.strip()]
+    return steps or [text or " "]
+
+
 def check_number(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise DataError(f"must be a number, got {value!r}", field=field)

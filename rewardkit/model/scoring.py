@@ -54,8 +54,7 @@ def score_encoded(model, encoded: list, batch_size: int = 32, max_tokens: int = 
     stats = model.spec.normalization if normalize else None
     values, members = torch.empty(len(encoded)), torch.zeros(len(encoded), n_members)
     steps: list[list[float] | None] = [None] * len(encoded)
-    steps_in = bool(encoded) and isinstance(encoded[0], EncodedSteps)
-    if prompt_groups and not steps_in and can_share_prompts(model):
+    if prompt_groups and can_share_prompts(model) and not any(isinstance(e, EncodedSteps) for e in encoded):
         batches = shared_prompt_rewards(model, encoded, prompt_groups, batch_size, precision, device)
         total = sum(-(-size // batch_size) for size in prompt_groups)
     else:
@@ -63,7 +62,7 @@ def score_encoded(model, encoded: list, batch_size: int = 32, max_tokens: int = 
         total = None
     for idx, per_head in tqdm(batches, desc="scoring", unit="batch", total=total, disable=not progress):
         per_head = per_head.float().cpu()
-        if steps_in:  # per_head is per step: each solution's steps reduce to one reward
+        if isinstance(encoded[idx[0]], EncodedSteps):  # per_head is per step: each solution's steps reduce to one reward
             counts = [len(encoded[i].ends) for i in idx]
             per_step, mask = split_steps(model.aggregate(per_head), counts)
             for i, row, n in zip(idx, normalize_rewards(per_step, stats).tolist(), counts, strict=True):

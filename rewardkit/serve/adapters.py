@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from rewardkit.data.texts import is_conversation
+from rewardkit.data.texts import is_conversation, text_steps
 
 
 class RewardBackend:
@@ -54,13 +54,6 @@ class RewardBackend:
         return scores.values, scores.steps
 
 
-def split_steps(text: str, separator: str = "\n") -> list[str]:
-    """A completion's steps: its text cut at the separator, blank pieces left out (a trailing newline, a blank
-    line between steps); a completion with no text is one empty-looking step, so it still gets a reward."""
-    steps = [s for s in text.split(separator) if s.strip()]
-    return steps or [text or " "]
-
-
 @lru_cache(maxsize=4)
 def _load(path: str):
     from rewardkit.model.load import load_model
@@ -98,7 +91,7 @@ class TRLReward:
                 completion = "".join(m.get("content", "") for m in completion)
             pairs.append((prompt, completion))
         if self.process:
-            return self.backend.score_steps([(p, split_steps(c, self.separator)) for p, c in pairs])[0]
+            return self.backend.score_steps([(p, text_steps(c, self.separator)) for p, c in pairs])[0]
         return self.backend.score(pairs)
 
 
@@ -136,6 +129,6 @@ def compute_score(data_source, solution_str: str, ground_truth=None, extra_info:
     prompt = extra_info.get("prompt") or extra_info.get("question") or ""
     backend = _backend_from_env(model_or_url)
     if process:
-        values, steps = backend.score_steps([(prompt, split_steps(solution_str, separator))])
+        values, steps = backend.score_steps([(prompt, text_steps(solution_str, separator))])
         return {"score": values[0], "step_scores": steps[0]}
     return backend.score([(prompt, solution_str)])[0]

@@ -1,0 +1,145 @@
+"""rewardkit.rl: every formula against values worked out by hand, padding on either side, and the bad inputs
+(NaN, empty responses, G = 1, all-equal groups, mismatched shapes)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from rewardkit.rl import (
+    RewardMonitor,
+    combine_rewards,
+    discounted_returns,
+    gae,
+    grpo_advantages,
+    kl_per_token,
+    last_token_index,
+    process_advantages,
+    reinforce_pp_advantages,
+    rloo_advantages,
+    step_token_rewards,
+    token_rewards,
+    whiten,
+)
+
+T = torch.tensor
+def close(actual: torch.Tensor, expected, atol: float = 1e-5) -> bool:
+    return torch.allclose(actual.float(), torch.tensor(expected, dtype=torch.float32), atol=atol)
+
+
+RIGHT = T([[1, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.bool)   # right padding
+LEFT = T([[0, 1, 1, 1], [0, 0, 1, 1]], dtype=torch.bool)    # the same responses, left padded
+
+
+def test_kl_estimators_by_hand():
+    logp, ref = T([[-1.0, -2.0]]), T([[-1.5, -1.0]])  # r = ref - logp = [-0.5, 1.0]
+    mask = T([[True, True]])
+    assert close(kl_per_token(logp, ref, mask, "k1"), [[0.5, -1.0]])
+    assert close(kl_per_token(logp, ref, mask, "k2"), [[0.125, 0.5]])
+    k3 = [math.exp(-0.5) - 1 + 0.5, math.exp(1.0) - 1 - 1.0]
+    assert close(kl_per_token(logp, ref, mask, "k3"), [k3])
+    assert kl_per_token(T([[0.0]]), T([[-50.0]]), T([[True]]), "k1").item() == 10.0  # clamped like OpenRLHF / verl
+    assert close(kl_per_token(logp, ref, T([[True, False]]), "k2"), [[0.125, 0.0]])
+    with pytest.raises(ValueError, match="k1, k2, k3"):
+        kl_per_token(logp, ref, mask, "k4")
+
+
+def test_the_score_lands_on_the_last_response_token_under_either_padding():
+    assert last_token_index(RIGHT).tolist() == [2, 1] and last_token_index(LEFT).tolist() == [3, 3]
+    right = token_rewards(T([2.0, -1.0]), RIGHT)
+    left = token_rewards(T([2.0, -1.0]), LEFT)
+    assert right.tolist() == [[0, 0, 2.0, 0], [0, -1.0, 0, 0]]
+    assert left.tolist() == [[0, 0, 0, 2.0], [0, 0, 0, -1.0]]
+    with pytest.raises(ValueError, match=r"responses \[1\] have no tokens"):
+        token_rewards(T([1.0, 1.0]), T([[True], [False]]))
+
+
+def test_kl_penalty_per_token_or_summed_clipping_and_missing_eos():
+    kl = T([[0.1, 0.2, 0.3, 9.0], [0.5, 0.5, 9.0, 9.0]])  # padding KL must never count
+    per_token = token_rewards(T([1.0, 0.0]), RIGHT, kl, beta=0.1)
+    assert close(per_token, [[-0.01, -0.02, 1 - 0.03, 0], [-0.05, -0.05, 0, 0]])
+    summed = token_rewards(T([1.0, 0.0]), RIGHT, kl, beta=0.1, kl_placement="sequence")
+    assert close(summed, [[0, 0, 1 - 0.06, 0], [0, -0.1, 0, 0]])
+    clipped = token_rewards(T([50.0, -50.0]), RIGHT, clip=10.0, ended=T([True, False]), missing_eos_penalty=1.0)
+    assert clipped[0, 2].item() == 10.0 and clipped[1, 1].item() == -11.0
+    with pytest.raises(ValueError, match="NaN or infinite in rows \\[1\\]"):
+        token_rewards(T([1.0, float("nan")]), RIGHT)
+    with pytest.raises(ValueError, match="needs the per-token KL"):
+        token_rewards(T([1.0, 0.0]), RIGHT, beta=0.1)
+
+
+def test_step_rewards_sit_at_step_ends_and_returns_sum_what_follows():
+    placed = step_token_rewards(T([[0.5, -1.0], [2.0, 0.0]]), T([[0, 2], [1, -1]]), RIGHT)
+    assert placed.tolist() == [[0.5, 0, -1.0, 0], [0, 2.0, 0, 0]]
+    assert discounted_returns(placed, RIGHT).tolist() == [[-0.5, -1.0, -1.0, 0], [2.0, 2.0, 0, 0]]
+    assert discounted_returns(placed, RIGHT, gamma=0.5)[0].tolist() == [0.5 - 0.25, -0.5, -1.0, 0]
+    with pytest.raises(ValueError, match="outside its response"):
+        step_token_rewards(T([[1.0]]), T([[3]]), T([[True, True, True, False]]))
+
+
+def test_grpo_rloo_and_dr_grpo_by_hand():
+    scores = T([1.0, 0.0, 0.0, 3.0, 3.0, 3.0])  # two groups of 3; the second all equal
+    std = math.sqrt(1 / 3)  # unbiased std of [1, 0, 0]
+    a = grpo_advantages(scores, 3)
+    assert a.tolist() == pytest.approx([(2 / 3) / (std + 1e-4), (-1 / 3) / (std + 1e-4), (-1 / 3) / (std + 1e-4), 0, 0, 0])
+    assert grpo_advantages(scores, 3, "none").tolist() == pytest.approx([2 / 3, -1 / 3, -1 / 3, 0, 0, 0])
+    batch_std = scores.std().item()
+    assert grpo_advantages(scores, 3, "batch").tolist() == pytest.approx([(2 / 3) / (batch_std + 1e-4), (-1 / 3) / (batch_std + 1e-4), (-1 / 3) / (batch_std + 1e-4), 0, 0, 0])
+    assert rloo_advantages(scores, 3).tolist() == pytest.approx([1.0, -0.5, -0.5, 0, 0, 0])
+    for bad, match in [((scores, 1), "G >= 2"), ((scores, 4), "groups of 4"), ((T([1.0, float("inf")]), 2), "NaN or infinite")]:
+        with pytest.raises(ValueError, match=match):
+            grpo_advantages(*bad)
+
+
+def test_process_supervision_normalises_over_the_group_and_sums_later_steps():
+    # one group of two responses: steps rewards [1, 0] and [2] -> mean 1, unbiased std 1
+    step_rewards, step_ends = T([[1.0, 0.0], [2.0, 0.0]]), T([[0, 2], [1, -1]])
+    adv = process_advantages(step_rewards, step_ends, RIGHT, group_size=2, eps=0.0)
+    assert close(adv, [[-1.0, -1.0, -1.0, 0], [1.0, 1.0, 0, 0]])
+    left = process_advantages(step_rewards, T([[1, 3], [3, -1]]), LEFT, group_size=2, eps=0.0)
+    assert close(left, [[0, -1.0, -1.0, -1.0], [0, 0, 1.0, 1.0]])
+    with pytest.raises(ValueError, match="G >= 2"):
+        process_advantages(step_rewards, step_ends, RIGHT, group_size=1)
+
+
+def test_gae_whitening_and_reinforce_pp_by_hand():
+    rewards, values = T([[0.0, 1.0], [2.0, 0.0]]), T([[0.5, 0.5], [1.0, 9.0]])
+    mask = T([[True, True], [True, False]])
+    adv, ret = gae(rewards, values, mask, gamma=1.0, lam=1.0)
+    # row 0: A1 = 1 - 0.5 = 0.5, A0 = 0 + 0.5 - 0.5 + 0.5 = 0.5; row 1: one token, A = 2 - 1 = 1
+    assert close(adv, [[0.5, 0.5], [1.0, 0.0]]) and close(ret, [[1.0, 1.0], [2.0, 0.0]])
+    adv, _ = gae(rewards, values, mask, gamma=0.5, lam=0.5)
+    d0 = 0 + 0.5 * 0.5 - 0.5  # -0.25; d1 = 1 - 0.5 = 0.5; A0 = d0 + 0.25 * 0.5
+    assert adv[0].tolist() == pytest.approx([d0 + 0.25 * 0.5, 0.5])
+    w = whiten(T([[1.0, 3.0], [5.0, 100.0]]), mask)
+    assert w[0].tolist() == pytest.approx([-1.0, 0.0], abs=1e-6) and w[1].tolist() == pytest.approx([1.0, 0.0], abs=1e-6)
+    # returns [[1, 1], [2, -]]: mean 4/3, unbiased std sqrt(1/3)
+    assert close(reinforce_pp_advantages(rewards, mask), [[-1 / math.sqrt(3), -1 / math.sqrt(3)], [2 / math.sqrt(3), 0.0]])
+
+
+def test_combining_reward_functions():
+    rewards = T([[1.0, 10.0], [0.0, 10.0], [1.0, 0.0], [1.0, 20.0]])
+    assert combine_rewards(rewards, [1.0, 0.5]).tolist() == [6.0, 5.0, 1.0, 11.0]
+    z = combine_rewards(rewards, [1.0, 1.0], "normalize_then_sum", group_size=2)
+    assert z.mean().item() == pytest.approx(0.0, abs=1e-6) and z.std().item() == pytest.approx(1.0, abs=1e-3)
+    with pytest.raises(ValueError, match="2 weights for 2|3 weights"):
+        combine_rewards(rewards, [1.0, 1.0, 1.0])
+
+
+def test_the_monitor_flags_clips_and_penalises_out_of_range_rewards():
+    reference = [i / 100 for i in range(100)]  # 0 .. 0.99
+    flag = RewardMonitor(reference, "flag", low=0.0, high=1.0)
+    assert flag([0.5, 3.0, -1.0], texts=["fine", "too good", "too bad"], step=7) == [0.5, 3.0, -1.0]
+    assert flag.summary()["share_above"] == pytest.approx(1 / 3)
+    assert flag.summary()["examples"]["above"] == [{"step": 7, "reward": 3.0, "text": "too good"}]
+    assert RewardMonitor(reference, "clip", low=0.0, high=1.0)([0.5, 3.0, -1.0]) == [0.5, 0.99, 0.0]
+    penalise = RewardMonitor(reference, "penalise", low=0.0, high=1.0, spread_limit=0.2)
+    assert penalise([0.5, 0.6], spreads=[0.1, 0.5]) == [0.5, 0.0]  # the uncertain one gains nothing
+    assert penalise.summary()["share_uncertain"] == 0.5
+    assert flag.drift()["share_above_reference_max"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="non-finite"):
+        flag([float("nan")])
+    with pytest.raises(ValueError, match="at least 20"):
+        RewardMonitor([0.0, 1.0])

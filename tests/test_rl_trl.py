@@ -1,0 +1,91 @@
+"""rewardkit inside TRL's GRPOTrainer: the example runs end to end on tiny models (2 steps), logs proxy, gold,
+KL, the monitor and the reward side's time share; and TRL's GRPO advantages equal rewardkit.rl.grpo_advantages on
+the same rewards (the convention test)."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("trl")
+
+from rewardkit.rl import RewardMonitor, grpo_advantages  # noqa: E402
+from tests.conftest import _tokenizer_into  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAT = "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} {% endfor %}{% if add_generation_prompt %}<|assistant|> {% endif %}"
+
+
+@pytest.fixture(scope="module")
+def tiny_policy(tmp_path_factory) -> Path:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
+
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("tiny-policy")
+    config = LlamaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=1, intermediate_size=64, max_position_embeddings=256, pad_token_id=0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(str(directory), safe_serialization=True)
+    _tokenizer_into(directory)
+    tokenizer = AutoTokenizer.from_pretrained(str(directory), model_input_names=["input_ids", "attention_mask"])
+    tokenizer.chat_template = CHAT
+    tokenizer.eos_token = "[SEP]"
+    tokenizer.model_input_names = ["input_ids", "attention_mask"]  # a decoder takes no token types
+    tokenizer.save_pretrained(str(directory))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def tiny_rm(tiny_bert, tmp_path_factory) -> Path:
+    from rewardkit.model.reward_model import RewardModel
+
+    return RewardModel.build(str(tiny_bert), max_length=64).save(tmp_path_factory.mktemp("rm") / "model")
+
+
+def test_the_grpo_example_runs_and_logs_proxy_gold_kl_and_the_monitor(tiny_policy, tiny_rm, tmp_path, monkeypatch):
+    out = tmp_path / "grpo"
+    monkeypatch.setattr(sys, "argv", ["grpo_trl.py", "--policy", str(tiny_policy), "--reward", str(tiny_rm),
+                                      "--prompts", "8", "--steps", "2", "--num-generations", "2",
+                                      "--max-completion-length", "4", "--threads", "1", "--output", str(out)])
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(ROOT / "examples" / "rl" / "grpo_trl.py"), run_name="__main__")
+    assert exited.value.code == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    for key in ("rewards/proxy/mean", "rewards/gold/mean", "kl", "completions/mean_length", "reward_side_share",
+                "monitor/share_above", "monitor/ks_recent"):
+        assert all(r.get(key) is not None for r in rows), key
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["monitor"]["rewards"] == 2 * 2 * 2 and (out / "curves.png").exists()
+
+
+def test_trl_grpo_advantages_equal_rewardkits(tiny_policy, tiny_rm, tmp_path):
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rewardkit.rl.trl import MonitoredReward
+    from rewardkit.serve.adapters import TRLReward
+
+    seen = []
+
+    class Recording(GRPOTrainer):
+        def _compute_loss(self, model, inputs):
+            seen.append(inputs["advantages"].detach().clone())
+            return super()._compute_loss(model, inputs)
+
+    rm = TRLReward(str(tiny_rm), normalize=False)
+    reference = rm(["q"] * 40, [f"answer number {i}" for i in range(40)])
+    proxy = MonitoredReward(rm, RewardMonitor(reference))
+    data = Dataset.from_list([{"prompt": f"Question {i}?"} for i in range(6)])
+    config = GRPOConfig(output_dir=str(tmp_path / "trl"), max_steps=1, num_generations=3, per_device_train_batch_size=6,
+                        max_completion_length=4, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True,
+                        gradient_checkpointing=False, disable_tqdm=True, temperature=1.5)
+    Recording(model=str(tiny_policy), reward_funcs=[proxy], args=config, train_dataset=data).train()
+    ours = grpo_advantages(torch.tensor(proxy.last), group_size=3, scale="group", eps=1e-4)
+    theirs = torch.cat(seen)
+    assert sorted(theirs.tolist()) == pytest.approx(sorted(ours.tolist()), abs=1e-5)
