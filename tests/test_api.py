@@ -87,6 +87,8 @@ RULES = {  # folder -> rewardkit packages its modules must not import
     "eval": ("rewardkit.train", "rewardkit.serve"),
     "generation": ("rewardkit.train", "rewardkit.eval", "rewardkit.serve", "rewardkit.bon", "rewardkit.config"),
     "bon": ("rewardkit.train", "rewardkit.serve"),
+    "judge": ("rewardkit.train", "rewardkit.serve", "rewardkit.bon", "rewardkit.eval"),
+    "rl": ("rewardkit.train", "rewardkit.serve", "rewardkit.bon", "rewardkit.judge"),
 }
 
 

@@ -230,7 +230,7 @@ def test_bon_and_rejection_sample_commands_on_a_candidates_file(tiny_bert, tmp_p
     from rewardkit.model.reward_model import RewardModel
 
     RewardModel.build(str(tiny_bert), max_length=64).save(tmp_path / "rm")
-    rows = [{"prompt": f"What is {i} + {i}?", "responses": [f"{2 * i}.", f"{2 * i + 1}.", "", f"It is {2 * i}."],
+    rows = [{"prompt": f"What is {i} + {i}? <b>now</b>", "responses": [f"{2 * i}.", f"{2 * i + 1}.", "", f"It is {2 * i}."],
              "gold": [1, 0, 0, 1], "id": f"q{i}"} for i in range(6)]
     write_jsonl(tmp_path / "pools.jsonl", rows)
     out = tmp_path / "bon.jsonl"
@@ -241,6 +241,9 @@ def test_bon_and_rejection_sample_commands_on_a_candidates_file(tiny_bert, tmp_p
     summary = json.loads(out.with_suffix(".summary.json").read_text())
     assert summary["counts"]["empty"] == 6 and [r["n"] for r in summary["curve"]] == [1, 2, 3]
     assert out.with_suffix(".curve.png").stat().st_size > 1000
+    page = out.with_suffix(".html").read_text()
+    assert "Over-optimisation curve" in page and "data:image/png;base64," in page and "What is 0 + 0?" in page
+    assert "&lt;b&gt;now" in page and "<b>now" not in page  # model and user text is escaped
     expected = rk.score(rk.load_model(tmp_path / "rm"), [(r["prompt"], r["responses"][1]) for r in rows]).values
     assert [r["candidates"][1]["score"] for r in records] == pytest.approx(expected, abs=1e-5)
 

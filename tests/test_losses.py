@@ -114,3 +114,21 @@ def test_regression_centering_l2_and_annotator_standardisation():
     assert losses.l2_penalty([torch.tensor([1.0, 2.0]), torch.tensor([[3.0]])]).item() == pytest.approx(14.0)
     z = standardize_by_annotator([1, 3, 4, 4], ["a", "a", "b", "b"])
     assert z == pytest.approx([-1.0, 1.0, 0.0, 0.0])
+
+
+def test_bradley_terry_with_a_soft_label_per_pair():
+    import math
+
+    from rewardkit.data.records import normalize_record
+    from rewardkit.errors import DataError
+
+    pos, neg = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
+    soft = losses.bradley_terry(pos, neg, label_smoothing=torch.tensor([0.25, 0.0]))
+
+    def log_sigmoid(x):
+        return -math.log1p(math.exp(-x))
+    want = (-(0.75 * log_sigmoid(1.0) + 0.25 * log_sigmoid(-1.0)) - log_sigmoid(-2.0)) / 2
+    assert soft.item() == pytest.approx(want, rel=1e-6)
+    assert normalize_record({"prompt": "p", "chosen": "a", "rejected": "b", "probability": 0.8})["probability"] == 0.8
+    with pytest.raises(DataError, match="probability"):
+        normalize_record({"prompt": "p", "chosen": "a", "rejected": "b", "probability": 1.5})

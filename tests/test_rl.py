@@ -143,3 +143,39 @@ def test_the_monitor_flags_clips_and_penalises_out_of_range_rewards():
         flag([float("nan")])
     with pytest.raises(ValueError, match="at least 20"):
         RewardMonitor([0.0, 1.0])
+
+
+def test_gold_rules_by_hand():
+    from rewardkit.data.rules import gold, rule_prompts
+
+    assert gold("answer", "42", "so 40 + 2 = 42.") == 1.0 and gold("answer", "42", "42 or 43") == 0.0
+    assert gold("answer", "1200", "It is 1,200.") == 1.0 and gold("answer", "7", "no number") == 0.0
+    assert gold("uppercase", "", "THE SEA IS BLUE.") == 1.0 and gold("uppercase", "", "The SEA") == 0.0
+    assert gold("uppercase", "", "OK") == 0.0  # too few letters to count as obeying
+    assert gold("max_words", "3", "one two three") == 1.0 and gold("max_words", "3", "one two three four") == 0.0
+    assert gold("keyword", "vivid", "A Vivid sunset.") == 1.0 and gold("keyword", "vivid", "vividly") == 0.0
+    assert gold("no_commas", "", "Calm and blue.") == 1.0 and gold("no_commas", "", "Calm, blue.") == 0.0
+    assert gold("one_word", "", "Coffee.") == 1.0 and gold("one_word", "", "Hot coffee") == 0.0
+    with pytest.raises(ValueError, match="unknown rule"):
+        gold("rhymes", "", "x")
+    rows = rule_prompts("mix", 10, seed=3)
+    assert [r["task"] for r in rows[:2]] == ["arithmetic", "instructions"] and all(isinstance(r["arg"], str) for r in rows)
+    assert rows == rule_prompts("mix", 10, seed=3)
+
+
+def test_running_normalisation_equals_the_statistics_of_everything_seen():
+    from rewardkit.rl import RunningNormalizer
+
+    torch.manual_seed(0)
+    batches = [torch.randn(n) * 3 + 2 for n in (5, 1, 17, 8)]
+    norm = RunningNormalizer()
+    for b in batches:
+        norm.update(b)
+    every = torch.cat(batches).double()
+    assert norm.mean == pytest.approx(every.mean().item()) and norm.std == pytest.approx(every.std(unbiased=False).item())
+    resumed = RunningNormalizer.from_state_dict(norm.state_dict())
+    assert resumed(T([5.0]), update=False).item() == pytest.approx((5.0 - norm.mean) / norm.std, rel=1e-6)
+    seeded = RunningNormalizer.from_model_statistics({"mean": 1.0, "std": 2.0})
+    assert seeded(T([3.0]), update=False).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        norm.update(T([1.0, float("nan")]))

@@ -19,8 +19,8 @@ class BonConfig:
     records with prompt and responses [M], optional gold [M]) or are generated (--prompts: records with a prompt)
     by a local model (--generator local:smollm2, a directory or .gguf) or an OpenAI-compatible server
     (--generator http://HOST:PORT/v1 --server-model NAME, key from $OPENAI_API_KEY). Writes OUTPUT (one record per
-    prompt: the chosen candidate and every candidate with its score) and OUTPUT.summary.json; with gold values,
-    also the over-optimisation curve (OUTPUT.curve.json, OUTPUT.curve.png)."""
+    prompt: the chosen candidate and every candidate with its score), OUTPUT.summary.json and a page OUTPUT.html; with
+    gold values, also the over-optimisation curve (in the summary and the page, and OUTPUT.curve.png)."""
 
     model: Positional[str]
     """the scorer: a rewardkit model or ensemble directory, or a local Hugging Face reward model (sequence or process)"""
@@ -78,6 +78,7 @@ def make_generator(cfg: BonConfig):
 
 def run_bon(cfg: BonConfig) -> int:
     from rewardkit.bon import best_of_n, curve, plot_curves
+    from rewardkit.bon.overopt import write_page
     from rewardkit.bon.pools import generate_pools, read_pools, read_prompts, score_pools
     from rewardkit.data.io import atomic_path, write_records
     from rewardkit.eval.scorers import load_scorer
@@ -101,15 +102,19 @@ def run_bon(cfg: BonConfig) -> int:
     output = Path(cfg.output)
     write_records(output, records)
     summary = {"output": str(output), "counts": counts, "provenance": provenance, "rule": cfg.rule}
+    rows, png = [], None
     if all(p.gold is not None for p in pools) and pools:
         rows = curve([[c["value"] for c in r["candidates"]] for r in records], [p.gold for p in pools], cfg.curve)
         summary["curve"] = rows
-        with atomic_path(output.with_suffix(".curve.png")) as png:
-            plot_curves({scorer.name: rows}, png)
+        with atomic_path(output.with_suffix(".curve.png")) as tmp:
+            plot_curves({scorer.name: rows}, tmp)
+            png = tmp.read_bytes()
         print("  n   KL bound   proxy     gold    gold-best of n")
         for r in rows:
             print(f"{r['n']:>3}   {r['kl_bound']:.3f}   {r['proxy']:8.3f}  {r['gold']:.3f}   {r['gold_oracle']:.3f}")
     output.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_page(records, counts, rows, png, provenance["scorer"], cfg.rule,
+               provenance.get("candidates") or provenance.get("generator", ""), output.with_suffix(".html"))
     print(f"best-of-N: {counts.get('pools', 0)} prompts, {counts.get('candidates', 0)} candidates "
           f"({counts.get('failed', 0)} failed, {counts.get('empty', 0)} empty), {counts.get('ties', 0)} tie(s) at the top, "
           f"{counts.get('no_candidate', 0)} prompt(s) with nothing to choose -> {output}")

@@ -8,6 +8,8 @@ flattens or falls (Gao et al. 2022) — the picture to look at before optimising
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from rewardkit.bon.select import expected_best_of, kl_bound
@@ -67,3 +69,36 @@ def plot_curves(curves: dict[str, list[dict]], path, title: str = "best-of-n: pr
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
+
+
+def write_page(records: list[dict], counts: dict, rows: list[dict], plot_png: bytes | None, scorer: str, rule: str,
+               source: str, path, shown: int = 30) -> None:
+    """The HTML page of a best-of-N run: counts, the curve (with gold values) and the first choices, autoescaped
+    (prompts and candidates are model text)."""
+    import base64
+
+    import jinja2
+
+    from rewardkit.data.texts import text_of
+
+    def text(response) -> str:
+        return "" if response is None else "\n".join(response) if isinstance(response, list) and all(
+            isinstance(s, str) for s in response) else text_of(response)
+
+    def fmt(x) -> str:
+        return "–" if x is None else f"{x:.3f}"
+
+    choices = []
+    for r in records[:shown]:
+        scored = [c for c in r["candidates"] if c["value"] is not None]
+        worst = min(scored, key=lambda c: c["value"]) if scored else None
+        choices.append({"prompt": text(r["prompt"]), "n": r["provenance"]["n"], "tied": r["tied"],
+                        "chosen": f"{text(r['response'])}  ({fmt(r['score'])})" if r["chosen"] is not None else "(none)",
+                        "worst": f"{text(worst['response'])}  ({fmt(worst['value'])})" if worst else "(none)"})
+    env = jinja2.Environment(loader=jinja2.PackageLoader("rewardkit.bon", "templates"), autoescape=True)
+    page = env.get_template("bon.html.j2").render(
+        scorer=scorer, rule=rule, source=source, counts=sorted(counts.items()), shown=choices,
+        curve=[{"n": r["n"], "kl": f"{r['kl_bound']:.2f}", "proxy": fmt(r["proxy"]), "gold": fmt(r["gold"]),
+                "oracle": fmt(r["gold_oracle"]), "pools": r["pools"]} for r in rows],
+        plot=base64.b64encode(plot_png).decode() if plot_png else "")
+    Path(path).write_text(page, encoding="utf-8")

@@ -223,13 +223,34 @@ def is_token_classifier(directory: str | Path) -> bool:
     return any(str(a).endswith("ForTokenClassification") for a in json.loads(config.read_text()).get("architectures") or [])
 
 
+def judge_scorer(judge) -> Scorer:
+    """A generative judge (rewardkit.judge.Judge) as a scorer: each item's mean rating over the judge's k votes;
+    NaN where no vote parsed (a pair with one counts as ranked wrong), with the failures counted in `info`."""
+    info = {"type": "judge", "generator": judge.generator.name, "k": judge.k, "votes": 0, "parse_failures": 0}
+
+    def score(items):
+        ratings = judge.rate(list(items))
+        info["votes"] += len(items) * judge.k
+        info["parse_failures"] += ratings.failures
+        return Scores(ratings.scores)
+    return Scorer(judge.name, score, info=info)
+
+
 def load_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True,
                 precision: str = "fp32", compile: bool = False, step_format: str = "") -> Scorer:
-    """A rewardkit model or ensemble directory (or training output), or a Hugging Face reward-model directory: with
+    """A rewardkit model or ensemble directory (or training output), a generative judge ('judge:local:smollm2',
+    'judge:http://host:port/v1#MODEL', '@k' for k votes), or a Hugging Face reward-model directory: with
     `step_format` (rewardkit.model.step_formats) or a token-classification head it is a process reward model
     (hf_prm_scorer; TRL's separator layout unless told), any other a sequence classifier."""
     from rewardkit.model.load import model_directory
 
+    if str(path).startswith("judge:"):  # judge:local:MODEL[@k] or judge:URL#MODEL[@k]
+        from rewardkit.judge import load_judge
+
+        spec, k = str(path).removeprefix("judge:"), 1
+        if "@" in spec and spec.rsplit("@", 1)[1].isdigit():
+            spec, k = spec.rsplit("@", 1)[0], int(spec.rsplit("@", 1)[1])
+        return judge_scorer(load_judge(spec, k))
     directory = Path(path)
     if model_directory(directory) is not None:
         if step_format:

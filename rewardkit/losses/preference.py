@@ -9,25 +9,27 @@ import torch.nn.functional as F
 
 
 def bradley_terry(r_pos: torch.Tensor, r_neg: torch.Tensor, margin: torch.Tensor | float | None = None,
-                  label_smoothing: float = 0.0) -> torch.Tensor:
+                  label_smoothing: torch.Tensor | float = 0.0) -> torch.Tensor:
     """-log σ(r⁺ − r⁻ − m): Bradley–Terry, optionally with a per-pair margin m (Llama 2 style).
     With label smoothing ε the label is "chosen wins with probability 1 − ε": −(1 − ε)·log σ(d) − ε·log σ(−d),
-    whose minimum is at d = log((1 − ε)/ε), so no pair's margin is pushed without bound (noisy human labels)."""
+    whose minimum is at d = log((1 − ε)/ε), so no pair's margin is pushed without bound (noisy human labels).
+    ε may be one number or one per pair [B] (soft labels: ε = 1 − P(chosen wins), e.g. a judge's vote share)."""
     diff = r_pos - r_neg
     if margin is not None:
         diff = diff - margin
     return preference_nll(diff, label_smoothing).mean()
 
 
-def preference_nll(diff: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
-    """Per-pair −log P(label) for margins d = r⁺ − r⁻ (unreduced), the label right with probability 1 − ε."""
-    if not label_smoothing:
+def preference_nll(diff: torch.Tensor, label_smoothing: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """Per-pair −log P(label) for margins d = r⁺ − r⁻ (unreduced), the label right with probability 1 − ε
+    (ε a number, or a tensor that broadcasts against d)."""
+    if not isinstance(label_smoothing, torch.Tensor) and not label_smoothing:
         return -F.logsigmoid(diff)
     return -((1 - label_smoothing) * F.logsigmoid(diff) + label_smoothing * F.logsigmoid(-diff))
 
 
 def weighted_bradley_terry(r_pos: torch.Tensor, r_neg: torch.Tensor, weights: torch.Tensor,
-                           label_smoothing: float = 0.0) -> torch.Tensor:
+                           label_smoothing: torch.Tensor | float = 0.0) -> torch.Tensor:
     """Bradley–Terry per ensemble member: r_pos, r_neg, weights [B, K]; member k's loss is the
     weights[:, k]-weighted mean over pairs (bootstrap weights make the members differ); returns the mean over k."""
     per_pair = preference_nll(r_pos - r_neg, label_smoothing)

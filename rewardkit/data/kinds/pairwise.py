@@ -1,4 +1,5 @@
-"""Pairwise records: a prompt, a chosen and a rejected response (optionally a margin, a tie, annotator labels).
+"""Pairwise records: a prompt, a chosen and a rejected response (optionally a margin, a tie, annotator labels, and
+`probability`: P(chosen is better), a soft label such as a judge's vote share, trained on by the bt objective).
 
 Scored fields: chosen_score, rejected_score, score_margin (chosen - rejected; a labelled `margin` stays as it
 is); an ensemble adds chosen_/rejected_members, chosen_/rejected_uncertainty and preference_uncertainty.
@@ -68,6 +69,10 @@ class Pairwise(Kind):
                 r["prompt"] = check_text(r["prompt"], "prompt", allow_empty=True)
         if r.get("margin") is not None:
             r["margin"] = check_number(r["margin"], "margin")
+        if r.get("probability") is not None:
+            r["probability"] = check_number(r["probability"], "probability")
+            if not 0 <= r["probability"] <= 1:
+                raise DataError(f"must be in [0, 1] (P(chosen is better)), got {r['probability']}", field="probability")
         tie = r.get("tie", False)
         if not isinstance(tie, bool):
             raise DataError(f"must be true or false, got {tie!r}", field="tie")
@@ -96,10 +101,12 @@ class Pairwise(Kind):
         return "tied pairs (no preference to learn)" if record.get("tie") else None
 
     def targets(self, record: dict, heads: dict[str, int]) -> dict:
-        return {"margin": record.get("margin")}
+        return {"margin": record.get("margin"), "probability": record.get("probability")}
 
     def collate(self, targets: list[dict], sizes: list[int], n_heads: int) -> dict[str, torch.Tensor]:
-        return {"margin": torch.tensor([t["margin"] if t["margin"] is not None else math.nan for t in targets])}
+        def column(name: str) -> torch.Tensor:
+            return torch.tensor([t.get(name) if t.get(name) is not None else math.nan for t in targets])
+        return {"margin": column("margin"), "probability": column("probability")}
 
     def loss(self, rewards: BatchRewards, batch: dict, objective: str, cfg: Any) -> tuple[torch.Tensor, dict]:
         """The pair loss of `objective`, plus the regularisers cfg asks for; metrics: pairs ranked right."""
@@ -111,9 +118,11 @@ class Pairwise(Kind):
             members = rewards.per_head[:, : ensemble][rewards.index]           # [B, 2, K]
             # evaluation examples carry no bootstrap weights: every member sees every pair
             boot = batch["boot"] if "boot" in batch else torch.ones_like(members[:, 0])
-            loss = losses.weighted_bradley_terry(members[:, 0], members[:, 1], boot, cfg.label_smoothing)
+            smoothing = smoothing_of(batch, cfg)
+            smoothing = smoothing.unsqueeze(1) if isinstance(smoothing, torch.Tensor) else smoothing
+            loss = losses.weighted_bradley_terry(members[:, 0], members[:, 1], boot, smoothing)
         else:
-            loss = _pair_loss(pos, neg, batch["margin"], objective, cfg)
+            loss = _pair_loss(pos, neg, batch, objective, cfg)
         if cfg.center_weight:
             loss = loss + cfg.center_weight * losses.reward_centering(pos, neg)
         if cfg.length_penalty and "length" not in heads:
@@ -126,10 +135,19 @@ class Pairwise(Kind):
         return {"pairwise_accuracy": totals["correct"] / totals["examples"]} if totals.get("examples") else {}
 
 
-def _pair_loss(pos: torch.Tensor, neg: torch.Tensor, margin: torch.Tensor, objective: str, cfg: Any) -> torch.Tensor:
+def smoothing_of(batch: dict, cfg: Any) -> torch.Tensor | float:
+    """The label smoothing of each pair: 1 - its probability where it has one, cfg.label_smoothing elsewhere."""
+    probability = batch.get("probability")
+    if probability is None or torch.isnan(probability).all():
+        return cfg.label_smoothing
+    return torch.where(torch.isnan(probability), torch.full_like(probability, cfg.label_smoothing), 1 - probability)
+
+
+def _pair_loss(pos: torch.Tensor, neg: torch.Tensor, batch: dict, objective: str, cfg: Any) -> torch.Tensor:
     """bt, margin, hinge or contrastive on rewards [B]; a pair without a margin gets cfg.margin."""
+    margin = batch["margin"]
     if objective == "bt":
-        return losses.bradley_terry(pos, neg, label_smoothing=cfg.label_smoothing)
+        return losses.bradley_terry(pos, neg, label_smoothing=smoothing_of(batch, cfg))
     if objective == "contrastive":
         return losses.contrastive(pos, neg, cfg.temperature)
     margin = torch.where(torch.isnan(margin), torch.full_like(margin, cfg.margin), margin)

@@ -1,0 +1,144 @@
+"""Generative judges: strict parsing (fuzzed), voting, both answer orders and position flips (a scripted fake
+model), the judge as a scorer in eval and bon, and judge labels distilled into a scalar reward model through the
+loopback OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+import rewardkit as rk
+from rewardkit.eval.scorers import judge_scorer, load_scorer
+from rewardkit.generation.base import Generated, Sample, Sampling
+from rewardkit.judge import Judge, parse_scores, parse_verdict
+from tests.conftest import write_jsonl
+
+# ---------------------------------------------------------------- parsing
+
+
+def test_parsing_reads_only_the_last_line_in_the_asked_form():
+    assert parse_scores("Principles...\nCritique...\nScores: 7, 3", 2) == [7.0, 3.0]
+    assert parse_scores("**Scores: 8.5**", 1) == [8.5] and parse_scores("score: 10.", 1) == [10.0]
+    for bad in ("Scores: 7", "Scores: 11, 3", "Scores: 0, 3", "Scores: 7, 3\nthanks", "I'd say 7, 3", ""):
+        assert parse_scores(bad, 2) is None, bad
+    assert parse_verdict("A is better.\nVerdict: A") == "A" and parse_verdict("verdict: tie") == "tie"
+    assert parse_verdict("`Verdict: B`") == "B"
+    for bad in ("Verdict: A or B", "Verdict: C", "Verdict: A\nmore", "The verdict is A"):
+        assert parse_verdict(bad) is None, bad
+
+
+@given(st.text(max_size=300), st.integers(min_value=1, max_value=4))
+def test_parsing_never_raises_and_never_invents_a_score(text, n):
+    scores = parse_scores(text, n)
+    assert scores is None or (len(scores) == n and all(1 <= s <= 10 for s in scores))
+    assert parse_verdict(text) in (None, "A", "B", "tie")
+
+
+@given(st.lists(st.integers(min_value=1, max_value=10), min_size=1, max_size=4), st.text(max_size=200))
+def test_any_preamble_before_a_well_formed_last_line_parses(scores, preamble):
+    text = preamble + "\nScores: " + ", ".join(map(str, scores))
+    assert parse_scores(text, len(scores)) == [float(s) for s in scores]
+
+
+# ---------------------------------------------------------------- a scripted judge
+
+
+def response_of(prompt: str) -> str:
+    """The response inside a pointwise judge prompt (the template's own words mention good answers)."""
+    return prompt.split("[Response 1]\n")[1].split("\n\n")[0]
+
+
+class Scripted:
+    """A fake generation backend: `answer(prompt, j)` is the j-th sample's text for a prompt."""
+
+    name = "scripted"
+
+    def __init__(self, answer):
+        self.answer, self.calls = answer, []
+
+    def generate(self, prompts, n, sampling, progress=False):
+        self.calls.append((len(prompts), n))
+        return Generated([[Sample(self.answer(p, j)) for j in range(n)] for p in prompts])
+
+
+def test_voting_averages_the_parsed_votes_and_counts_the_rest():
+    votes = {"good": ["Scores: 8", "Scores: 6", "no idea"], "bad": ["Scores: 2", "???", "Scores: 3"], "odd": ["x", "y", "z"]}
+    judge = Judge(Scripted(lambda p, j: next(v for key, v in votes.items() if key in response_of(p))[j]), k=3)
+    ratings = judge.rate([("q", "good answer"), ("q", "bad answer"), ("q", "odd answer")])
+    assert ratings.scores[:2] == [7.0, 2.5] and math.isnan(ratings.scores[2])
+    assert ratings.votes[0] == [8.0, 6.0, None] and ratings.failures == 5
+    assert judge.generator.calls == [(3, 3)]  # one call, k samples per judge prompt
+
+
+def test_both_orders_catch_a_judge_that_always_picks_the_first_position():
+    always_a = Judge(Scripted(lambda p, j: "Verdict: A"), k=2)
+    (v,) = always_a.compare([("q", "x", "y")])
+    assert v.flip and v.p_first == 0.5 and v.votes == ["first", "first", "second", "second"]
+    (once,) = always_a.compare([("q", "x", "y")], both_orders=False)
+    assert not once.flip and once.p_first == 1.0
+    content = Judge(Scripted(lambda p, j: "Verdict: A" if p.index("good one") < p.index("bad one") else "Verdict: B"))
+    (w,) = content.compare([("q", "bad one", "good one")])
+    assert not w.flip and w.p_first == 0.0 and w.failures == 0
+    broken = Judge(Scripted(lambda p, j: "hmm"))
+    (b,) = broken.compare([("q", "x", "y")])
+    assert b.p_first is None and b.failures == 2 and not b.flip
+
+
+def prefers_good(prompt: str, j: int) -> str:
+    """A content-aware fake judge: rates or prefers responses that say 'good'."""
+    if "[Response A]" in prompt:
+        a, b = prompt.split("[Response A]")[1].split("[Response B]")
+        b = b.split("\n\n")[0]  # the response, not the instructions after it
+        return "Reasoning.\nVerdict: " + ("A" if "good" in a and "good" not in b else "B" if "good" in b else "tie")
+    return "Critique.\nScores: " + ("9" if "good" in response_of(prompt) else "2")
+
+
+def test_a_judge_is_a_scorer_in_eval_and_bon():
+    from rewardkit.bon import Pool, best_of_n, score_pools
+
+    scorer = judge_scorer(Judge(Scripted(prefers_good)))
+    records = [{"prompt": f"q{i}", "chosen": "a good reply", "rejected": "a weak reply"} for i in range(6)]
+    report = rk.evaluate(scorer, records, probes=0, resamples=20)
+    assert report["pairwise"]["accuracy"]["accuracy"] == 1.0 and scorer.info["parse_failures"] == 0
+    pools = [Pool("q", ["meh", "a good one", "nope"])]
+    chosen, _ = best_of_n(pools, score_pools(scorer, pools))
+    assert chosen[0]["response"] == "a good one"
+
+
+# ---------------------------------------------------------------- labels through a real server, distilled
+
+
+def test_judge_labels_from_a_server_train_a_scalar_reward_model(tiny_bert_no_dropout, tmp_path):
+    from rewardkit.cli import main
+    from tests.test_generation import ChatServer
+
+    server = ChatServer(lambda body: prefers_good(body["messages"][-1]["content"], 0))
+    try:
+        pairs = [{"prompt": f"Question {i}?", "chosen": f"a good answer {i}", "rejected": f"a poor answer {i}"}
+                 for i in range(10)]
+        pairs[3] = {**pairs[3], "chosen": pairs[3]["rejected"], "rejected": pairs[3]["chosen"]}  # a wrong human label
+        write_jsonl(tmp_path / "pairs.jsonl", pairs)
+        out = tmp_path / "labels.jsonl"
+        assert main(["judge", "label", str(tmp_path / "pairs.jsonl"), "--judge", f"{server.url}#fake", "--k", "2",
+                     "--output", str(out), "--no-progress"]) == 0
+        judge_as_scorer = load_scorer(f"judge:{server.url}#fake@2")
+        assert judge_as_scorer.info["k"] == 2
+    finally:
+        server.close()
+    labelled = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(labelled) == 10 and all("good" in r["chosen"] and r["probability"] == 1.0 for r in labelled)
+    assert [r["judge"]["agrees_with_label"] for r in labelled].count(False) == 1
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    assert summary["agreement_with_labels"] == 0.9 and summary["position_flip_rate"] == 0.0
+    assert summary["parse_failure_rate"] == 0.0 and len(server.requests) == 10 * 2 * 2
+    assert main(["train", "--train", str(out), "--output", str(tmp_path / "rm"), "--backbone", str(tiny_bert_no_dropout),
+                 "--max-length", "32", "--batch-size", "4", "--epochs", "1", "--no-progress"]) == 0
+    assert (tmp_path / "rm" / "model").exists()
+
+
+def test_sampling_defaults_greedy_for_one_vote_and_sampled_for_several():
+    assert Judge(Scripted(lambda p, j: "")).sampling.temperature == 0.0
+    assert Judge(Scripted(lambda p, j: ""), k=4).sampling == Sampling(max_new_tokens=384, temperature=0.7, seed=0)
