@@ -118,7 +118,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backbone", default="smollm2")
     parser.add_argument("--n", type=lambda s: [int(x) for x in s.split(",")], default=[4, 16, 64])
-    parser.add_argument("--generate-n", type=lambda s: [int(x) for x in s.split(",")], default=[4, 16])
+    parser.add_argument("--generate-n", type=lambda s: [int(x) for x in s.split(",")], default=[4, 8, 16])
     parser.add_argument("--long-prompt-words", type=int, default=300)
     parser.add_argument("--short-response-words", type=int, default=40)
     parser.add_argument("--short-prompt-words", type=int, default=40)
