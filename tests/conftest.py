@@ -48,6 +48,30 @@ def make_tiny_llama(directory: Path) -> Path:
     return directory
 
 
+def make_tiny_causal_lm(directory: Path, chat_template: str | None = None) -> Path:
+    """A tiny Llama with its LM head (random) and the MiniLM tokenizer; with a chat template, also an end token and
+    no token types (a decoder's generate refuses them)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
+
+    torch.manual_seed(0)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = LlamaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=1, intermediate_size=64, max_position_embeddings=256, pad_token_id=0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(str(directory), safe_serialization=True)
+    _tokenizer_into(directory)
+    if chat_template:
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), model_input_names=["input_ids", "attention_mask"])
+        tokenizer.chat_template, tokenizer.eos_token = chat_template, "[SEP]"
+        tokenizer.save_pretrained(str(directory))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    return make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))

@@ -225,3 +225,19 @@ def test_overoptimisation(run_script, tiny_model, tmp_path):
     assert [r["n"] for r in rows] == [1, 2, 4] and all(r["gold_oracle"] >= r["gold"] - 1e-9 for r in rows)
     assert (tmp_path / "out_facts.png").exists()
     assert_machine(out["machine"])
+
+
+def test_judge_eval(run_script, tiny_model, tmp_path):
+    from test_generation import ChatServer
+
+    server = ChatServer(lambda body: "Reasoning.\nVerdict: A")  # a judge that always picks the first position
+    try:
+        run_script("judge_eval.py", "--judge", f"{server.url}#fake", "--rm", tiny_model, "--pairs", 4, "--k", "1,2",
+                   "--threads", 1, "--output", tmp_path / "out.json")
+    finally:
+        server.close()
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert [r["k"] for r in out["judge_runs"]] == [1, 2]
+    assert all(r["position_flip_rate"] == 1.0 and r["accuracy_given_order_only"] == 1.0 for r in out["judge_runs"])
+    assert out["scalar_rm"]["seconds_per_pair"] > 0
+    assert_machine(out["machine"])

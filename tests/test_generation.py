@@ -16,21 +16,6 @@ from rewardkit.errors import GenerationError
 from rewardkit.generation import Sampling, load_generator
 from rewardkit.generation.local import LocalGenerator
 from rewardkit.generation.openai import OpenAIGenerator
-from tests.conftest import _tokenizer_into
-
-
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory):
-    from transformers import AutoModelForCausalLM, LlamaConfig
-
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("tiny-lm")
-    config = LlamaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=1, intermediate_size=64, max_position_embeddings=256, pad_token_id=0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(str(directory), safe_serialization=True)
-    _tokenizer_into(directory)
-    return directory
-
 
 # ---------------------------------------------------------------- local
 

@@ -15,7 +15,7 @@ import torch
 pytest.importorskip("trl")
 
 from rewardkit.rl import RewardMonitor, grpo_advantages  # noqa: E402
-from tests.conftest import _tokenizer_into  # noqa: E402
+from tests.conftest import make_tiny_causal_lm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAT = "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} {% endfor %}{% if add_generation_prompt %}<|assistant|> {% endif %}"
@@ -23,20 +23,7 @@ CHAT = "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} {% endfor 
 
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory) -> Path:
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
-
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("tiny-policy")
-    config = LlamaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=1, intermediate_size=64, max_position_embeddings=256, pad_token_id=0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(str(directory), safe_serialization=True)
-    _tokenizer_into(directory)
-    tokenizer = AutoTokenizer.from_pretrained(str(directory), model_input_names=["input_ids", "attention_mask"])
-    tokenizer.chat_template = CHAT
-    tokenizer.eos_token = "[SEP]"
-    tokenizer.model_input_names = ["input_ids", "attention_mask"]  # a decoder takes no token types
-    tokenizer.save_pretrained(str(directory))
-    return directory
+    return make_tiny_causal_lm(tmp_path_factory.mktemp("tiny-policy"), CHAT)
 
 
 @pytest.fixture(scope="module")

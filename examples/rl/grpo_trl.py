@@ -88,7 +88,10 @@ def plot(rows: list[dict], path: Path) -> None:
               ("monitor/ks_recent", "KS drift of recent rewards vs reference"), ("reward_side_share", "reward side / step time")]
     fig, axes = plt.subplots(2, 3, figsize=(14, 7))
     for ax, (key, title) in zip(axes.flat, panels, strict=True):
-        ax.plot(steps, [r.get(key) for r in rows], marker=".")
+        values = [r.get(key) if r.get(key) is not None else float("nan") for r in rows]
+        ax.plot(steps, values, ".", alpha=0.4)
+        window = [sum(values[max(0, i - 4):i + 1]) / len(values[max(0, i - 4):i + 1]) for i in range(len(values))]
+        ax.plot(steps, window, "-", label="mean of the last 5 steps")  # one step holds few completions: noisy
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
