@@ -3,9 +3,9 @@
     python bench/overoptimisation.py --model default=demo-output/run/model \
         --model ensemble-min=runs/ensemble/model:min --model prm=runs/recipes/minilm-prm/run/model ...
 
-Pools come from the built-in simulated policy (rewardkit.data.synth.candidate_pools, held-out templates): for each
-prompt, --m candidates with a gold value a rule decides (the arithmetic answer is right; the fact is right) and that
-no reward model sees; a third of the candidates carry confident filler unrelated to being right. Each --model
+Pools come from the built-in simulated policy (rewardkit.data.rules.candidate_pools, held-out templates): for each
+prompt, --m candidates with a gold value a rule decides (the arithmetic answer is right; the fact is right; the
+instruction's constraint is kept) and that no reward model sees; a third of the candidates carry confident filler unrelated to being right. Each --model
 NAME=DIR[:RULE] scores every candidate (a process reward model gets arithmetic solutions as steps, the others
 the solution as one text), and rewardkit.bon.curve gives the exact expected proxy and gold score of the best-of-n
 pick (no resampling noise), beside the gold-best of n (the ceiling) and the KL bound log n - (n-1)/n. RULE is
@@ -36,7 +36,7 @@ def parse_model(spec: str) -> tuple[str, str, str]:
 
 def run_task(task: str, models: list[tuple[str, str, str]], args) -> dict:
     from rewardkit.bon import Pool, best_of_n, curve, score_pools
-    from rewardkit.data.synth import candidate_pools
+    from rewardkit.data.rules import candidate_pools
     from rewardkit.eval.scorers import load_scorer
 
     raw = candidate_pools(task, args.prompts, args.m, args.seed, "test")
@@ -65,7 +65,7 @@ def run_task(task: str, models: list[tuple[str, str, str]], args) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", action="append", required=True, help="NAME=DIR[:RULE] (repeat)")
-    parser.add_argument("--tasks", default="arithmetic,facts")
+    parser.add_argument("--tasks", default="arithmetic,facts,instructions")
     parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--m", type=int, default=64, help="candidates per prompt")
     parser.add_argument("--ns", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8, 16, 32, 64])

@@ -172,7 +172,7 @@ def test_read_prompts_names_the_bad_record(tmp_path):
 
 
 def test_candidate_pools_have_a_rule_decided_gold():
-    from rewardkit.data.synth import candidate_pools
+    from rewardkit.data.rules import candidate_pools
 
     pools = candidate_pools("arithmetic", 20, 8, seed=1)
     assert len(pools) == 20 and all(len(p["responses"]) == len(p["gold"]) == 8 for p in pools)
@@ -184,6 +184,13 @@ def test_candidate_pools_have_a_rule_decided_gold():
     golds = [g for p in pools for g in p["gold"]]
     assert 0.3 < sum(golds) / len(golds) < 0.7
     assert candidate_pools("facts", 3, 4, seed=1) == candidate_pools("facts", 3, 4, seed=1)
+    from rewardkit.data.rules import gold
+
+    instructions = candidate_pools("instructions", 20, 6, seed=2)
+    for p in instructions:  # the gold is the rule applied to the final text, filler included
+        assert p["gold"] == [gold(p["rule"], p["arg"], text) for text in p["responses"]]
+    golds = [g for p in instructions for g in p["gold"]]
+    assert 0.2 < sum(golds) / len(golds) < 0.6
 
 
 # ---------------------------------------------------------------- rejection sampling
@@ -251,3 +258,12 @@ def test_bon_and_rejection_sample_commands_on_a_candidates_file(tiny_bert, tmp_p
     pairs = list(rk.iter_records(tmp_path / "rs" / "pairs.jsonl"))  # valid rewardkit pairwise records
     assert len(pairs) == 6 and pairs[0]["kind"] == "pairwise" and pairs[0]["provenance"]["n"] == 4
     assert main(["bon", str(tmp_path / "rm"), "--output", str(out)]) == 2  # neither --candidates nor --prompts
+
+    # no rule: a stronger reward model's scores are the gold (here the same model, so the pick is the gold-best)
+    write_jsonl(tmp_path / "ungraded.jsonl", [{k: v for k, v in r.items() if k != "gold"} for r in rows])
+    assert main(["bon", str(tmp_path / "rm"), "--candidates", str(tmp_path / "ungraded.jsonl"), "--gold-model",
+                 str(tmp_path / "rm"), "--output", str(tmp_path / "g.jsonl"), "--curve", "1", "3", "--no-progress"]) == 0
+    rows_g = json.loads((tmp_path / "g.summary.json").read_text())["curve"]
+    assert rows_g[-1]["gold"] == pytest.approx(rows_g[-1]["gold_oracle"])
+    assert main(["bon", str(tmp_path / "rm"), "--candidates", str(tmp_path / "pools.jsonl"), "--gold-model",
+                 str(tmp_path / "rm"), "--output", str(tmp_path / "h.jsonl")]) == 2  # pools with their own gold

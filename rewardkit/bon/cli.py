@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -57,6 +58,8 @@ class BonConfig:
     """the k of the lcb rule"""
     steps_separator: str = ""
     """cut text candidates into steps at this string for a process reward model (e.g. a newline); empty = as given"""
+    gold_model: str = ""
+    """a stronger scorer whose scores are the gold of the curve, for pools with no gold values (no rule exists)"""
     curve: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
     """n at which to report the over-optimisation curve (needs gold values)"""
     batch_size: ScoringBatchSize = 32
@@ -96,6 +99,13 @@ def run_bon(cfg: BonConfig) -> int:
         prompts = read_prompts(cfg.prompts)
         sampling = Sampling(cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.seed)
         pools, provenance = generate_pools(make_generator(cfg), prompts, cfg.n, sampling, cfg.progress)
+    if cfg.gold_model:
+        if any(p.gold is not None for p in pools):
+            raise ConfigError("--gold-model gives gold values to pools without them; these pools have their own")
+        gold_scorer = load_scorer(cfg.gold_model, cfg.batch_size, progress=cfg.progress, precision=cfg.precision)
+        for pool, scores in zip(pools, score_pools(gold_scorer, pools, cfg.steps_separator), strict=True):
+            pool.gold = [math.nan if v is None else v for v in scores.values]
+        provenance["gold_model"] = cfg.gold_model
     scorer = load_scorer(cfg.model, cfg.batch_size, progress=cfg.progress, precision=cfg.precision)
     provenance["scorer"] = scorer.path or scorer.name
     records, counts = best_of_n(pools, score_pools(scorer, pools, cfg.steps_separator), cfg.rule, cfg.k, provenance)

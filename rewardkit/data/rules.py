@@ -17,7 +17,17 @@ from __future__ import annotations
 import random
 import re
 
-from rewardkit.data.synth import KEYWORDS, TOPICS, _arith_problem, _arith_solution
+from rewardkit.data.synth import (
+    ARITH_OPENERS,
+    FACT_SENTENCES,
+    FACTS,
+    KEYWORDS,
+    PADDING,
+    TOPICS,
+    _arith_problem,
+    _arith_solution,
+    _templates,
+)
 
 RULES = ("answer", "uppercase", "max_words", "keyword", "no_commas", "one_word")
 
@@ -82,3 +92,65 @@ def rule_prompts(task: str, n: int, seed: int = 0, split: str = "train") -> list
         row = _arithmetic(rng, split) if kind == "arithmetic" else _instruction(rng)
         rows.append({**row, "arg": "" if row["arg"] is None else str(row["arg"]), "task": kind})  # one column type
     return rows
+
+
+# ---------------------------------------------------------------- best-of-n pools
+
+
+def _instruction_candidate(rng: random.Random, row: dict, topic: str, obey: bool) -> str:
+    """A response to an instruction prompt that means to obey its rule or not (the rule decides the gold)."""
+    facts = FACT_SENTENCES[topic][:]
+    rng.shuffle(facts)
+    rule, arg = row["rule"], row["arg"]
+    if rule == "uppercase":
+        return (facts[0].upper() if obey else facts[0]) + "."
+    if rule == "max_words":
+        return " ".join(facts[0].split()[:int(arg)]) + "." if obey else " ".join(f + "." for f in facts)
+    if rule == "keyword":
+        return f"{facts[0]}, which is {arg}." if obey else f"{facts[0]}."
+    if rule == "no_commas":
+        return f"{facts[0]}." if obey else f"{facts[0]}, {facts[1].lower()}, {facts[2].lower()}."
+    return facts[0].split()[-1] if obey else f"{facts[0]}."
+
+
+def candidate_pools(task: str, n: int, m: int, seed: int = 0, split: str = "test") -> list[dict]:
+    """n prompts with m sampled candidates each and a gold value per candidate (1 = right, 0 = wrong) that a rule
+    decides, for best-of-n and over-optimisation curves. A simulated policy: about half the candidates mean to be
+    right; a third carry filler sentences (confident, thorough-sounding, unrelated to being right), the kind of
+    surface a proxy reward model can learn to like. arithmetic: solutions as lists of steps (an error at a random
+    step makes the answer wrong); facts: one-line answers (the length-trap questions); instructions: responses to
+    the constraint prompts above, judged by gold() on the final text (so filler can break a constraint)."""
+    if task not in ("arithmetic", "facts", "instructions"):
+        raise ValueError(f"candidate pools exist for arithmetic, facts and instructions, not {task!r}")
+    rng = random.Random(f"pools:{task}:{split}:{seed}")
+    pools = []
+    for i in range(n):
+        if task == "arithmetic":
+            template, values = _arith_problem(rng, split)
+            prompt, n_ops = template[0].format(**values), len(template[1])
+        elif task == "facts":
+            question, rows = rng.choice(_templates(FACTS, split))
+            x, right, wrong = rng.choice(rows)
+            prompt = question.format(x=x)
+        else:
+            row = _instruction(rng)
+            row["arg"] = "" if row["arg"] is None else str(row["arg"])
+            prompt, topic = row["prompt"], next(t for t in TOPICS if t in row["prompt"])
+        responses, golds = [], []
+        for _ in range(m):
+            is_right = rng.random() < 0.5
+            filler = rng.sample(PADDING, k=rng.randint(1, 2)) if rng.random() < 1 / 3 else []
+            if task == "arithmetic":
+                steps, _ = _arith_solution(template, values, None if is_right else rng.randrange(n_ops), rng)
+                responses.append([rng.choice(ARITH_OPENERS), *steps, *filler])
+                golds.append(1.0 if is_right else 0.0)
+            elif task == "facts":
+                responses.append(" ".join([*filler, f"The answer is {right if is_right else wrong}."]))
+                golds.append(1.0 if is_right else 0.0)
+            else:
+                text = " ".join([*filler, _instruction_candidate(rng, row, topic, is_right)])
+                responses.append(text)
+                golds.append(gold(row["rule"], row["arg"], text))
+        pools.append({"prompt": prompt, "responses": responses, "gold": golds, "id": f"pools-{task}-{split}-{seed}-{i}",
+                      "category": task, **({"rule": row["rule"], "arg": row["arg"]} if task == "instructions" else {})})
+    return pools

@@ -368,41 +368,6 @@ def trajectories(rng: random.Random, split: str, kind: str = "pairwise", beta: f
             "teacher_agrees_with_truth": rc >= rr, "category": "trajectories"}
 
 
-# ---------------------------------------------------------------- best-of-n pools
-
-def candidate_pools(task: str, n: int, m: int, seed: int = 0, split: str = "test") -> list[dict]:
-    """n prompts with m sampled candidates each and a gold value per candidate (1 = right, 0 = wrong) that a rule
-    decides, for best-of-n and over-optimisation curves. A simulated policy: about half the candidates are right;
-    a third carry filler sentences (confident, thorough-sounding, unrelated to being right), the kind of surface a
-    proxy reward model can learn to like. arithmetic: solutions as lists of steps (an error at a random step
-    makes the answer wrong); facts: one-line answers (the length-trap questions)."""
-    if task not in ("arithmetic", "facts"):
-        raise ValueError(f"candidate pools exist for arithmetic and facts, not {task!r}")
-    rng = random.Random(f"pools:{task}:{split}:{seed}")
-    pools = []
-    for i in range(n):
-        if task == "arithmetic":
-            template, values = _arith_problem(rng, split)
-            prompt, n_ops = template[0].format(**values), len(template[1])
-        else:
-            question, rows = rng.choice(_templates(FACTS, split))
-            x, right, wrong = rng.choice(rows)
-            prompt = question.format(x=x)
-        responses, gold = [], []
-        for _ in range(m):
-            is_right = rng.random() < 0.5
-            filler = rng.sample(PADDING, k=rng.randint(1, 2)) if rng.random() < 1 / 3 else []
-            if task == "arithmetic":
-                steps, _ = _arith_solution(template, values, None if is_right else rng.randrange(n_ops), rng)
-                responses.append([rng.choice(ARITH_OPENERS), *steps, *filler])
-            else:
-                responses.append(" ".join([*filler, f"The answer is {right if is_right else wrong}."]))
-            gold.append(1.0 if is_right else 0.0)
-        pools.append({"prompt": prompt, "responses": responses, "gold": gold, "id": f"pools-{task}-{split}-{seed}-{i}",
-                      "category": task})
-    return pools
-
-
 # ---------------------------------------------------------------- driver
 
 GENERATORS: dict[str, Callable] = {"arithmetic": arithmetic, "safety": safety, "instructions": instructions,
