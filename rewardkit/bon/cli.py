@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -80,10 +79,10 @@ def make_generator(cfg: BonConfig):
 
 
 def run_bon(cfg: BonConfig) -> int:
-    from rewardkit.bon import best_of_n, curve, plot_curves
-    from rewardkit.bon.overopt import write_page
-    from rewardkit.bon.pools import generate_pools, read_pools, read_prompts, score_pools
-    from rewardkit.data.io import atomic_path, write_records
+    from rewardkit.bon import best_of_n
+    from rewardkit.bon.overopt import write_outputs
+    from rewardkit.bon.pools import generate_pools, gold_from, read_pools, read_prompts, score_pools
+    from rewardkit.data.io import write_records
     from rewardkit.eval.scorers import load_scorer
     from rewardkit.generation import Sampling
     from rewardkit.model.backbone import set_threads
@@ -91,40 +90,23 @@ def run_bon(cfg: BonConfig) -> int:
     if bool(cfg.candidates) == bool(cfg.prompts):
         raise ConfigError("give either --candidates FILE (pools to choose from) or --prompts FILE (to generate for)")
     set_threads(cfg.threads)
-    provenance: dict = {}
     if cfg.candidates:
-        pools = read_pools(cfg.candidates)
-        provenance["candidates"] = cfg.candidates
+        pools, provenance = read_pools(cfg.candidates), {"candidates": cfg.candidates}
     else:
-        prompts = read_prompts(cfg.prompts)
         sampling = Sampling(cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.seed)
-        pools, provenance = generate_pools(make_generator(cfg), prompts, cfg.n, sampling, cfg.progress)
+        pools, provenance = generate_pools(make_generator(cfg), read_prompts(cfg.prompts), cfg.n, sampling, cfg.progress)
     if cfg.gold_model:
-        if any(p.gold is not None for p in pools):
-            raise ConfigError("--gold-model gives gold values to pools without them; these pools have their own")
-        gold_scorer = load_scorer(cfg.gold_model, cfg.batch_size, progress=cfg.progress, precision=cfg.precision)
-        for pool, scores in zip(pools, score_pools(gold_scorer, pools, cfg.steps_separator), strict=True):
-            pool.gold = [math.nan if v is None else v for v in scores.values]
+        gold_from(load_scorer(cfg.gold_model, cfg.batch_size, progress=cfg.progress, precision=cfg.precision), pools,
+                  cfg.steps_separator)
         provenance["gold_model"] = cfg.gold_model
     scorer = load_scorer(cfg.model, cfg.batch_size, progress=cfg.progress, precision=cfg.precision)
     provenance["scorer"] = scorer.path or scorer.name
     records, counts = best_of_n(pools, score_pools(scorer, pools, cfg.steps_separator), cfg.rule, cfg.k, provenance)
     output = Path(cfg.output)
     write_records(output, records)
-    summary = {"output": str(output), "counts": counts, "provenance": provenance, "rule": cfg.rule}
-    rows, png = [], None
-    if all(p.gold is not None for p in pools) and pools:
-        rows = curve([[c["value"] for c in r["candidates"]] for r in records], [p.gold for p in pools], cfg.curve)
-        summary["curve"] = rows
-        with atomic_path(output.with_suffix(".curve.png")) as tmp:
-            plot_curves({scorer.name: rows}, tmp)
-            png = tmp.read_bytes()
-        print("  n   KL bound   proxy     gold    gold-best of n")
-        for r in rows:
-            print(f"{r['n']:>3}   {r['kl_bound']:.3f}   {r['proxy']:8.3f}  {r['gold']:.3f}   {r['gold_oracle']:.3f}")
-    output.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    write_page(records, counts, rows, png, provenance["scorer"], cfg.rule,
-               provenance.get("candidates") or provenance.get("generator", ""), output.with_suffix(".html"))
+    for r in write_outputs(records, counts, pools, provenance, scorer.name, cfg.rule, cfg.curve, output):
+        print(f"n={r['n']:<3} KL bound {r['kl_bound']:.3f}  proxy {r['proxy']:8.3f}  gold {r['gold']:.3f}  "
+              f"gold-best of n {r['gold_oracle']:.3f}")
     print(f"best-of-N: {counts.get('pools', 0)} prompts, {counts.get('candidates', 0)} candidates "
           f"({counts.get('failed', 0)} failed, {counts.get('empty', 0)} empty), {counts.get('ties', 0)} tie(s) at the top, "
           f"{counts.get('no_candidate', 0)} prompt(s) with nothing to choose -> {output}")

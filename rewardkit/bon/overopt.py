@@ -102,3 +102,25 @@ def write_page(records: list[dict], counts: dict, rows: list[dict], plot_png: by
                 "oracle": fmt(r["gold_oracle"]), "pools": r["pools"]} for r in rows],
         plot=base64.b64encode(plot_png).decode() if plot_png else "")
     Path(path).write_text(page, encoding="utf-8")
+
+
+def write_outputs(records: list[dict], counts: dict, pools: list, provenance: dict, scorer_name: str, rule: str,
+                  ns: list[int], output: Path) -> list[dict]:
+    """Beside the records at `output`: OUTPUT.summary.json, the page OUTPUT.html and, when every pool has gold
+    values, the curve (in both, and OUTPUT.curve.png). Returns the curve's rows (none without gold)."""
+    import json
+
+    from rewardkit.data.io import atomic_path
+
+    rows, png = [], None
+    if pools and all(p.gold is not None for p in pools):
+        rows = curve([[c["value"] for c in r["candidates"]] for r in records], [p.gold for p in pools], ns)
+        with atomic_path(output.with_suffix(".curve.png")) as tmp:
+            plot_curves({scorer_name: rows}, tmp)
+            png = tmp.read_bytes()
+    summary = {"output": str(output), "counts": counts, "provenance": provenance, "rule": rule,
+               **({"curve": rows} if rows else {})}
+    output.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_page(records, counts, rows, png, provenance["scorer"], rule,
+               provenance.get("candidates") or provenance.get("generator", ""), output.with_suffix(".html"))
+    return rows

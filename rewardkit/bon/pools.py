@@ -9,12 +9,13 @@ pool (with its reason) and gets no score, so it is counted and never chosen.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from rewardkit.data.io import iter_raw
 from rewardkit.data.texts import Steps, check_text, text_of, text_steps
-from rewardkit.errors import DataError
+from rewardkit.errors import ConfigError, DataError
 from rewardkit.generation.base import Generator, Prompt, Sampling
 from rewardkit.scores import Scores
 
@@ -120,3 +121,11 @@ def score_pools(scorer, pools: list[Pool], step_separator: str = "") -> list[Sco
             steps[p][i] = scored.steps[j]
     return [Scores(values[p], None if members is None else members[p], None if steps is None else steps[p])
             for p in range(len(pools))]
+
+
+def gold_from(scorer, pools: list[Pool], step_separator: str = "") -> None:
+    """Give pools without gold values a gold: a (stronger) scorer's score of each candidate, NaN where it has none."""
+    if any(p.gold is not None for p in pools):
+        raise ConfigError("a gold model gives gold values to pools without them; these pools have their own")
+    for pool, scores in zip(pools, score_pools(scorer, pools, step_separator), strict=True):
+        pool.gold = [math.nan if v is None else v for v in scores.values]
