@@ -62,7 +62,7 @@ class RLLogCallback(TrainerCallback):
         self.proxy, self.path, self.window = proxy, Path(path), window
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text("")
-        self.step_started, self.step_seconds, self.reward_seconds_at_start = 0.0, 0.0, 0.0
+        self.step_started, self.step_seconds, self.reward_seconds_at_start, self.reward_seconds = 0.0, 0.0, 0.0, 0.0
 
     def on_step_begin(self, args, state, control, **kwargs):
         self.step_started, self.reward_seconds_at_start = time.perf_counter(), self.proxy.seconds
@@ -75,7 +75,7 @@ class RLLogCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs is None or "loss" not in logs:
             return
-        logs["reward_side_seconds"] = round(getattr(self, "reward_seconds", 0.0), 4)
+        logs["reward_side_seconds"] = round(self.reward_seconds, 4)
         logs["reward_side_share"] = round(logs["reward_side_seconds"] / self.step_seconds, 4) if self.step_seconds else None
         monitor = self.proxy.monitor
         if monitor is not None:
