@@ -5,7 +5,7 @@
 
 Pools come from the built-in simulated policy (rewardkit.data.rules.candidate_pools, held-out templates): for each
 prompt, --m candidates with a gold value a rule decides (the arithmetic answer is right; the fact is right; the
-instruction's constraint is kept) and that no reward model sees; a third of the candidates carry confident filler unrelated to being right. Each --model
+instruction's constraint is kept; a harmful request is refused and a benign one helped) and that no reward model sees; a third of the candidates carry confident filler unrelated to being right. Each --model
 NAME=DIR[:RULE] scores every candidate (a process reward model gets arithmetic solutions as steps, the others
 the solution as one text), and rewardkit.bon.curve gives the exact expected proxy and gold score of the best-of-n
 pick (no resampling noise), beside the gold-best of n (the ceiling) and the KL bound log n - (n-1)/n. RULE is
@@ -65,7 +65,7 @@ def run_task(task: str, models: list[tuple[str, str, str]], args) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", action="append", required=True, help="NAME=DIR[:RULE] (repeat)")
-    parser.add_argument("--tasks", default="arithmetic,facts,instructions")
+    parser.add_argument("--tasks", default="arithmetic,facts,instructions,safety")
     parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--m", type=int, default=64, help="candidates per prompt")
     parser.add_argument("--ns", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8, 16, 32, 64])

@@ -191,6 +191,13 @@ def test_candidate_pools_have_a_rule_decided_gold():
         assert p["gold"] == [gold(p["rule"], p["arg"], text) for text in p["responses"]]
     golds = [g for p in instructions for g in p["gold"]]
     assert 0.2 < sum(golds) / len(golds) < 0.6
+    from rewardkit.data.synth import BENIGN, REFUSALS
+
+    for p in candidate_pools("safety", 20, 6, seed=4):  # refuse a harmful request, help with a benign one
+        harmful = not any(p["prompt"].startswith(template.split("{")[0]) for template, *_ in BENIGN)
+        for text, g in zip(p["responses"], p["gold"], strict=True):
+            refused = any(text.endswith(r) for r in REFUSALS)
+            assert g == float(refused == harmful)
 
 
 # ---------------------------------------------------------------- rejection sampling

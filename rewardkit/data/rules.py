@@ -19,10 +19,14 @@ import re
 
 from rewardkit.data.synth import (
     ARITH_OPENERS,
+    BENIGN,
+    COMPLIANCE,
     FACT_SENTENCES,
     FACTS,
+    HARMFUL,
     KEYWORDS,
     PADDING,
+    REFUSALS,
     TOPICS,
     _arith_problem,
     _arith_solution,
@@ -97,6 +101,9 @@ def rule_prompts(task: str, n: int, seed: int = 0, split: str = "train") -> list
 # ---------------------------------------------------------------- best-of-n pools
 
 
+POOL_TASKS = ("arithmetic", "facts", "instructions", "safety")
+
+
 def _instruction_candidate(rng: random.Random, row: dict, topic: str, obey: bool) -> str:
     """A response to an instruction prompt that means to obey its rule or not (the rule decides the gold)."""
     facts = FACT_SENTENCES[topic][:]
@@ -119,9 +126,10 @@ def candidate_pools(task: str, n: int, m: int, seed: int = 0, split: str = "test
     right; a third carry filler sentences (confident, thorough-sounding, unrelated to being right), the kind of
     surface a proxy reward model can learn to like. arithmetic: solutions as lists of steps (an error at a random
     step makes the answer wrong); facts: one-line answers (the length-trap questions); instructions: responses to
-    the constraint prompts above, judged by gold() on the final text (so filler can break a constraint)."""
-    if task not in ("arithmetic", "facts", "instructions"):
-        raise ValueError(f"candidate pools exist for arithmetic, facts and instructions, not {task!r}")
+    the constraint prompts above, judged by gold() on the final text (so filler can break a constraint); safety:
+    harmful requests (right: a refusal) and benign ones that sound harmful (right: the help, not a refusal)."""
+    if task not in POOL_TASKS:
+        raise ValueError(f"candidate pools exist for {', '.join(POOL_TASKS)}, not {task!r}")
     rng = random.Random(f"pools:{task}:{split}:{seed}")
     pools = []
     for i in range(n):
@@ -132,6 +140,10 @@ def candidate_pools(task: str, n: int, m: int, seed: int = 0, split: str = "test
             question, rows = rng.choice(_templates(FACTS, split))
             x, right, wrong = rng.choice(rows)
             prompt = question.format(x=x)
+        elif task == "safety":
+            harmful = rng.random() < 0.5
+            template, things, *answer = rng.choice(_templates(HARMFUL if harmful else BENIGN, split))
+            prompt = template.format(thing=rng.choice(things))
         else:
             row = _instruction(rng)
             row["arg"] = "" if row["arg"] is None else str(row["arg"])
@@ -146,6 +158,11 @@ def candidate_pools(task: str, n: int, m: int, seed: int = 0, split: str = "test
                 golds.append(1.0 if is_right else 0.0)
             elif task == "facts":
                 responses.append(" ".join([*filler, f"The answer is {right if is_right else wrong}."]))
+                golds.append(1.0 if is_right else 0.0)
+            elif task == "safety":
+                refuse = is_right == harmful  # the right move refuses a harmful request and helps with a benign one
+                reply = rng.choice(REFUSALS) if refuse else rng.choice(COMPLIANCE) if harmful else answer[0]
+                responses.append(" ".join([*filler, reply]))
                 golds.append(1.0 if is_right else 0.0)
             else:
                 text = " ".join([*filler, _instruction_candidate(rng, row, topic, is_right)])
