@@ -177,3 +177,21 @@ def test_bon_generates_through_a_server_that_serves_the_bundled_model(tmp_path, 
     assert all(c["response"] and c["score"] is not None for r in records for c in r["candidates"])
     assert records[0]["provenance"]["generator"] == f"openai:smollm2@{server.url}"
     assert len(server.requests) == 5  # four samples, one of them retried
+
+
+def test_bon_generates_with_the_local_backend_and_rejection_samples(tiny_lm, tiny_bert, tmp_path):
+    from rewardkit.cli import main
+    from rewardkit.model.reward_model import RewardModel
+    from tests.conftest import write_jsonl
+
+    RewardModel.build(str(tiny_bert), max_length=64).save(tmp_path / "rm")
+    write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "the cat"}, {"prompt": "a dog", "id": "d"}])
+    out = tmp_path / "bon.jsonl"
+    assert main(["bon", str(tmp_path / "rm"), "--prompts", str(tmp_path / "prompts.jsonl"), "--n", "3",
+                 "--generator", f"local:{tiny_lm}", "--max-new-tokens", "5", "--output", str(out), "--no-progress"]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [len(r["candidates"]) for r in records] == [3, 3] and records[1]["id"] == "d"
+    assert records[0]["provenance"]["generator"] == f"local:{tiny_lm}" and records[0]["provenance"]["n"] == 3
+    assert main(["rejection-sample", str(out), "--output", str(tmp_path / "rs"), "--top-k", "2"]) == 0
+    sft = [json.loads(line) for line in (tmp_path / "rs" / "sft.jsonl").read_text().splitlines()]
+    assert len(sft) == 4 and {r["provenance"]["rank"] for r in sft} == {1, 2}
