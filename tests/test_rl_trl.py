@@ -47,6 +47,7 @@ def test_the_grpo_example_runs_and_logs_proxy_gold_kl_and_the_monitor(tiny_polic
     for key in ("rewards/proxy/mean", "rewards/gold/mean", "kl", "completions/mean_length", "reward_side_share",
                 "monitor/share_above", "monitor/ks_recent"):
         assert all(r.get(key) is not None for r in rows), key
+    assert all(isinstance(r["top_completion"], str) for r in rows)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["monitor"]["rewards"] == 2 * 2 * 2 and (out / "curves.png").exists()
 

@@ -33,12 +33,14 @@ class MonitoredReward:
         self.reward_fn, self.monitor, self.__name__ = reward_fn, monitor, name
         self.seconds, self.calls, self.step = 0.0, 0, 0
         self.last: list[float] = []
+        self.last_texts: list[str] = []
 
     def __call__(self, prompts: list, completions: list, **kwargs) -> list[float]:
         started = time.perf_counter()
         rewards = [float(r) for r in self.reward_fn(prompts, completions, **kwargs)]
+        self.last_texts = [completion_text(c) for c in completions]
         if self.monitor is not None:
-            rewards = self.monitor(rewards, texts=[completion_text(c) for c in completions], step=self.step)
+            rewards = self.monitor(rewards, texts=self.last_texts, step=self.step)
         self.seconds += time.perf_counter() - started
         self.calls += 1
         self.last = rewards
@@ -56,7 +58,7 @@ gold_reward.__name__ = "gold"
 class RLLogCallback(TrainerCallback):
     """Adds to TRL's logs: the reward side's seconds and share of the step time, the monitor's shares of flagged
     rewards and the KS drift of the last `window` rewards against the reference; writes every log line to
-    `path` (JSON lines)."""
+    `path` (JSON lines), with the step's highest-rewarded completion, so what the policy learnt can be read."""
 
     def __init__(self, proxy: MonitoredReward, path: str | Path, window: int = 64):
         self.proxy, self.path, self.window = proxy, Path(path), window
@@ -83,5 +85,8 @@ class RLLogCallback(TrainerCallback):
             logs["monitor/share_above"] = summary["share_above"]
             logs["monitor/share_uncertain"] = summary["share_uncertain"]
             logs["monitor/ks_recent"] = drift.get("ks_statistic")
+        best = max(range(len(self.proxy.last)), key=self.proxy.last.__getitem__) if self.proxy.last else None
+        sample = {} if best is None else {"top_completion": self.proxy.last_texts[best][:400],
+                                          "top_reward": self.proxy.last[best]}
         with self.path.open("a") as f:
-            f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+            f.write(json.dumps({"step": state.global_step, **logs, **sample}) + "\n")
