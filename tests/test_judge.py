@@ -19,14 +19,17 @@ from tests.conftest import write_jsonl
 # ---------------------------------------------------------------- parsing
 
 
-def test_parsing_reads_only_the_last_line_in_the_asked_form():
+def test_parsing_reads_only_answer_lines_in_the_asked_form():
     assert parse_scores("Principles...\nCritique...\nScores: 7, 3", 2) == [7.0, 3.0]
     assert parse_scores("**Scores: 8.5**", 1) == [8.5] and parse_scores("score: 10.", 1) == [10.0]
-    for bad in ("Scores: 7", "Scores: 11, 3", "Scores: 0, 3", "Scores: 7, 3\nthanks", "I'd say 7, 3", ""):
+    assert parse_scores("Scores: 7, 3\nand then the model rambles on", 2) == [7.0, 3.0]
+    for bad in ("Scores: 7", "Scores: 11, 3", "Scores: 0, 3", "Scores: 7, 3\nScores: 6, 3", "I'd say 7, 3", "",
+                "My scores: 7, 3"):
         assert parse_scores(bad, 2) is None, bad
     assert parse_verdict("A is better.\nVerdict: A") == "A" and parse_verdict("verdict: tie") == "tie"
     assert parse_verdict("`Verdict: B`") == "B"
-    for bad in ("Verdict: A or B", "Verdict: C", "Verdict: A\nmore", "The verdict is A"):
+    assert parse_verdict("Verdict: A\nmore words") == "A" and parse_verdict("Verdict: B\n**Verdict: B**") == "B"
+    for bad in ("Verdict: A or B", "Verdict: C", "Verdict: A\nVerdict: B", "The verdict is A", "A: A"):
         assert parse_verdict(bad) is None, bad
 
 

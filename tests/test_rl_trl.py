@@ -77,3 +77,28 @@ def test_trl_grpo_advantages_equal_rewardkits(tiny_policy, tiny_rm, tmp_path):
     ours = grpo_advantages(torch.tensor(proxy.last), group_size=3, scale="group", eps=1e-4)
     theirs = torch.cat(seen)
     assert sorted(theirs.tolist()) == pytest.approx(sorted(ours.tolist()), abs=1e-5)
+
+
+def test_trl_rloo_advantages_equal_rewardkits(tiny_policy, tiny_rm, tmp_path):
+    from datasets import Dataset
+    from trl import RLOOConfig, RLOOTrainer
+
+    from rewardkit.rl import rloo_advantages
+    from rewardkit.rl.trl import MonitoredReward
+    from rewardkit.serve.adapters import TRLReward
+
+    seen = []
+
+    class Recording(RLOOTrainer):
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            seen.append(inputs["advantages"].detach().clone())
+            return super().compute_loss(model, inputs, *args, **kwargs)
+
+    proxy = MonitoredReward(TRLReward(str(tiny_rm), normalize=False))
+    data = Dataset.from_list([{"prompt": f"Question {i}?"} for i in range(6)])
+    config = RLOOConfig(output_dir=str(tmp_path / "trl"), max_steps=1, num_generations=3, per_device_train_batch_size=6,
+                        max_completion_length=4, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True,
+                        gradient_checkpointing=False, disable_tqdm=True, temperature=1.5, beta=0.0)
+    Recording(model=str(tiny_policy), reward_funcs=[proxy], args=config, train_dataset=data).train()
+    ours = rloo_advantages(torch.tensor(proxy.last), group_size=3)
+    assert sorted(torch.cat(seen).tolist()) == pytest.approx(sorted(ours.tolist()), abs=1e-5)
