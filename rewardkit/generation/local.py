@@ -26,8 +26,9 @@ class LocalGenerator:
         path = resolve_backbone(model)
         where, kwargs = _pretrained_kwargs(path)
         self.tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=False, **kwargs)
+        safetensors_only = None if kwargs else True  # a directory: safetensors, never pickles; a .gguf: its own reader
         self.model = AutoModelForCausalLM.from_pretrained(where, trust_remote_code=False,
-                                                          use_safetensors=not kwargs or None, **kwargs).eval()
+                                                          use_safetensors=safetensors_only, **kwargs).eval()
         self.name, self.batch_size = f"local:{model}", batch_size
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
 
