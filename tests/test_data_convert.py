@@ -80,7 +80,7 @@ def test_processbench_and_prmbench_step_labels(tmp_path):
     prm = {"modified_question": "q", "modified_process": ["s1", "s2", "s3"], "error_steps": [2], "classification": "circular"}
     (r,) = convert("prmbench", write(tmp_path / "prm.jsonl", [prm], lines=True))
     assert r["labels"] == [True, False, True] and r["category"] == "circular"
-    prm["original_process"] = ["s1", "s2 as first written", "s3"]
+    prm.update(original_question="q", original_process=["s1", "s2 as first written", "s3"])
     (o,) = convert("prmbench-original", write(tmp_path / "prm2.jsonl", [prm], lines=True))
     assert o["steps"] == prm["original_process"] and o["labels"] == [True] * 3 and o["category"] == "original"
 

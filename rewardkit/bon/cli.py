@@ -45,8 +45,11 @@ class BonConfig:
     retries: int = 4
     """retries per request (timeouts, 429, 5xx, malformed bodies), with exponential back-off"""
     max_new_tokens: int = 256
+    """longest candidate to generate, in tokens"""
     temperature: float = 1.0
+    """sampling temperature (0 = greedy)"""
     top_p: float = 1.0
+    """nucleus sampling: keep the smallest set of tokens with this much probability"""
     seed: int = 0
     """sampling seed (sample j of prompt i uses seed + i * 100003 + j; a server may ignore it)"""
     generation_batch_size: int = 16

@@ -27,13 +27,17 @@ class JudgeLabelConfig:
     judge: str = "local:smollm2"
     """local:MODEL (a directory, .gguf or smollm2) or an OpenAI-compatible server as URL#MODEL"""
     output: str = "judge-labels.jsonl"
+    """where the labelled pairs go (and OUTPUT.summary.json)"""
     k: int = 4
     """votes per order (sampled; 1 = greedy)"""
     both_orders: bool = True
     """judge each pair again with the responses swapped (a verdict that changes is a position flip)"""
     max_new_tokens: int = 384
+    """longest critique a vote may write"""
     temperature: float = 0.7
+    """sampling temperature of the k votes (k = 1 is greedy)"""
     seed: int = 0
+    """sampling seed"""
     max_records: int = 0
     """label at most this many pairs (0 = all)"""
     progress: Progress = True
