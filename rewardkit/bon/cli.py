@@ -138,6 +138,7 @@ class RejectionConfig:
     min_margin: float = 0.0
     """a pair's two values must differ by more than this"""
     seed: int = 0
+    """seed of the random partner in best-random pairs"""
 
 
 def run_rejection(cfg: RejectionConfig) -> int:
