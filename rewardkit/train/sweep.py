@@ -131,7 +131,8 @@ def run_sweep(cfg: SweepConfig) -> int:
     print(table)
     if recipe.eval_suites:
         print(f"evaluating the chosen run {best['run']} ({ {a: best[a] for a in axes} }, by {cfg.choose_by}) on {', '.join(recipe.eval_suites)} ...")
-        result["summary"] = evaluate_on_suites(recipe, Path(best["model"]).parent, output / "eval", data_dir)
+        result["summary"] = evaluate_on_suites(recipe, Path(best["model"]).parent, output / "eval", data_dir,
+                                               output / "data" / "validation.jsonl")
         (output / "sweep.json").write_text(json.dumps(result, indent=2, default=str))
     print(f"sweep done: {output / 'sweep.md'}, {output / 'sweep.json'}")
     return 0
