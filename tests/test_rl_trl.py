@@ -102,3 +102,37 @@ def test_trl_rloo_advantages_equal_rewardkits(tiny_policy, tiny_rm, tmp_path):
     Recording(model=str(tiny_policy), reward_funcs=[proxy], args=config, train_dataset=data).train()
     ours = rloo_advantages(torch.tensor(proxy.last), group_size=3)
     assert sorted(torch.cat(seen).tolist()) == pytest.approx(sorted(ours.tolist()), abs=1e-5)
+
+
+def test_the_monitored_reward_passes_an_ensembles_spreads_to_the_monitor():
+    from rewardkit.rl.trl import MonitoredReward
+
+    class Ensemble:  # what TRLReward exposes for a local ensemble
+        last_spreads = None
+
+        def __call__(self, prompts, completions, **kwargs):
+            self.last_spreads = [0.1, 2.0]
+            return [0.5, 0.5]
+
+    monitor = RewardMonitor([i / 100 for i in range(100)], "penalise", low=0.0, high=1.0, reference_spreads=[0.1] * 50)
+    proxy = MonitoredReward(Ensemble(), monitor)
+    assert proxy(["q", "q"], ["sure", "risky"]) == [0.5, 0.0]  # the one the members disagree on gains nothing
+    assert monitor.summary()["examples"]["uncertain"][0]["text"] == "risky"
+
+
+def test_trl_reward_exposes_an_ensembles_spreads(tiny_bert, tmp_path):
+    from rewardkit.model.ensemble import ModelEnsemble
+    from rewardkit.model.reward_model import RewardModel
+    from rewardkit.serve.adapters import TRLReward
+
+    members = [RewardModel.build(str(tiny_bert), init="random", max_length=32) for _ in range(2)]
+    for member in members:  # an ensemble standardises its members by the statistics training stores
+        member.spec.normalization = {"mean": 0.0, "std": 1.0}
+    ModelEnsemble(members).save(tmp_path / "ensemble")
+    members[0].save(tmp_path / "single")
+    reward = TRLReward(str(tmp_path / "ensemble"), normalize=False)
+    reward(["q", "q"], ["a", "b c"])
+    assert len(reward.last_spreads) == 2 and all(s >= 0 for s in reward.last_spreads)
+    single = TRLReward(str(tmp_path / "single"), normalize=False)
+    single(["q"], ["a"])
+    assert single.last_spreads is None  # a single model has no members

@@ -66,14 +66,15 @@ def reward_target(reward: str, output: Path) -> str:
     return str(output / "rm")
 
 
-def reference_scores(reward_fn, n: int = 200) -> list[float]:
-    """The reward model's scores on built-in held-out pairs (both responses): what it has seen, for the monitor."""
+def reference_scores(reward_fn, n: int = 200) -> tuple[list[float], list[float] | None]:
+    """The reward model's scores on built-in held-out pairs (both responses): what it has seen, for the monitor;
+    and an ensemble's member spreads on them (None for a single model)."""
     from rewardkit.data.synth import generate
 
     pairs = generate("mix", n, 0, "test")
     prompts = [r["prompt"] for r in pairs for _ in range(2)]
     responses = [r[side] for r in pairs for side in ("chosen", "rejected")]
-    return [float(x) for x in reward_fn(prompts, responses)]
+    return [float(x) for x in reward_fn(prompts, responses)], reward_fn.last_spreads
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -135,7 +136,8 @@ def main() -> int:
     policy = policy_directory(args.policy, output)
     target = reward_target(args.reward, output)
     rm = TRLReward(target, normalize=False, name="proxy")
-    proxy = MonitoredReward(rm, RewardMonitor(reference_scores(rm), args.monitor), name="proxy")
+    reference, spreads = reference_scores(rm)
+    proxy = MonitoredReward(rm, RewardMonitor(reference, args.monitor, reference_spreads=spreads), name="proxy")
     rows = rule_prompts(args.task, args.prompts, args.seed, "train")
     dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}], "rule": r["rule"],
                                   "arg": r["arg"]} for r in rows])

@@ -27,7 +27,8 @@ def completion_text(completion) -> str:
 
 class MonitoredReward:
     """Wraps a TRL reward function (e.g. rewardkit.serve.adapters.TRLReward): times every call, passes the rewards
-    through a RewardMonitor (flag / clip / penalise) and keeps the last batch for logging."""
+    — with an ensemble's member spreads, where the function exposes them as `last_spreads` — through a
+    RewardMonitor (flag / clip / penalise) and keeps the last batch for logging."""
 
     def __init__(self, reward_fn, monitor: RewardMonitor | None = None, name: str = "proxy"):
         self.reward_fn, self.monitor, self.__name__ = reward_fn, monitor, name
@@ -40,7 +41,8 @@ class MonitoredReward:
         rewards = [float(r) for r in self.reward_fn(prompts, completions, **kwargs)]
         self.last_texts = [completion_text(c) for c in completions]
         if self.monitor is not None:
-            rewards = self.monitor(rewards, texts=self.last_texts, step=self.step)
+            spreads = getattr(self.reward_fn, "last_spreads", None)
+            rewards = self.monitor(rewards, spreads, texts=self.last_texts, step=self.step)
         self.seconds += time.perf_counter() - started
         self.calls += 1
         self.last = rewards

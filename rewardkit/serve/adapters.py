@@ -24,6 +24,7 @@ class RewardBackend:
         self.normalize = normalize
         self.batch_size = batch_size
         self.remote = model_or_url.startswith(("http://", "https://"))
+        self.last_spreads: list[float] | None = None  # an ensemble's member spread per item of the last call (local)
         if self.remote:
             from rewardkit.serve.client import RewardClient
 
@@ -35,10 +36,13 @@ class RewardBackend:
         if not pairs:
             return []
         if self.remote:
+            self.last_spreads = None
             return self.client.score(pairs, normalize=self.normalize)
         from rewardkit.model.scoring import score
 
-        return score(self.model, pairs, self.batch_size, normalize=self.normalize).values
+        scores = score(self.model, pairs, self.batch_size, normalize=self.normalize)
+        self.last_spreads = scores.spreads
+        return scores.values
 
     def score_steps(self, solutions: list[tuple]) -> tuple[list[float], list[list[float]]]:
         """Process rewards of (prompt, steps) solutions: (each solution's aggregate, each step's reward), as
@@ -93,6 +97,11 @@ class TRLReward:
         if self.process:
             return self.backend.score_steps([(p, text_steps(c, self.separator)) for p, c in pairs])[0]
         return self.backend.score(pairs)
+
+    @property
+    def last_spreads(self) -> list[float] | None:
+        """An ensemble's member spread for each completion of the last call (a local model; None otherwise)."""
+        return None if self.process else self.backend.last_spreads
 
 
 def openrlhf_reward(queries: list[str], prompts: list[str], labels: list | None = None, model_or_url: str | None = None) -> dict:
