@@ -79,11 +79,8 @@ def write_page(records: list[dict], counts: dict, rows: list[dict], plot_png: by
 
     import jinja2
 
+    from rewardkit.bon.pools import response_text as text
     from rewardkit.data.texts import text_of
-
-    def text(response) -> str:
-        return "" if response is None else "\n".join(response) if isinstance(response, list) and all(
-            isinstance(s, str) for s in response) else text_of(response)
 
     def fmt(x) -> str:
         return "–" if x is None else f"{x:.3f}"
@@ -92,7 +89,7 @@ def write_page(records: list[dict], counts: dict, rows: list[dict], plot_png: by
     for r in records[:shown]:
         scored = [c for c in r["candidates"] if c["value"] is not None]
         worst = min(scored, key=lambda c: c["value"]) if scored else None
-        choices.append({"prompt": text(r["prompt"]), "n": r["provenance"]["n"], "tied": r["tied"],
+        choices.append({"prompt": text_of(r["prompt"]), "n": r["provenance"]["n"], "tied": r["tied"],
                         "chosen": f"{text(r['response'])}  ({fmt(r['score'])})" if r["chosen"] is not None else "(none)",
                         "worst": f"{text(worst['response'])}  ({fmt(worst['value'])})" if worst else "(none)"})
     env = jinja2.Environment(loader=jinja2.PackageLoader("rewardkit.bon", "templates"), autoescape=True)

@@ -30,15 +30,19 @@ class Pool:
 
     def usable(self, i: int) -> bool:
         """Whether candidate i can be scored: generated, and not empty."""
-        response = self.responses[i]
-        if response is None:
-            return False
-        return bool(("\n".join(response) if is_steps(response) else text_of(response)).strip())
+        return bool(response_text(self.responses[i]).strip())
 
 
 def is_steps(value) -> bool:
     """A solution in steps: a list of strings (a list of messages is a conversation)."""
     return isinstance(value, list) and bool(value) and all(isinstance(s, str) for s in value)
+
+
+def response_text(response) -> str:
+    """A candidate as plain text: a solution's steps one per line, a conversation's words, "" for a failed one."""
+    if response is None:
+        return ""
+    return "\n".join(response) if is_steps(response) else text_of(response)
 
 
 def _check_response(value, field: str):

@@ -60,32 +60,35 @@ def gold(rule: str, arg, text: str) -> float:
 
 
 def _instruction(rng: random.Random) -> dict:
+    """A constraint prompt {prompt, rule, arg, topic}; arg is a string ("" when the rule takes none)."""
     topic = rng.choice(TOPICS)
     rule = rng.choice(RULES[1:])
     if rule == "uppercase":
-        return {"prompt": f"Reply in capital letters only: describe {topic} briefly.", "rule": rule, "arg": None}
-    if rule == "max_words":
-        n = rng.randint(5, 12)
-        return {"prompt": f"In at most {n} words, tell me about {topic}.", "rule": rule, "arg": n}
-    if rule == "keyword":
-        word = rng.choice(KEYWORDS)
-        return {"prompt": f"Write one sentence about {topic} that includes the word '{word}'.", "rule": rule, "arg": word}
-    if rule == "no_commas":
-        return {"prompt": f"Describe {topic} in one sentence without using any commas.", "rule": rule, "arg": None}
-    return {"prompt": f"Give a one-word answer: what is {topic} best known for?", "rule": rule, "arg": None}
+        prompt, arg = f"Reply in capital letters only: describe {topic} briefly.", ""
+    elif rule == "max_words":
+        arg = str(rng.randint(5, 12))
+        prompt = f"In at most {arg} words, tell me about {topic}."
+    elif rule == "keyword":
+        arg = rng.choice(KEYWORDS)
+        prompt = f"Write one sentence about {topic} that includes the word '{arg}'."
+    elif rule == "no_commas":
+        prompt, arg = f"Describe {topic} in one sentence without using any commas.", ""
+    else:
+        prompt, arg = f"Give a one-word answer: what is {topic} best known for?", ""
+    return {"prompt": prompt, "rule": rule, "arg": arg, "topic": topic}
 
 
 def _arithmetic(rng: random.Random, split: str) -> dict:
     if rng.random() < 0.5:  # one operation: within reach of a small model
         a, b = rng.randint(2, 30), rng.randint(2, 30)
-        return {"prompt": f"What is {a} + {b}? Reply with the number.", "rule": "answer", "arg": a + b}
+        return {"prompt": f"What is {a} + {b}? Reply with the number.", "rule": "answer", "arg": str(a + b)}
     template, values = _arith_problem(rng, split)
     _, answer = _arith_solution(template, values, None, rng)
-    return {"prompt": template[0].format(**values), "rule": "answer", "arg": answer}
+    return {"prompt": template[0].format(**values), "rule": "answer", "arg": str(answer)}
 
 
 def rule_prompts(task: str, n: int, seed: int = 0, split: str = "train") -> list[dict]:
-    """n prompt rows {prompt, rule, arg (a string), task} of 'arithmetic', 'instructions' or 'mix' (alternating); arithmetic
+    """n prompt rows {prompt, rule, arg (a string: one column type for a dataset), task} of 'arithmetic', 'instructions' or 'mix' (alternating); arithmetic
     word problems keep the train / test template split of rewardkit.data.synth."""
     if task not in ("arithmetic", "instructions", "mix"):
         raise ValueError(f"task must be arithmetic, instructions or mix, got {task!r}")
@@ -94,7 +97,7 @@ def rule_prompts(task: str, n: int, seed: int = 0, split: str = "train") -> list
     for i in range(n):
         kind = task if task != "mix" else ("arithmetic", "instructions")[i % 2]
         row = _arithmetic(rng, split) if kind == "arithmetic" else _instruction(rng)
-        rows.append({**row, "arg": "" if row["arg"] is None else str(row["arg"]), "task": kind})  # one column type
+        rows.append({**row, "task": kind})
     return rows
 
 
@@ -104,9 +107,9 @@ def rule_prompts(task: str, n: int, seed: int = 0, split: str = "train") -> list
 POOL_TASKS = ("arithmetic", "facts", "instructions", "safety")
 
 
-def _instruction_candidate(rng: random.Random, row: dict, topic: str, obey: bool) -> str:
+def _instruction_candidate(rng: random.Random, row: dict, obey: bool) -> str:
     """A response to an instruction prompt that means to obey its rule or not (the rule decides the gold)."""
-    facts = FACT_SENTENCES[topic][:]
+    facts = FACT_SENTENCES[row["topic"]][:]
     rng.shuffle(facts)
     rule, arg = row["rule"], row["arg"]
     if rule == "uppercase":
@@ -146,8 +149,7 @@ def candidate_pools(task: str, n: int, m: int, seed: int = 0, split: str = "test
             prompt = template.format(thing=rng.choice(things))
         else:
             row = _instruction(rng)
-            row["arg"] = "" if row["arg"] is None else str(row["arg"])
-            prompt, topic = row["prompt"], next(t for t in TOPICS if t in row["prompt"])
+            prompt = row["prompt"]
         responses, golds = [], []
         for _ in range(m):
             is_right = rng.random() < 0.5
@@ -165,7 +167,7 @@ def candidate_pools(task: str, n: int, m: int, seed: int = 0, split: str = "test
                 responses.append(" ".join([*filler, reply]))
                 golds.append(1.0 if is_right else 0.0)
             else:
-                text = " ".join([*filler, _instruction_candidate(rng, row, topic, is_right)])
+                text = " ".join([*filler, _instruction_candidate(rng, row, is_right)])
                 responses.append(text)
                 golds.append(gold(row["rule"], row["arg"], text))
         pools.append({"prompt": prompt, "responses": responses, "gold": golds, "id": f"pools-{task}-{split}-{seed}-{i}",

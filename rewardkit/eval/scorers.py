@@ -247,10 +247,7 @@ def load_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, pro
     if str(path).startswith("judge:"):  # judge:local:MODEL[@k] or judge:URL#MODEL[@k]
         from rewardkit.judge import load_judge
 
-        spec, k = str(path).removeprefix("judge:"), 1
-        if "@" in spec and spec.rsplit("@", 1)[1].isdigit():
-            spec, k = spec.rsplit("@", 1)[0], int(spec.rsplit("@", 1)[1])
-        return judge_scorer(load_judge(spec, k))
+        return judge_scorer(load_judge(str(path).removeprefix("judge:")))
     directory = Path(path)
     if model_directory(directory) is not None:
         if step_format:

@@ -9,9 +9,13 @@ __all__ = ["Judge", "Ratings", "Verdict", "load_judge", "parse_scores", "parse_v
 
 
 def load_judge(spec: str, k: int = 1, **generator_options) -> Judge:
-    """A judge from 'local:MODEL' or 'http(s)://HOST/v1#MODEL' (an OpenAI-compatible server and the model it serves)."""
+    """A judge from 'local:MODEL' or 'http(s)://HOST/v1#MODEL' (an OpenAI-compatible server and the model it serves);
+    a suffix '@K' asks for K votes in place of `k`."""
     from rewardkit.generation import load_generator
 
+    head, _, votes = spec.rpartition("@")
+    if head and votes.isdigit():
+        spec, k = head, int(votes)
     if spec.startswith(("http://", "https://")):
         url, _, model = spec.partition("#")
         if not model:

@@ -63,7 +63,7 @@ class Judge:
 
     def compare(self, triples: list[tuple], both_orders: bool = True, progress: bool = False) -> list[Verdict]:
         """Verdicts on (prompt, first, second) triples, k votes per order."""
-        orders = [(p, a, b) for p, a, b in triples]
+        orders = list(triples)
         if both_orders:
             orders += [(p, b, a) for p, a, b in triples]
         prompts = [self.pairwise_template.format(prompt=text_of(p), a=text_of(a), b=text_of(b)) for p, a, b in orders]

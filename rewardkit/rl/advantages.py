@@ -99,11 +99,11 @@ def process_advantages(step_rewards: torch.Tensor, step_ends: torch.Tensor, mask
 
     step_rewards: [B, S]; step_ends: [B, S] token index of each step's last token, -1 for a missing step; mask:
     [B, T] response tokens."""
-    if step_rewards.shape != step_ends.shape or step_rewards.shape[0] % max(group_size, 1):
-        raise ValueError(f"step_rewards {tuple(step_rewards.shape)} and step_ends {tuple(step_ends.shape)} must be "
-                         f"[B, S] with B a multiple of G = {group_size}")
     if group_size < 2:
         raise ValueError("process supervision normalises over a group: it needs G >= 2")
+    if step_rewards.shape != step_ends.shape or step_rewards.shape[0] % group_size:
+        raise ValueError(f"step_rewards {tuple(step_rewards.shape)} and step_ends {tuple(step_ends.shape)} must be "
+                         f"[B, S] with B a multiple of G = {group_size}")
     present = step_ends >= 0
     check_finite("step rewards", torch.where(present, step_rewards.float(), torch.zeros_like(step_rewards, dtype=torch.float32)))
     normalised = torch.zeros_like(step_rewards, dtype=torch.float32)
