@@ -18,6 +18,7 @@ on a laptop CPU), then `rewardkit data synth`, `rewardkit train`, `rewardkit sco
 def commands() -> dict[str, Command]:
     """Every sub-command by its name: 'train', 'data synth', ..."""
     from rewardkit.bon import cli as bon_cli
+    from rewardkit.control import cli as control_cli
     from rewardkit.data import cli as data_cli
     from rewardkit.eval import cli as eval_cli
     from rewardkit.judge import cli as judge_cli
@@ -26,7 +27,7 @@ def commands() -> dict[str, Command]:
     from rewardkit.train import cli as train_cli
 
     table: dict[str, Command] = {}
-    for module in (data_cli, train_cli, model_cli, eval_cli, judge_cli, bon_cli, serve_cli):
+    for module in (data_cli, train_cli, model_cli, eval_cli, judge_cli, bon_cli, control_cli, serve_cli):
         module.register(table)
     return table
 

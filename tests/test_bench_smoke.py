@@ -241,3 +241,25 @@ def test_judge_eval(run_script, tiny_model, tmp_path):
     assert all(r["position_flip_rate"] == 1.0 and r["accuracy_given_order_only"] == 1.0 for r in out["judge_runs"])
     assert out["scalar_rm"]["seconds_per_pair"] > 0
     assert_machine(out["machine"])
+
+
+def test_control_reward_overhead(run_script, tmp_path):
+    pytest.importorskip("stable_baselines3", reason="the control extra (pip install -e '.[control]')")
+    run_script("control_reward_overhead.py", "--n-envs", "1,2", "--hidden", "8", "--steps", 20,
+               "--output", tmp_path / "out.json")
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert [r["n_envs"] for r in out["runs"]] == [1, 2]
+    assert all(r["numpy"]["reward_share_of_env_step"] > 0 for r in out["runs"])
+    assert_machine(out["machine"])
+
+
+def test_control_vs_imitation(run_script, tmp_path):
+    pytest.importorskip("imitation", reason="installed by scripts/install.sh with the bench or test extra")
+    # the language task (50-step episodes), and 20 queries: with fewer, imitation asks for too few steps to make a fragment
+    run_script("control_vs_imitation.py", "--env", "rewardkit/InstructedReach-v0", "--queries", 20, "--rounds", 2,
+               "--segment", 20, "--teachers", "oracle", "--seeds", 0, "--steps", 800,
+               "--warmup", 400, "--eval-episodes", 1, "--jobs", 1, "--output", tmp_path / "out.json")
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert {r["method"] for r in out["summary"]} == {"rewardkit", "imitation"}
+    assert all("normalised_return" in r and -1 <= r["pearson"]["mean"] <= 1 for r in out["summary"])
+    assert_machine(out["machine"])

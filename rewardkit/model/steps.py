@@ -11,7 +11,8 @@ Vocabulary
   attention mask is block-causal by step: a token of step j sees the prompt and steps 0..j, nothing later.
 - *Step rewards* [B, T] (logits: P(step is right) = sigmoid) with a mask [B, T] of the steps a solution has, and
   an *aggregate* per solution: min, last, mean (of the logits), or product (log of the product of the step
-  probabilities: the sum of log-sigmoids).
+  probabilities: the sum of log-sigmoids). A trajectory is steps too (rewardkit.control): its steps are
+  (observation, action) pairs and its return is the *sum* aggregate.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 
 from rewardkit.model.text import EncodedSteps
 
-AGGREGATES = ("min", "last", "mean", "product")
+AGGREGATES = ("min", "last", "mean", "product", "sum")
 
 
 def step_batch(solutions: list[EncodedSteps], pad_id: int, is_decoder: bool,
@@ -70,6 +71,8 @@ def aggregate_steps(step_rewards: torch.Tensor, mask: torch.Tensor, how: str = "
         return (step_rewards * last).sum(dim=1)
     if how == "mean":
         return (step_rewards * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+    if how == "sum":
+        return (step_rewards * mask).sum(dim=1)
     if how == "product":
         return torch.where(mask, F.logsigmoid(step_rewards), torch.zeros_like(step_rewards)).sum(dim=1)
     raise ValueError(f"step aggregate must be one of {', '.join(AGGREGATES)}, got {how!r}")

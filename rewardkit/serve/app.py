@@ -6,6 +6,8 @@ Endpoints
 - POST /v1/score     {"inputs": [{"prompt", "response"} | {"messages"}], "normalize": bool} -> raw and normalised scores
 - POST /v1/compare   {"prompt", "responses": [2..K]} -> scores, P(i beats j), P(i is best)
 - POST /v1/steps     {"inputs": [{"prompt", "steps": [...]}], "normalize": bool} -> step rewards and their aggregate
+- POST /v1/step_rewards  (a control reward model, instead of the four above) {"observations", "actions",
+                     "instructions"} -> a reward per (observation, action) step (serve/control.py)
 - GET  /health       liveness and queue depth (no key needed)
 - GET  /metrics      Prometheus text format
 Errors are JSON {"error": message}: 400 malformed JSON, 401 missing/wrong key, 413 body or request too
@@ -30,6 +32,7 @@ from tyro.conf import Positional
 from rewardkit.options import Compile, Precision, Threads
 from rewardkit.scores import Scores, probability
 from rewardkit.serve.batcher import DynamicBatcher, ProcessFn, QueueFull
+from rewardkit.serve.control import ControlService, step_reward_items
 from rewardkit.serve.metrics import CONTENT_TYPE, ServerMetrics
 from rewardkit.serve.protocol import (
     RequestError,
@@ -190,6 +193,18 @@ class Endpoints:
         return {"status": "ok", "model": self.name, "queue_sequences": self.batcher.admitted, "batching": self.cfg.batching}
 
 
+class ControlEndpoints(Endpoints):
+    """A control step reward model's one route: a reward and its members' spread per (observation, action) step."""
+
+    def __init__(self, model, cfg: ServeConfig, service, batcher: DynamicBatcher):
+        self.model, self.cfg, self.service, self.batcher = model, cfg, service, batcher
+        self.name = f"control step reward model ({model.spec.architecture}, {model.spec.members} members)"
+
+    async def step_rewards(self, data: dict) -> dict:
+        scores = await self.scores_for(step_reward_items(data))
+        return {"model": self.name, "rewards": scores.values, "uncertainty": scores.spreads}
+
+
 def _json_route(handler, max_body_mb: float):
     """A FastAPI endpoint that hands the request's JSON object to `handler` (protocol.parse_body checks it)."""
     from fastapi import Request
@@ -242,17 +257,22 @@ def create_app(model, cfg: ServeConfig, process: ProcessFn | None = None):
     """The FastAPI app; `process` replaces the model call (tests use a slow one)."""
     from fastapi import FastAPI
 
-    service = ModelService(model, cfg)
+    from rewardkit.control.reward import StepRewardModel
+
+    control = isinstance(model, StepRewardModel)
+    service = ControlService(model) if control else ModelService(model, cfg)
     metrics = ServerMetrics()
     batcher = DynamicBatcher(process or service.process, cfg.max_batch_size if cfg.batching else 1,
                              cfg.max_wait_ms if cfg.batching else 0.0, cfg.max_queue, metrics)
-    endpoints = Endpoints(model, cfg, service, batcher)
+    endpoints = (ControlEndpoints if control else Endpoints)(model, cfg, service, batcher)
     app = FastAPI(title="rewardkit reward model server", lifespan=_lifespan(batcher, metrics))
     app.state.batcher, app.state.metrics, app.state.config = batcher, metrics, cfg
     app.add_middleware(Guard, cfg=cfg, metrics=metrics)
     _add_error_handlers(app)
-    for path, handler in (("/get_reward", endpoints.get_reward), ("/v1/score", endpoints.score),
-                          ("/v1/compare", endpoints.compare), ("/v1/steps", endpoints.steps)):
+    routes = ((("/v1/step_rewards", endpoints.step_rewards),) if control else
+              (("/get_reward", endpoints.get_reward), ("/v1/score", endpoints.score),
+               ("/v1/compare", endpoints.compare), ("/v1/steps", endpoints.steps)))
+    for path, handler in routes:
         app.add_api_route(path, _json_route(handler, cfg.max_body_mb), methods=["POST"], name=handler.__name__)
     app.add_api_route("/health", endpoints.health, methods=["GET"])
     app.add_api_route("/metrics", _metrics_route(metrics), methods=["GET"], name="metrics")

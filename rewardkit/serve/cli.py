@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from rewardkit.config import Command
 from rewardkit.model.backbone import set_threads
@@ -12,15 +13,21 @@ from rewardkit.serve.app import ServeConfig
 def run_serve(cfg: ServeConfig) -> int:
     import uvicorn
 
+    from rewardkit.control.reward import SPEC_FILE as CONTROL_SPEC
+    from rewardkit.control.reward import StepRewardModel
     from rewardkit.model.ensemble import ModelEnsemble
     from rewardkit.model.load import load_model
     from rewardkit.serve.app import create_app
 
     set_threads(cfg.threads)
     cfg.api_key = cfg.api_key or os.environ.get("REWARDKIT_API_KEY", "")
-    model = load_model(cfg.model)
+    control = (Path(cfg.model) / CONTROL_SPEC).exists() or (Path(cfg.model) / "reward" / CONTROL_SPEC).exists()
+    if control:  # a step reward model for control, or the `rewardkit control run` output that holds one
+        model = StepRewardModel.load(cfg.model if (Path(cfg.model) / CONTROL_SPEC).exists() else Path(cfg.model) / "reward")
+    else:
+        model = load_model(cfg.model)
     app = create_app(model, cfg)
-    norm = ("with stored mean/std" if model.spec.normalization else
+    norm = ("none (control step rewards)" if control else "with stored mean/std" if model.spec.normalization else
             "ensemble scores are standardised per member" if isinstance(model, ModelEnsemble) else "none stored")
     print(f"serving {cfg.model} on http://{cfg.host}:{cfg.port}  batching: "
           f"{f'up to {cfg.max_batch_size} sequences, {cfg.max_wait_ms} ms' if cfg.batching else 'off'}  "

@@ -1,0 +1,246 @@
+"""Preference-based control side by side: rewardkit's loop against imitation's PreferenceComparisons, on the same
+environment, query budget, environment steps, teacher, RL algorithm and seeds, in one script.
+
+    python bench/control_vs_imitation.py [--env Pendulum-v1] [--teachers oracle,mistake] [--queries 200,1000]
+        [--seeds 0,1,2] [--steps 10000] [--jobs 2]
+    python bench/control_vs_imitation.py --env rewardkit/InstructedReach-v0 --teachers oracle --queries 200 \
+        --methods rewardkit,rewardkit-no-instruction,imitation
+
+Methods (each run in its own process with one torch thread; --jobs at a time):
+  rewardkit          rewardkit.control.loop: SAC, ensemble of 3 (3 x 64), disagreement queries, 10 rounds,
+                     replay buffer relabelled after every reward update
+  rewardkit-no-instruction   the same without the instruction (InstructedReach only: the reward model sees the
+                     state, not which target the episode asks for)
+  imitation          imitation 1.0.1's PreferenceComparisons with the same SAC as its agent (AgentTrainer), its
+                     BasicRewardNet with RunningNorm inputs, the settings of its Pendulum tutorial (3 epochs per
+                     round, initial epoch multiplier 4, exploration 0.05, hyperbolic query schedule), 10 iterations
+                     and fragments of the same length as rewardkit's segments
+Both ask the same simulated teacher (rewardkit.control.teachers, imitation through a PreferenceGatherer that calls
+it), so only the preference learning differs. References per seed: a uniformly random policy and SAC trained on the
+true reward for the same steps; the normalised return is (R - R_random) / (R_true_reward_SAC - R_random).
+Reward quality is measured on held-out episodes (10 of the final policy, 10 random): Pearson/Spearman of learned vs
+true segment returns, preference accuracy and, where the true reward is known as a function, EPIC distance.
+Writes bench/results/control_vs_imitation[-ENV].json (every run, the means and spreads, the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+
+def quality(env_id: str, reward_fn, score_segments, policy, seed: int, episodes: int, segment: int) -> dict:
+    """Held-out reward quality and the policy's true return."""
+    import gymnasium as gym
+    import numpy as np
+    from scipy import stats
+
+    from rewardkit.control import quality as q
+    from rewardkit.control.loop import draw_segments
+
+    obs_dim = gym.make(env_id).observation_space.shape[0] - (2 if "Instructed" in env_id else 0)
+    mine = q.collect_episodes(env_id, policy, episodes, 10_000 + 100 * seed, obs_dim)
+    rand = q.collect_episodes(env_id, None, episodes, 20_000 + 100 * seed, obs_dim)
+    rng = np.random.default_rng(seed)
+    segments = draw_segments(mine + rand, 400, segment, rng)
+    learned = score_segments(segments)
+    true = np.array([s.rewards.sum() for s in segments])
+    i, j = rng.integers(0, len(segments), (2, 1600))
+    keep = true[i] != true[j]
+    out = {"true_return": q.mean_return(mine), "pearson": float(stats.pearsonr(learned, true)[0]),
+           "spearman": float(stats.spearmanr(learned, true)[0]),
+           "preference_accuracy": float(np.mean((learned[i] > learned[j])[keep] == (true[i] > true[j])[keep]))}
+    if env_id in q.TRUE_REWARDS:
+        out["epic"] = q.epic_distance(reward_fn, q.TRUE_REWARDS[env_id], mine + rand, gym.make(env_id).action_space, rng)
+    return out
+
+
+def run_rewardkit(spec: dict, instructed: bool) -> dict:
+    from rewardkit.control.loop import LoopSettings, run_loop
+    from rewardkit.control.quality import learned_reward_fn
+
+    settings = LoopSettings(env=spec["env"], teacher=spec["teacher"], queries=spec["queries"], steps=spec["steps"],
+                            rounds=spec["rounds"], segment=spec["segment"], warmup=spec["warmup"], instructed=instructed,
+                            seed=spec["seed"])
+    result = run_loop(settings)
+    model = result.reward_model
+    return {**quality(spec["env"], learned_reward_fn(model), lambda segs: model.score_segments(segs).mean(axis=0),
+                      result.policy, spec["seed"], spec["eval_episodes"], spec["segment"]),
+            "labelled": int(len(result.labels)), "timing": result.timing}
+
+
+def run_imitation(spec: dict) -> dict:
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from imitation.algorithms import preference_comparisons as pc
+    from imitation.rewards.reward_nets import BasicRewardNet
+    from imitation.util.networks import RunningNorm
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from rewardkit.control.teachers import TEACHERS, label_pairs, segment_margin
+
+    class RewardkitTeacher(pc.PreferenceGatherer):
+        """imitation's gatherer interface answered by a rewardkit simulated teacher."""
+
+        def __init__(self, teacher, rng):
+            super().__init__(rng=rng)
+            self.teacher, self.floor, self.generator = teacher, np.inf, rng
+
+        def __call__(self, fragment_pairs):
+            ra = np.stack([a.rews for a, _ in fragment_pairs])
+            rb = np.stack([b.rews for _, b in fragment_pairs])
+            self.floor = min(self.floor, float(ra.min()), float(rb.min()))
+            margin = segment_margin(np.concatenate([ra, rb]), self.floor)
+            labels = label_pairs(self.teacher, ra, rb, margin, self.floor, self.generator)
+            return np.nan_to_num(labels, nan=0.5).astype(np.float32)  # imitation cannot skip a query
+
+    env_id, seed = spec["env"], spec["seed"]
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    venv = DummyVecEnv([lambda: gym.make(env_id)])
+    venv.seed(seed)
+    net = BasicRewardNet(venv.observation_space, venv.action_space, normalize_input_layer=RunningNorm)
+    agent = SAC("MlpPolicy", venv, seed=seed, verbose=0, device="cpu", learning_starts=spec["warmup"])
+    generator = pc.AgentTrainer(algorithm=agent, reward_fn=net, venv=venv, exploration_frac=0.05, rng=rng)
+    trainer = pc.BasicRewardTrainer(pc.PreferenceModel(net), loss=pc.CrossEntropyRewardLoss(), epochs=3, rng=rng)
+    comparisons = pc.PreferenceComparisons(
+        generator, net, num_iterations=spec["rounds"], fragmenter=pc.RandomFragmenter(warning_threshold=0, rng=rng),
+        preference_gatherer=RewardkitTeacher(TEACHERS[spec["teacher"]], rng), reward_trainer=trainer,
+        fragment_length=spec["segment"], transition_oversampling=1, initial_comparison_frac=0.1,
+        allow_variable_horizon=False, initial_epoch_multiplier=4, query_schedule="hyperbolic")
+    started = time.perf_counter()
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # imitation prints a table per round
+        comparisons.train(total_timesteps=spec["steps"], total_comparisons=spec["queries"])
+    seconds = time.perf_counter() - started
+
+    def reward_fn(obs, actions, instructions=None):
+        full = obs if obs.shape[1] == venv.observation_space.shape[0] else np.concatenate(
+            [obs, one_hot_instructions(instructions)], axis=1)
+        return net.predict_processed(full, actions, full, np.zeros(len(obs), dtype=bool))
+
+    def score_segments(segments):
+        return np.array([reward_fn(s.observations, s.actions, [s.instruction] * len(s)).sum() for s in segments])
+
+    return {**quality(env_id, reward_fn, score_segments, agent, seed, spec["eval_episodes"], spec["segment"]),
+            "timing": {"total_seconds": seconds}}
+
+
+def one_hot_instructions(instructions):
+    import numpy as np
+
+    from rewardkit.control.envs import INSTRUCTIONS
+
+    return np.eye(len(INSTRUCTIONS), dtype=np.float32)[[INSTRUCTIONS.index(t) for t in instructions]]
+
+
+def run_reference(spec: dict) -> dict:
+    """Random policy and SAC on the true reward, for normalising."""
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import SAC
+
+    from rewardkit.control.quality import collect_episodes, mean_return
+
+    env_id, seed, episodes = spec["env"], spec["seed"], spec["eval_episodes"]
+    torch.manual_seed(seed)
+    agent = SAC("MlpPolicy", gym.make(env_id), seed=seed, verbose=0, device="cpu", learning_starts=spec["warmup"])
+    agent.learn(spec["steps"])
+    return {"random_return": mean_return(collect_episodes(env_id, None, episodes, 20_000 + 100 * seed)),
+            "true_reward_sac_return": mean_return(collect_episodes(env_id, agent, episodes, 10_000 + 100 * seed))}
+
+
+def job(spec: dict) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    kind = spec["method"]
+    if kind == "reference":
+        out = run_reference(spec)
+    elif kind == "imitation":
+        out = run_imitation(spec)
+    else:
+        out = run_rewardkit(spec, instructed=kind == "rewardkit" and "Instructed" in spec["env"])
+    result = {**spec, **out, "wall_seconds": round(time.perf_counter() - started, 1)}
+    print(json.dumps({k: v for k, v in result.items() if k != "timing"}), flush=True)
+    return result
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    import numpy as np
+
+    refs = {r["seed"]: r for r in runs if r["method"] == "reference"}
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        if r["method"] != "reference":
+            ref = refs[r["seed"]]
+            r["normalised_return"] = (r["true_return"] - ref["random_return"]) / (ref["true_reward_sac_return"] - ref["random_return"])
+            groups.setdefault((r["method"], r["teacher"], r["queries"]), []).append(r)
+    rows = []
+    for (method, teacher, queries), rs in sorted(groups.items()):
+        row = {"method": method, "teacher": teacher, "queries": queries, "seeds": len(rs)}
+        for key in ("normalised_return", "true_return", "pearson", "spearman", "preference_accuracy", "epic", "wall_seconds"):
+            values = [r[key] for r in rs if r.get(key) is not None]
+            if values:
+                row[key] = {"mean": round(float(np.mean(values)), 4), "std": round(float(np.std(values)), 4)}
+        rows.append(row)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default="Pendulum-v1")
+    parser.add_argument("--teachers", default="oracle,mistake")
+    parser.add_argument("--queries", default="200,1000")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--methods", default="rewardkit,imitation")
+    parser.add_argument("--warmup", type=int, default=1000, help="SAC's random steps before learning (both methods)")
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=10, help="query rounds (imitation: iterations)")
+    parser.add_argument("--segment", type=int, default=50, help="steps per segment (imitation: fragment length)")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--output", default="")
+    args = parser.parse_args()
+    import multiprocessing
+
+    from rewardkit.model.machine import machine_info
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    common = {"env": args.env, "steps": args.steps, "warmup": args.warmup, "eval_episodes": args.eval_episodes,
+              "rounds": args.rounds, "segment": args.segment}
+    specs = [{"method": "reference", "seed": s, "teacher": None, "queries": 0, **common} for s in seeds]
+    specs += [{"method": m, "teacher": t, "queries": int(q), "seed": s, **common}
+              for q in args.queries.split(",") for t in args.teachers.split(",") for m in args.methods.split(",")
+              for s in seeds]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        runs = list(pool.map(job, specs))
+    summary = summarise(runs)
+    for row in summary:
+        print(json.dumps(row))
+    name = "control_vs_imitation" + ("" if args.env == "Pendulum-v1" else "-" + args.env.split("/")[-1].split("-")[0])
+    output = Path(args.output or ROOT / "bench" / "results" / f"{name}.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"env": args.env, "steps": args.steps, "segment": args.segment, "rounds": args.rounds,
+                                  "sac": {"learning_starts": args.warmup}, "jobs": args.jobs, "torch_threads_per_job": 1,
+                                  "wall_seconds": round(time.perf_counter() - started, 1),
+                                  "machine": machine_info(), "summary": summary, "runs": runs}, indent=2) + "\n")
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

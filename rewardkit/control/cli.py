@@ -1,0 +1,208 @@
+"""`rewardkit control run` (the preference loop on a gymnasium environment) and `rewardkit control fit` (a step
+reward model from a file of labelled segment pairs)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tyro.conf import Positional
+
+from rewardkit.config import Command, ConfigError
+from rewardkit.options import Progress, Threads
+
+
+@dataclass
+class ControlConfig:
+    """Train a policy with Stable-Baselines3 on a reward learned from a simulated teacher's preferences between
+    segments of its own rollouts (PEBBLE-style rounds: query, refit the reward, relabel the replay buffer, train).
+    Writes OUTPUT/reward (the step reward model), OUTPUT/policy (safetensors), OUTPUT/queries.jsonl (every labelled
+    pair), OUTPUT/curve.json and .png, and OUTPUT/summary.json (true return of the final policy, reward quality on
+    held-out episodes, time spent)."""
+
+    env: str = "Pendulum-v1"
+    """a gymnasium environment id with a flat Box observation (e.g. Pendulum-v1, MountainCarContinuous-v0,
+    CartPole-v1 with --algorithm ppo, rewardkit/InstructedReach-v0 with --instructed)"""
+    teacher: Literal["oracle", "stoch", "mistake", "skip", "equal", "myopic"] = "oracle"
+    """the simulated teacher (B-Pref): rational, Boltzmann (beta 1), 10% mistakes, skips, ties, myopic (gamma 0.9)"""
+    queries: int = 200
+    """total queries asked over the run"""
+    steps: int = 10_000
+    """environment steps of policy training"""
+    algorithm: Literal["sac", "ppo"] = "sac"
+    """the Stable-Baselines3 algorithm (SAC's replay buffer is relabelled after every reward update)"""
+    selection: Literal["uniform", "disagreement", "entropy"] = "disagreement"
+    """how queries are picked from oversample x k candidate pairs"""
+    rounds: int = 10
+    """query rounds, spaced evenly over the steps after the warm-up"""
+    segment: int = 50
+    """steps per segment shown to the teacher"""
+    oversample: int = 10
+    """candidate pairs drawn per query asked"""
+    warmup: int = 1_000
+    """environment steps before the first round (SAC acts at random during them)"""
+    epochs: int = 50
+    """most passes over the labels per refit (a refit stops once training accuracy reaches 97%)"""
+    members: int = 3
+    """reward models in the ensemble"""
+    hidden: int = 64
+    """width of each member's hidden layers"""
+    layers: int = 3
+    """hidden layers per member"""
+    instructed: bool = False
+    """condition the reward on the episode's language instruction (the environment must give one)"""
+    n_envs: int = 1
+    """vectorised environments (the learned reward is computed for all of them in one call)"""
+    eval_episodes: int = 10
+    """episodes for the final policy's true return and the held-out reward quality"""
+    reference: bool = False
+    """also train the same algorithm on the true reward, to report the normalised return (doubles the time)"""
+    seed: int = 0
+    output: str = "runs/control"
+    """directory for the run's outputs (written whole at the end, never half)"""
+    threads: Threads = 1
+    progress: Progress = True
+
+
+def run_control(cfg: ControlConfig) -> int:
+    import numpy as np
+
+    from rewardkit.control import quality as q
+    from rewardkit.control.loop import LoopSettings, draw_segments, run_loop
+    from rewardkit.control.plots import plot_curve
+    from rewardkit.control.policy import save_policy
+    from rewardkit.control.segments import write_pairs
+    from rewardkit.model.backbone import set_threads
+
+    set_threads(cfg.threads)
+    output = Path(cfg.output)
+    staging = output.with_name(output.name + ".partial")
+    settings = LoopSettings(**{k: getattr(cfg, k) for k in LoopSettings.__dataclass_fields__ if hasattr(cfg, k)})
+
+    def report(point: dict) -> None:
+        if cfg.progress:
+            recent = point["recent_true_return"]
+            print(f"round {point['round'] + 1}/{cfg.rounds}: {point['env_steps']} steps, {point['labelled']} labels "
+                  f"({point['skipped']} skipped), reward fit accuracy {point.get('train_accuracy', 0):.3f}, "
+                  f"recent true return {recent if recent is None else round(recent, 1)}", flush=True)
+
+    result = run_loop(settings, progress=report)
+    model, obs_dim = result.reward_model, result.reward_model.spec.obs_dim
+    mine = q.collect_episodes(cfg.env, result.policy, cfg.eval_episodes, 10_000 + cfg.seed, obs_dim)
+    rand = q.collect_episodes(cfg.env, None, cfg.eval_episodes, 20_000 + cfg.seed, obs_dim)
+    rng = np.random.default_rng(cfg.seed)
+    summary = {"env": cfg.env, "teacher": cfg.teacher, "queries": cfg.queries, "labelled": len(result.labels),
+               "steps": cfg.steps, "algorithm": cfg.algorithm, "selection": cfg.selection, "seed": cfg.seed,
+               "true_return": q.mean_return(mine), "random_return": q.mean_return(rand),
+               "held_out": q.return_agreement(model, draw_segments(mine + rand, 400, cfg.segment, rng), rng),
+               "timing": result.timing}
+    if cfg.env in q.TRUE_REWARDS:
+        import gymnasium as gym
+
+        summary["held_out"]["epic"] = q.epic_distance(q.learned_reward_fn(model), q.TRUE_REWARDS[cfg.env], mine + rand,
+                                                      gym.make(cfg.env).action_space, rng)
+    if cfg.reference:
+        import gymnasium as gym
+
+        from rewardkit.control.loop import ALGORITHMS
+
+        expert = ALGORITHMS[cfg.algorithm]("MlpPolicy", gym.make(cfg.env), seed=cfg.seed, device="cpu", verbose=0,
+                                           **({"learning_starts": cfg.warmup} if cfg.algorithm == "sac" else {}))
+        expert.learn(cfg.steps)
+        summary["true_reward_policy_return"] = q.mean_return(q.collect_episodes(cfg.env, expert, cfg.eval_episodes,
+                                                                                10_000 + cfg.seed, obs_dim))
+        summary["normalised_return"] = q.normalised_return(summary["true_return"], summary["random_return"],
+                                                           summary["true_reward_policy_return"])
+    if staging.exists():
+        shutil.rmtree(staging)
+    model.save(staging / "reward")
+    save_policy(result.policy, cfg.env, staging / "policy")
+    write_pairs(staging / "queries.jsonl", result.pairs, result.labels)
+    (staging / "curve.json").write_text(json.dumps(result.curve, indent=1) + "\n")
+    plot_curve(result.curve, staging / "curve.png", f"{cfg.env}: {cfg.teacher} teacher, {cfg.selection} queries")
+    (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if output.exists():
+        shutil.rmtree(output)
+    staging.rename(output)
+    held = summary["held_out"]
+    print(f"true return {summary['true_return']:.1f} (random {summary['random_return']:.1f}"
+          + (f", true-reward {cfg.algorithm} {summary['true_reward_policy_return']:.1f}, normalised "
+             f"{summary['normalised_return']:.3f}" if cfg.reference else "")
+          + f"); held-out learned vs true return: Pearson {held['pearson']:.3f}, Spearman {held['spearman']:.3f}, "
+          f"preference accuracy {held['preference_accuracy']:.3f}"
+          + (f", EPIC {held['epic']:.3f}" if "epic" in held else "") + f" -> {output}")
+    return 0
+
+
+@dataclass
+class FitConfig:
+    """Train a step reward model on labelled segment pairs from a file (JSONL: {"a": SEGMENT, "b": SEGMENT,
+    "label": P(a is preferred)}, SEGMENT = {"observations", "actions", optional "instruction"}), e.g. the
+    queries.jsonl of a `rewardkit control run` or labels people gave. Holds out --eval-fraction of the pairs and
+    reports the preference accuracy on them."""
+
+    pairs: Positional[str]
+    """the labelled pairs file"""
+    output: str = "runs/control-reward"
+    """directory for the reward model"""
+    architecture: Literal["mlp", "chunk-transformer"] = "mlp"
+    """per-step MLP, or a transformer over an action chunk's actions (actions T x K x D_act)"""
+    members: int = 3
+    hidden: int = 64
+    layers: int = 3
+    epochs: int = 50
+    lr: float = 3e-4
+    eval_fraction: float = 0.2
+    seed: int = 0
+    threads: Threads = 1
+
+
+def run_fit(cfg: FitConfig) -> int:
+    import numpy as np
+    import torch
+
+    from rewardkit.control.learn import fit_preferences, pair_loss, pair_tensors
+    from rewardkit.control.reward import StepRewardModel, StepRewardSpec
+    from rewardkit.control.segments import check_segment, read_pairs
+    from rewardkit.model.backbone import set_threads
+
+    set_threads(cfg.threads)
+    if not 0 <= cfg.eval_fraction < 1:
+        raise ConfigError(f"--eval-fraction must be in [0, 1), got {cfg.eval_fraction}")
+    pairs, labels = read_pairs(cfg.pairs)
+    first = pairs[0][0]
+    chunked = first.actions.ndim == 3
+    instructed = first.instruction is not None
+    spec = StepRewardSpec(first.observations.shape[1], first.actions.shape[-1], chunk=first.actions.shape[1] if chunked else 0,
+                          architecture=cfg.architecture, members=cfg.members, hidden=cfg.hidden, layers=cfg.layers,
+                          instructed=instructed)
+    for i, (a, b) in enumerate(pairs):
+        for name, s in (("a", a), ("b", b)):
+            check_segment(s, f"{cfg.pairs}: record {i + 1}.{name}", spec.obs_dim, spec.action_shape, instructed)
+    torch.manual_seed(cfg.seed)
+    order = np.random.default_rng(cfg.seed).permutation(len(pairs))
+    n_eval = int(round(cfg.eval_fraction * len(pairs)))
+    held, train = order[:n_eval], order[n_eval:]
+    model = StepRewardModel(spec)
+    fit = fit_preferences(model, pair_tensors(model, [pairs[i] for i in train], labels[train]), epochs=cfg.epochs,
+                          lr=cfg.lr, seed=cfg.seed, stop_accuracy=2.0)
+    out = {"pairs": len(pairs), "train": len(train), "held_out": len(held), **fit}
+    if len(held):
+        data = pair_tensors(model, [pairs[i] for i in held], labels[held])
+        with torch.no_grad():
+            _, right = pair_loss(model, data, torch.arange(len(held)).expand(spec.members, -1))
+        out["held_out_accuracy"] = float(right.float().mean())
+    model.save(cfg.output)
+    (Path(cfg.output) / "fit.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(f"{len(train)} pairs trained, training accuracy {fit['train_accuracy']:.3f}"
+          + (f", held-out accuracy {out['held_out_accuracy']:.3f} on {len(held)}" if len(held) else "") + f" -> {cfg.output}")
+    return 0
+
+
+def register(commands: dict[str, Command]) -> None:
+    commands["control run"] = Command(ControlConfig, run_control,
+                                  "train a policy (Stable-Baselines3) on a reward learned from a teacher's preferences")
+    commands["control fit"] = Command(FitConfig, run_fit, "train a step reward model on labelled segment pairs")

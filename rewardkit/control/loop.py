@@ -1,0 +1,189 @@
+"""The control loop (PEBBLE-style rounds) on Stable-Baselines3: the policy trains on the learned reward while the
+reward model learns from a teacher's answers to the queries it picks.
+
+  warm-up          `warmup` environment steps (SAC: random actions), recorded as episodes
+  each round       draw `oversample` x k candidate pairs of segments from recorded episodes, keep the k the
+                   selection rule ranks first, ask the teacher, refit the reward model on every label so far,
+                   relabel the SAC replay buffer with the new reward, train the policy until the next round
+The rounds are spaced evenly over the environment steps after the warm-up; the query budget is split evenly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from rewardkit.control.envs import INSTRUCTIONS, Episode, LearnedRewardVecEnv, action_features
+from rewardkit.control.learn import fit_preferences, pair_tensors
+from rewardkit.control.queries import select_queries
+from rewardkit.control.reward import StepRewardModel, StepRewardSpec
+from rewardkit.control.segments import Segment
+from rewardkit.control.teachers import TEACHERS, label_pairs, segment_margin
+from rewardkit.errors import ConfigError
+
+ALGORITHMS = {"sac": SAC, "ppo": PPO}
+
+
+@dataclass
+class LoopSettings:
+    env: str = "Pendulum-v1"
+    teacher: str = "oracle"
+    queries: int = 200
+    steps: int = 20_000
+    algorithm: str = "sac"
+    selection: str = "disagreement"
+    rounds: int = 10
+    segment: int = 50
+    oversample: int = 10
+    warmup: int = 1_000
+    epochs: int = 50
+    stop_accuracy: float = 0.97
+    lr: float = 3e-4
+    members: int = 3
+    hidden: int = 64
+    layers: int = 3
+    instructed: bool = False
+    n_envs: int = 1
+    seed: int = 0
+    algorithm_kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class LoopResult:
+    reward_model: StepRewardModel
+    policy: object                 # the Stable-Baselines3 algorithm
+    pairs: list[tuple[Segment, Segment]]
+    labels: np.ndarray
+    curve: list[dict]
+    timing: dict
+
+
+def reward_inputs(env: gym.Env, instructed: bool) -> tuple[int, int, tuple]:
+    """(obs_dim, action_dim, action shape) the reward model reads from `env`."""
+    space = env.observation_space
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        raise ConfigError(f"the control loop needs a flat Box observation space, got {space}")
+    obs_dim = space.shape[0]
+    if instructed:
+        if not hasattr(env.unwrapped, "instruction"):
+            raise ConfigError("an instructed reward model needs an environment that gives instructions, "
+                              "e.g. rewardkit/InstructedReach-v0")
+        obs_dim -= len(INSTRUCTIONS)  # the policy's one-hot copy of the instruction is not the reward model's
+    actions = action_features(np.asarray([env.action_space.sample()]), env.action_space)
+    return obs_dim, int(np.prod(actions.shape[1:])), actions.shape[1:]
+
+
+def draw_segments(episodes: list[Episode], n: int, length: int, rng: np.random.Generator) -> list[Segment]:
+    """n segments of `length` steps at random offsets in random episodes at least that long."""
+    long_enough = [e for e in episodes if len(e.rewards) >= length]
+    if not long_enough:
+        raise ConfigError(f"no recorded episode has {length} steps; use a shorter --segment")
+    out = []
+    for i in rng.integers(0, len(long_enough), n):
+        e = long_enough[i]
+        start = int(rng.integers(0, len(e.rewards) - length + 1))
+        window = slice(start, start + length)
+        out.append(Segment(e.observations[window], e.actions[window], e.instruction, e.rewards[window]))
+    return out
+
+
+def make_algorithm(settings: LoopSettings, venv) -> object:
+    algo = ALGORITHMS[settings.algorithm]
+    kwargs = dict(settings.algorithm_kwargs)
+    if settings.algorithm == "sac":
+        kwargs.setdefault("learning_starts", settings.warmup)
+    return algo("MlpPolicy", venv, seed=settings.seed, verbose=0, device="cpu", **kwargs)
+
+
+def relabel_replay_buffer(algorithm, model: StepRewardModel, instructed: bool) -> None:
+    """Rewrite the rewards stored in an off-policy algorithm's replay buffer with the current learned reward."""
+    buffer = getattr(algorithm, "replay_buffer", None)
+    if buffer is None:
+        return
+    size = buffer.buffer_size if buffer.full else buffer.pos
+    obs = buffer.observations[:size].reshape(size * buffer.n_envs, -1)
+    actions = algorithm.policy.unscale_action(buffer.actions[:size].reshape(size * buffer.n_envs, -1))
+    instructions = None
+    if instructed:
+        instructions = [INSTRUCTIONS[g] for g in obs[:, -len(INSTRUCTIONS):].argmax(axis=1)]
+    rewards = np.concatenate([model.reward(obs[i:i + 65536, : model.spec.obs_dim], actions[i:i + 65536],
+                                           None if instructions is None else instructions[i:i + 65536])
+                              for i in range(0, len(obs), 65536)])
+    buffer.rewards[:size] = rewards.reshape(size, buffer.n_envs)
+
+
+def run_loop(settings: LoopSettings, progress=None) -> LoopResult:
+    """Train a policy on a reward learned from `settings.queries` teacher answers; see the module docstring."""
+    if settings.teacher not in TEACHERS:
+        raise ConfigError(f"teacher must be one of {', '.join(TEACHERS)}, got {settings.teacher!r}")
+    if settings.algorithm not in ALGORITHMS:
+        raise ConfigError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {settings.algorithm!r}")
+    if settings.rounds < 1 or settings.queries < settings.rounds:
+        raise ConfigError(f"need at least one query per round ({settings.queries} queries, {settings.rounds} rounds)")
+    if settings.steps <= settings.warmup:
+        raise ConfigError(f"--steps {settings.steps} leaves no steps after the --warmup {settings.warmup}")
+    rng = np.random.default_rng(settings.seed)
+    torch.manual_seed(settings.seed)
+    probe = gym.make(settings.env)
+    obs_dim, action_dim, action_shape = reward_inputs(probe, settings.instructed)
+    chunk = action_shape[0] if len(action_shape) == 2 else 0
+    model = StepRewardModel(StepRewardSpec(obs_dim, action_dim if not chunk else action_shape[1], chunk=chunk,
+                                           members=settings.members, hidden=settings.hidden, layers=settings.layers,
+                                           instructed=settings.instructed)).eval()
+    venv = LearnedRewardVecEnv(DummyVecEnv([lambda: gym.make(settings.env)] * settings.n_envs), model)
+    venv.seed(settings.seed)
+    algorithm = make_algorithm(settings, venv)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    teacher = TEACHERS[settings.teacher]
+    pairs: list[tuple[Segment, Segment]] = []
+    labels: list[float] = []
+    curve: list[dict] = []
+    per_round = [settings.queries // settings.rounds + (i < settings.queries % settings.rounds) for i in range(settings.rounds)]
+    schedule = np.linspace(settings.warmup, settings.steps, settings.rounds + 1).astype(int)
+    timing = {"policy_seconds": 0.0, "reward_fit_seconds": 0.0, "query_seconds": 0.0}
+    started = time.perf_counter()
+    for r, k in enumerate(per_round):
+        t0 = time.perf_counter()
+        algorithm.learn(total_timesteps=int(schedule[r]) - algorithm.num_timesteps, reset_num_timesteps=False)
+        t1 = time.perf_counter()
+        episodes = list(venv.episodes)
+        candidates = draw_segments(episodes, 2 * k * settings.oversample, settings.segment, rng)
+        a, b = candidates[0::2], candidates[1::2]
+        returns_a, returns_b = model.score_segments(a), model.score_segments(b)
+        chosen = select_queries(settings.selection, returns_a, returns_b, k, rng)
+        floor = min(float(e.rewards.min()) for e in episodes)
+        margin = segment_margin(np.stack([s.rewards for s in candidates]), floor)
+        new = label_pairs(teacher, np.stack([a[i].rewards for i in chosen]), np.stack([b[i].rewards for i in chosen]),
+                          margin, floor, rng)
+        answered = [int(i) for i, label in zip(chosen, new, strict=True) if not np.isnan(label)]
+        pairs += [(a[i], b[i]) for i in answered]
+        labels += [float(x) for x in new if not np.isnan(x)]
+        t2 = time.perf_counter()
+        fit = fit_preferences(model, pair_tensors(model, pairs, np.asarray(labels)), epochs=settings.epochs,
+                              seed=settings.seed + r, optimizer=optimizer,
+                              stop_accuracy=settings.stop_accuracy) if pairs else {}
+        relabel_replay_buffer(algorithm, model, settings.instructed)
+        t3 = time.perf_counter()
+        timing["policy_seconds"] += t1 - t0
+        timing["query_seconds"] += t2 - t1
+        timing["reward_fit_seconds"] += t3 - t2
+        recent = venv.true_returns[-10:]
+        point = {"round": r, "env_steps": int(algorithm.num_timesteps), "queries": sum(per_round[:r + 1]),
+                 "labelled": len(labels), "skipped": k - len(answered),
+                 "recent_true_return": float(np.mean(recent)) if recent else None, **fit}
+        curve.append(point)
+        if progress:
+            progress(point)
+    t0 = time.perf_counter()
+    algorithm.learn(total_timesteps=settings.steps - algorithm.num_timesteps, reset_num_timesteps=False)
+    timing["policy_seconds"] += time.perf_counter() - t0
+    timing.update(total_seconds=time.perf_counter() - started, env_step_seconds=venv.step_seconds,
+                  reward_in_env_seconds=venv.reward_seconds,
+                  reward_share_of_env_step=venv.reward_seconds / max(venv.step_seconds + venv.reward_seconds, 1e-12))
+    return LoopResult(model, algorithm, pairs, np.asarray(labels, dtype=np.float32), curve, timing)

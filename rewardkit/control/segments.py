@@ -1,0 +1,131 @@
+"""Segments of trajectories, pairs of them with a preference label, and the JSONL file that holds such pairs.
+
+A pair record is {"a": SEGMENT, "b": SEGMENT, "label": P(a is preferred)} with
+SEGMENT = {"observations": [[...], ...] (T x D_obs), "actions": [[...], ...] (T x D_act, or T x K x D_act for action
+chunks), "instruction": "..." (optional), "rewards": [...] (optional true step rewards)}.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rewardkit.data.io import atomic_path
+from rewardkit.errors import DataError
+
+
+@dataclass
+class Segment:
+    observations: np.ndarray        # [T, D_obs]
+    actions: np.ndarray             # [T, D_act] or [T, K, D_act] (action chunks)
+    instruction: str | None = None
+    rewards: np.ndarray | None = None  # [T] the environment's true step rewards, when known
+
+    def __len__(self) -> int:
+        return len(self.observations)
+
+    def to_json(self) -> dict:
+        out = {"observations": self.observations.tolist(), "actions": self.actions.tolist()}
+        if self.instruction is not None:
+            out["instruction"] = self.instruction
+        if self.rewards is not None:
+            out["rewards"] = self.rewards.tolist()
+        return out
+
+
+def segment_from_json(value, where: str) -> Segment:
+    """A Segment from its JSON object; a DataError naming `where` and the field for anything malformed."""
+    if not isinstance(value, dict):
+        raise DataError(f"{where}: must be an object with observations and actions")
+    arrays = {}
+    for name in ("observations", "actions", "rewards"):
+        if name not in value:
+            if name == "rewards":
+                continue
+            raise DataError(f"{where}.{name}: missing")
+        try:
+            arrays[name] = np.asarray(value[name], dtype=np.float32)
+        except (ValueError, TypeError):
+            raise DataError(f"{where}.{name}: must be a rectangular array of numbers") from None
+    instruction = value.get("instruction")
+    if instruction is not None and not isinstance(instruction, str):
+        raise DataError(f"{where}.instruction: must be a string")
+    segment = Segment(arrays["observations"], arrays["actions"], instruction, arrays.get("rewards"))
+    check_segment(segment, where)
+    return segment
+
+
+def check_segment(segment: Segment, where: str, obs_dim: int | None = None, action_shape: tuple | None = None,
+                  instructed: bool | None = None) -> None:
+    """Shapes, finiteness and (when given) agreement with a model's inputs; errors name `where` and the field."""
+    obs, act = segment.observations, segment.actions
+    if obs.ndim != 2 or len(obs) == 0:
+        raise DataError(f"{where}.observations: must be T x D_obs with T >= 1, got shape {list(obs.shape)}")
+    if act.ndim not in (2, 3) or len(act) != len(obs):
+        raise DataError(f"{where}.actions: must be T x D_act or T x K x D_act with T = {len(obs)} (the "
+                        f"observations' length), got shape {list(act.shape)}")
+    for name, array in (("observations", obs), ("actions", act), ("rewards", segment.rewards)):
+        if array is not None and not np.isfinite(array).all():
+            step = int(np.argwhere(~np.isfinite(array))[0][0])
+            raise DataError(f"{where}.{name}: step {step} is NaN or infinite")
+    if segment.rewards is not None and segment.rewards.shape != (len(obs),):
+        raise DataError(f"{where}.rewards: must hold one number per step ({len(obs)}), got shape {list(segment.rewards.shape)}")
+    if obs_dim is not None and obs.shape[1] != obs_dim:
+        raise DataError(f"{where}.observations: the model takes {obs_dim} numbers per observation, got {obs.shape[1]}")
+    if action_shape is not None and tuple(act.shape[1:]) != tuple(action_shape):
+        raise DataError(f"{where}.actions: the model takes actions of shape {list(action_shape)} per step, "
+                        f"got {list(act.shape[1:])}")
+    if instructed is False and segment.instruction is not None:
+        raise DataError(f"{where}.instruction: the model was trained without instructions; leave it out")
+    if instructed and segment.instruction is None:
+        raise DataError(f"{where}.instruction: the model needs an instruction for every segment")
+
+
+def check_pair(a: Segment, b: Segment, where: str) -> None:
+    if len(a) != len(b):
+        raise DataError(f"{where}: segments a and b have different lengths ({len(a)} and {len(b)} steps); "
+                        f"a pair compares segments of one length")
+
+
+def read_pairs(path: str | Path) -> tuple[list[tuple[Segment, Segment]], np.ndarray]:
+    """Labelled pairs from a JSONL file: the pairs and their labels [N] (P(a is preferred))."""
+    pairs, labels = [], []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}: record {line_no}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{where}: not JSON ({err})") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{where}: must be an object with a, b and label")
+            a = segment_from_json(record.get("a"), f"{where}.a")
+            b = segment_from_json(record.get("b"), f"{where}.b")
+            check_pair(a, b, where)
+            label = record.get("label")
+            if isinstance(label, bool) or not isinstance(label, int | float) or not 0 <= label <= 1 or math.isnan(label):
+                raise DataError(f"{where}.label: must be P(a is preferred), a number in [0, 1]")
+            pairs.append((a, b))
+            labels.append(float(label))
+    if not pairs:
+        raise DataError(f"{path}: no labelled pairs")
+    return pairs, np.asarray(labels, dtype=np.float32)
+
+
+def write_pairs(path: str | Path, pairs: list[tuple[Segment, Segment]], labels: np.ndarray, extra: list[dict] | None = None) -> None:
+    """Labelled pairs as JSONL, written atomically; `extra` adds fields to each record (provenance)."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for i, ((a, b), label) in enumerate(zip(pairs, labels, strict=True)):
+            record = {"a": a.to_json(), "b": b.to_json(), "label": float(label), **(extra[i] if extra else {})}
+            f.write(json.dumps(record) + "\n")
+
+
+def stack(segments: list[Segment]) -> tuple[np.ndarray, np.ndarray]:
+    """Observations [B, T, D_obs] and actions [B, T, ...] of segments of one length."""
+    return np.stack([s.observations for s in segments]), np.stack([s.actions for s in segments])

@@ -1,0 +1,327 @@
+"""rewardkit.control: teachers, query selection, the step reward model, the reward wrappers, the loop on SB3."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+gym = pytest.importorskip("gymnasium")
+pytest.importorskip("stable_baselines3")
+
+from rewardkit.control.envs import INSTRUCTIONS, InstructedReach, LearnedReward, LearnedRewardVecEnv  # noqa: E402
+from rewardkit.control.learn import fit_preferences, pair_loss, pair_tensors  # noqa: E402
+from rewardkit.control.queries import query_scores, select_queries  # noqa: E402
+from rewardkit.control.reward import StepRewardModel, StepRewardSpec  # noqa: E402
+from rewardkit.control.segments import Segment, read_pairs, write_pairs  # noqa: E402
+from rewardkit.control.teachers import TEACHERS, Teacher, label_pairs, teacher_returns  # noqa: E402
+from rewardkit.errors import DataError, ModelError  # noqa: E402
+
+RNG = np.random.default_rng
+
+
+# ------------------------------------------------------------------ teachers
+
+
+def test_oracle_prefers_the_higher_return():
+    a = np.array([[1.0, 1.0], [0.0, 0.0], [2.0, -1.0], [-5.0, -5.0]])
+    b = np.array([[0.0, 0.0], [1.0, 0.5], [0.0, 0.5], [-6.0, -6.0]])
+    labels = label_pairs(TEACHERS["oracle"], a, b, margin=1.0, floor=0.0, rng=RNG(0))
+    assert labels.tolist() == [1.0, 0.0, 1.0, 1.0]  # never skips, whatever the returns' sign
+
+
+def test_stochastic_teacher_follows_bradley_terry():
+    """beta = 1 and a return difference of 1: a is chosen with probability sigmoid(1) = 0.731."""
+    n = 20_000
+    a, b = np.ones((n, 1)), np.zeros((n, 1))
+    labels = label_pairs(TEACHERS["stoch"], a, b, margin=1.0, floor=0.0, rng=RNG(0))
+    assert labels.mean() == pytest.approx(1 / (1 + math.exp(-1)), abs=0.015)
+
+
+def test_mistaken_teacher_flips_one_label_in_ten():
+    n = 20_000
+    labels = label_pairs(TEACHERS["mistake"], np.ones((n, 3)), np.zeros((n, 3)), margin=1.0, floor=0.0, rng=RNG(1))
+    assert (labels == 0).mean() == pytest.approx(0.1, abs=0.01)
+
+
+def test_skip_and_equal_thresholds_scale_with_the_margin():
+    # Returns measured from floor -1: a = [3, 0.2, 6], b = [2.9, 0.1, 2]; margin 5 -> thresholds 0.5.
+    a = np.array([[0.5, 0.5], [-0.9, -0.9], [2.0, 2.0]])
+    b = np.array([[0.45, 0.45], [-0.95, -0.95], [0.0, 0.0]])
+    equal = label_pairs(Teacher(eps_equal=0.1), a, b, margin=5.0, floor=-1.0, rng=RNG(0))
+    assert equal.tolist() == [0.5, 0.5, 1.0]
+    skip = label_pairs(Teacher(eps_skip=0.1), a, b, margin=5.0, floor=-1.0, rng=RNG(0))
+    assert skip[0] == 1.0 and math.isnan(skip[1]) and skip[2] == 1.0
+
+
+def test_myopic_teacher_weighs_the_end_of_a_segment():
+    """a: 1 at the start, b: 0.9 at the end; undiscounted a wins, with gamma 0.9 over 3 steps b wins
+    (0.81 against 0.9)."""
+    a, b = np.array([[1.0, 0.0, 0.0]]), np.array([[0.0, 0.0, 0.9]])
+    assert teacher_returns(a, 0.9).tolist() == pytest.approx([0.81])
+    assert label_pairs(TEACHERS["oracle"], a, b, 1.0, 0.0, RNG(0)).tolist() == [1.0]
+    assert label_pairs(TEACHERS["myopic"], a, b, 1.0, 0.0, RNG(0)).tolist() == [0.0]
+
+
+# ------------------------------------------------------------------ query selection
+
+
+def test_query_selection_on_a_scripted_ensemble():
+    """Three members' returns for four candidate pairs (rows: members; columns: pairs)."""
+    returns_a = np.array([[2.0, 0.0, 3.0, 0.5], [2.0, 0.0, -2.0, 0.5], [2.0, 0.0, 0.0, 0.5]])
+    returns_b = np.zeros((3, 4))
+    # Pair 2: members disagree (P = 0.95, 0.12, 0.5; mean 0.52). Pair 1: all say 0.5 -> highest entropy, no spread.
+    assert select_queries("disagreement", returns_a, returns_b, 2, RNG(0)).tolist()[0] == 2
+    assert select_queries("entropy", returns_a, returns_b, 2, RNG(0)).tolist() == [1, 2]
+    assert query_scores("disagreement", returns_a, returns_b)[[0, 1, 3]] == pytest.approx([0, 0, 0])
+    uniform = select_queries("uniform", returns_a, returns_b, 4, RNG(0))
+    assert sorted(uniform.tolist()) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="query selection"):
+        query_scores("random", returns_a, returns_b)
+
+
+# ------------------------------------------------------------------ the step reward model
+
+
+def test_step_reward_depends_on_its_own_step_only():
+    model = StepRewardModel(StepRewardSpec(obs_dim=3, action_dim=2)).eval()
+    obs, act = torch.randn(2, 5, 3), torch.randn(2, 5, 2)
+    base = model.step_rewards(obs, act)
+    assert base.shape == (3, 2, 5)
+    changed = obs.clone()
+    changed[:, 3] += 1.0
+    moved = model.step_rewards(changed, act)
+    assert torch.equal(moved[:, :, [0, 1, 2, 4]], base[:, :, [0, 1, 2, 4]])
+    assert not torch.equal(moved[:, :, 3], base[:, :, 3])
+    returns = model.segment_returns(obs, act)
+    assert torch.allclose(returns, base.sum(dim=2))
+
+
+def test_numpy_fast_path_equals_torch():
+    model = StepRewardModel(StepRewardSpec(obs_dim=4, action_dim=2, hidden=32)).eval()
+    x = np.random.default_rng(0).normal(size=(7, 6)).astype(np.float32)
+    with torch.no_grad():
+        plain = model.step_rewards(torch.from_numpy(x[:, :4]).unsqueeze(1), torch.from_numpy(x[:, 4:]).unsqueeze(1))[:, :, 0]
+    assert np.allclose(model.numpy_mlp()(x), plain.numpy(), atol=1e-6)
+
+
+def test_chunk_transformer_reads_action_chunks(tmp_path):
+    spec = StepRewardSpec(obs_dim=3, action_dim=2, chunk=4, architecture="chunk-transformer", members=2, layers=1)
+    model = StepRewardModel(spec).eval()
+    obs, chunks = np.zeros((5, 3), np.float32), np.random.default_rng(0).normal(size=(5, 4, 2)).astype(np.float32)
+    rewards = model.reward(obs, chunks, members=True)
+    assert rewards.shape == (2, 5) and np.all(np.abs(rewards) < 1)
+    model.save(tmp_path / "m")
+    assert np.array_equal(StepRewardModel.load(tmp_path / "m").reward(obs, chunks, members=True), rewards)
+    with pytest.raises(ModelError, match="chunk"):
+        StepRewardModel(StepRewardSpec(obs_dim=3, action_dim=2, architecture="chunk-transformer"))
+
+
+def test_bad_steps_name_the_field():
+    model = StepRewardModel(StepRewardSpec(obs_dim=3, action_dim=1)).eval()
+    with pytest.raises(ModelError, match="observations: the model takes 3"):
+        model.reward(np.zeros((2, 4)), np.zeros((2, 1)))
+    with pytest.raises(ModelError, match="actions: the model takes 2 steps of shape \\[1\\]"):
+        model.reward(np.zeros((2, 3)), np.zeros((2, 2)))
+    obs = np.zeros((3, 3))
+    obs[1, 2] = np.nan
+    with pytest.raises(ModelError, match="observations: step 1 is NaN"):
+        model.reward(obs, np.zeros((3, 1)))
+    with pytest.raises(ModelError, match="trained without instructions"):
+        model.reward(np.zeros((1, 3)), np.zeros((1, 1)), "reach the red target")
+
+
+def test_pairs_file_round_trip_and_bad_records(tmp_path):
+    rng = RNG(0)
+    seg = lambda t: Segment(rng.normal(size=(t, 3)).astype(np.float32), rng.normal(size=(t, 1)).astype(np.float32))  # noqa: E731
+    path = tmp_path / "pairs.jsonl"
+    write_pairs(path, [(seg(4), seg(4)), (seg(4), seg(4))], np.array([1.0, 0.5]))
+    pairs, labels = read_pairs(path)
+    assert len(pairs) == 2 and labels.tolist() == [1.0, 0.5] and pairs[0][0].observations.shape == (4, 3)
+
+    def bad(record: dict, message: str):
+        p = tmp_path / "bad.jsonl"
+        p.write_text(json.dumps(record) + "\n")
+        with pytest.raises(DataError, match=message):
+            read_pairs(p)
+
+    good = {"a": seg(4).to_json(), "b": seg(4).to_json(), "label": 1}
+    bad({**good, "b": seg(3).to_json()}, "record 1: segments a and b have different lengths \\(4 and 3")
+    nan = seg(4).to_json()
+    nan["observations"][2][0] = float("nan")
+    bad({**good, "a": nan}, "record 1.a.observations: step 2 is NaN")
+    bad({**good, "label": 1.5}, "record 1.label")
+    bad({**good, "a": {"observations": [[0.0]]}}, "record 1.a.actions: missing")
+
+
+# ------------------------------------------------------------------ learning from preferences
+
+
+def linear_task(n: int, rng: np.random.Generator, instructed: bool = False):
+    """Segments of 10 random steps; true step reward -x0^2 (or, instructed, +x0 / -x0 by the instruction)."""
+    out = []
+    for _ in range(n):
+        obs = rng.normal(size=(10, 2)).astype(np.float32)
+        act = rng.normal(size=(10, 1)).astype(np.float32)
+        text = INSTRUCTIONS[rng.integers(2)] if instructed else None
+        sign = 1.0 if text == INSTRUCTIONS[0] else -1.0
+        rewards = sign * obs[:, 0] if instructed else -obs[:, 0] ** 2
+        out.append(Segment(obs, act, text, rewards.astype(np.float32)))
+    return out
+
+
+def labelled(segments: list[Segment], rng):
+    pairs = list(zip(segments[0::2], segments[1::2], strict=True))
+    labels = label_pairs(TEACHERS["oracle"], np.stack([a.rewards for a, _ in pairs]),
+                         np.stack([b.rewards for _, b in pairs]), 1.0, 0.0, rng)
+    return pairs, labels
+
+
+def held_out_accuracy(model, pairs, labels) -> float:
+    data = pair_tensors(model, pairs, labels)
+    with torch.no_grad():
+        _, right = pair_loss(model, data, torch.arange(len(pairs)).expand(model.spec.members, -1))
+    return float(right.float().mean())
+
+
+def test_fit_learns_a_reward_from_oracle_preferences():
+    rng = RNG(0)
+    torch.manual_seed(0)
+    train, test = labelled(linear_task(400, rng), rng), labelled(linear_task(200, rng), rng)
+    model = StepRewardModel(StepRewardSpec(obs_dim=2, action_dim=1, hidden=32))
+    before = held_out_accuracy(model, *test)
+    fit = fit_preferences(model, pair_tensors(model, *train), epochs=40, lr=1e-3)
+    assert model.version == 1 and fit["epochs"] <= 40
+    assert held_out_accuracy(model, *test) > max(0.85, before + 0.2)
+    with pytest.raises(DataError, match="label 1: must be P"):
+        pair_tensors(model, train[0][:2], np.array([1.0, np.nan]))
+
+
+def test_instruction_is_what_tells_the_tasks_apart():
+    """The instruction flips the sign of the true reward: a model that reads it learns the task; one that does
+    not is near chance."""
+    rng = RNG(1)
+    train, test = labelled(linear_task(600, rng, True), rng), labelled(linear_task(200, rng, True), rng)
+    scores = {}
+    for instructed in (True, False):
+        torch.manual_seed(0)
+        model = StepRewardModel(StepRewardSpec(obs_dim=2, action_dim=1, hidden=32, instructed=instructed))
+        strip = (lambda p: p) if instructed else (lambda p: [(Segment(a.observations, a.actions), Segment(b.observations, b.actions)) for a, b in p])
+        fit_preferences(model, pair_tensors(model, strip(train[0]), train[1]), epochs=60, lr=1e-3, stop_accuracy=2.0)
+        scores[instructed] = held_out_accuracy(model, strip(test[0]), test[1])
+    assert scores[True] > 0.85 and scores[False] < 0.7
+
+
+# ------------------------------------------------------------------ environments and the loop
+
+
+def test_vec_wrapper_gives_the_model_reward_and_records_episodes():
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    model = StepRewardModel(StepRewardSpec(obs_dim=3, action_dim=1, hidden=16)).eval()
+    venv = LearnedRewardVecEnv(DummyVecEnv([lambda: gym.make("Pendulum-v1")] * 2), model)
+    venv.seed(0)
+    obs = venv.reset()
+    rng = RNG(0)
+    for _ in range(200):
+        actions = rng.uniform(-2, 2, (2, 1)).astype(np.float32)
+        new_obs, rewards, dones, infos = venv.step(actions)
+        assert np.allclose(rewards, model.reward(obs, actions), atol=1e-5)
+        assert all("true_reward" in info for info in infos)
+        obs = new_obs
+    assert len(venv.episodes) == 2 and venv.episodes[0].observations.shape == (200, 3)
+    assert venv.true_returns[0] == pytest.approx(float(venv.episodes[0].rewards.sum()), rel=1e-5)
+
+    single = LearnedReward(gym.make("Pendulum-v1"), model)
+    obs, _ = single.reset(seed=0)
+    _, reward, *_, info = single.step(np.array([0.5], np.float32))
+    assert reward == pytest.approx(float(model.reward(obs, np.array([0.5]))), abs=1e-6) and "true_reward" in info
+
+
+def test_instructed_reach_rewards_the_instructed_target():
+    env = InstructedReach()
+    obs, info = env.reset(seed=3)
+    assert info["instruction"] in INSTRUCTIONS and obs.shape == (6,)
+    goal = INSTRUCTIONS.index(info["instruction"])
+    assert obs[4 + goal] == 1.0
+    towards = np.sign(np.array([-0.6, 0.6]) if goal == 0 else np.array([0.6, 0.6])).astype(np.float32)
+    rewards = [env.step(towards)[1] for _ in range(5)]
+    assert rewards[-1] > rewards[0]
+
+
+def test_relabelled_replay_buffer_holds_the_learned_reward():
+    from stable_baselines3 import SAC
+
+    from rewardkit.control.loop import relabel_replay_buffer
+
+    model = StepRewardModel(StepRewardSpec(obs_dim=3, action_dim=1, hidden=16)).eval()
+    sac = SAC("MlpPolicy", gym.make("Pendulum-v1"), learning_starts=300, seed=0, device="cpu")
+    sac.learn(250)
+    relabel_replay_buffer(sac, model, instructed=False)
+    buffer = sac.replay_buffer
+    env_actions = buffer.actions[:250, 0] * 2.0  # Pendulum's torque is in [-2, 2]; the buffer keeps [-1, 1]
+    assert np.allclose(buffer.rewards[:250, 0], model.reward(buffer.observations[:250, 0], env_actions), atol=1e-5)
+
+
+def test_epic_distance_ignores_scale_and_shaping():
+    from rewardkit.control.quality import collect_episodes, epic_distance, pendulum_reward
+
+    episodes = collect_episodes("Pendulum-v1", None, 2, seed=0)
+    space = gym.make("Pendulum-v1").action_space
+    scaled = lambda o, a, t: 3.0 * pendulum_reward(o, a) + 5.0  # noqa: E731
+    assert epic_distance(pendulum_reward, pendulum_reward, episodes, space, RNG(0)) == pytest.approx(0, abs=1e-6)
+    assert epic_distance(scaled, pendulum_reward, episodes, space, RNG(0)) == pytest.approx(0, abs=1e-6)
+    opposite = lambda o, a, t: -pendulum_reward(o, a)  # noqa: E731
+    assert epic_distance(opposite, pendulum_reward, episodes, space, RNG(0)) == pytest.approx(1, abs=1e-6)
+
+
+def test_control_run_end_to_end(tmp_path, capsys):
+    from rewardkit.cli import main
+    from rewardkit.control.policy import load_policy
+
+    out = tmp_path / "run"
+    code = main(["control", "run", "--steps", "700", "--warmup", "300", "--queries", "6", "--rounds", "2",
+                 "--segment", "20", "--hidden", "16", "--eval-episodes", "1", "--output", str(out), "--no-progress"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["labelled"] == 6 and set(summary["held_out"]) >= {"pearson", "spearman", "epic"}
+    assert len(json.loads((out / "curve.json").read_text())) == 2 and (out / "curve.png").stat().st_size > 0
+    pairs, labels = read_pairs(out / "queries.jsonl")
+    assert len(pairs) == 6 and pairs[0][0].observations.shape == (20, 3)
+    policy = load_policy(out / "policy")
+    assert policy.predict(np.zeros(3, np.float32), deterministic=True)[0].shape == (1,)
+    assert not (tmp_path / "run.partial").exists()
+    assert main(["control", "fit", str(out / "queries.jsonl"), "--output", str(tmp_path / "fit"), "--epochs", "2",
+                 "--hidden", "8"]) == 0
+    assert StepRewardModel.load(tmp_path / "fit").spec.hidden == 8
+
+
+def test_control_run_refuses_bad_settings(capsys):
+    from rewardkit.cli import main
+
+    assert main(["control", "run", "--queries", "3", "--rounds", "5", "--output", "/nonexistent/x"]) == 2
+    assert "at least one query per round" in capsys.readouterr().err
+
+
+def test_served_step_rewards_equal_the_model_and_refuse_bad_steps():
+    pytest.importorskip("fastapi")
+    import httpx
+
+    from rewardkit.serve.app import ServeConfig, create_app
+    from rewardkit.serve.background import BackgroundServer
+
+    model = StepRewardModel(StepRewardSpec(obs_dim=3, action_dim=1, hidden=16)).eval()
+    obs, actions = np.random.default_rng(0).normal(size=(2, 5, 3)), np.random.default_rng(1).normal(size=(5, 1))
+    with BackgroundServer(create_app(model, ServeConfig(model="test"))) as server:
+        ok = httpx.post(f"{server.url}/v1/step_rewards", json={"observations": obs[0].tolist(), "actions": actions.tolist()})
+        assert ok.status_code == 200
+        body = ok.json()
+        assert np.allclose(body["rewards"], model.reward(obs[0], actions), atol=1e-6) and len(body["uncertainty"]) == 5
+        bad = httpx.post(f"{server.url}/v1/step_rewards", json={"observations": [[0, 0]], "actions": [[0]]})
+        assert bad.status_code == 422 and "observations: the model takes 3" in bad.json()["error"]
+        nan = httpx.post(f"{server.url}/v1/step_rewards", content='{"observations": [[0, 0, NaN]], "actions": [[0]]}')
+        assert nan.status_code == 422 and "step 0 is NaN" in nan.json()["error"]
+        assert httpx.post(f"{server.url}/v1/score", json={"inputs": []}).status_code == 404
