@@ -325,3 +325,35 @@ def test_served_step_rewards_equal_the_model_and_refuse_bad_steps():
         nan = httpx.post(f"{server.url}/v1/step_rewards", content='{"observations": [[0, 0, NaN]], "actions": [[0]]}')
         assert nan.status_code == 422 and "step 0 is NaN" in nan.json()["error"]
         assert httpx.post(f"{server.url}/v1/score", json={"inputs": []}).status_code == 404
+
+
+def test_frames_through_a_small_cnn(tmp_path):
+    """The true step reward is a frame's brightness (the state says nothing): the model learns it from frames."""
+    rng = RNG(2)
+
+    def segment():
+        brightness = rng.uniform(0, 1, 6).astype(np.float32)
+        frames = (brightness[:, None, None, None] * np.ones((6, 1, 12, 12), np.float32)
+                  + 0.05 * rng.normal(size=(6, 1, 12, 12)).astype(np.float32))
+        return Segment(np.zeros((6, 2), np.float32), np.zeros((6, 1), np.float32), None, brightness, frames)
+
+    train, test = labelled([segment() for _ in range(300)], rng), labelled([segment() for _ in range(100)], rng)
+    torch.manual_seed(0)
+    model = StepRewardModel(StepRewardSpec(obs_dim=2, action_dim=1, hidden=16, members=2, frame_shape=[1, 12, 12]))
+    fit_preferences(model, pair_tensors(model, *train), epochs=30, lr=1e-3)
+    assert held_out_accuracy(model, *test) > 0.8
+    assert model.numpy_mlp() is None  # frames need the CNN: the env-loop fast path does not apply
+    write_pairs(tmp_path / "p.jsonl", test[0][:2], test[1][:2])
+    pairs, _ = read_pairs(tmp_path / "p.jsonl")
+    assert pairs[0][0].frames.shape == (6, 1, 12, 12)
+    model.save(tmp_path / "m")
+    frames = pairs[0][0].frames
+    assert np.allclose(StepRewardModel.load(tmp_path / "m").reward(np.zeros((6, 2)), np.zeros((6, 1)), frames=frames),
+                       model.reward(np.zeros((6, 2)), np.zeros((6, 1)), frames=frames))
+    with pytest.raises(ModelError, match="frames: the model needs a frame"):
+        model.reward(np.zeros((6, 2)), np.zeros((6, 1)))
+    with pytest.raises(DataError, match="frames: the model takes frames of shape \\[1, 12, 12\\]"):
+        model.score_segments([Segment(np.zeros((6, 2), np.float32), np.zeros((6, 1), np.float32), None, None,
+                                      np.zeros((6, 1, 8, 8), np.float32))])
+    with pytest.raises(ModelError, match="state observations only"):
+        LearnedReward(gym.make("Pendulum-v1"), model)

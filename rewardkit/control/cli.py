@@ -127,7 +127,7 @@ def run_control(cfg: ControlConfig) -> int:
     if output.exists():
         shutil.rmtree(output)
     staging.rename(output)
-    held = summary["held_out"]
+    held = {k: (v if v is not None else float("nan")) for k, v in summary["held_out"].items()}
     print(f"true return {summary['true_return']:.1f} (random {summary['random_return']:.1f}"
           + (f", true-reward {cfg.algorithm} {summary['true_reward_policy_return']:.1f}, normalised "
              f"{summary['normalised_return']:.3f}" if cfg.reference else "")
@@ -140,7 +140,8 @@ def run_control(cfg: ControlConfig) -> int:
 @dataclass
 class FitConfig:
     """Train a step reward model on labelled segment pairs from a file (JSONL: {"a": SEGMENT, "b": SEGMENT,
-    "label": P(a is preferred)}, SEGMENT = {"observations", "actions", optional "instruction"}), e.g. the
+    "label": P(a is preferred)}, SEGMENT = {"observations", "actions", optional "instruction", optional "frames"
+    T x C x H x W}), e.g. the
     queries.jsonl of a `rewardkit control run` or labels people gave. Holds out --eval-fraction of the pairs and
     reports the preference accuracy on them."""
 
@@ -176,12 +177,14 @@ def run_fit(cfg: FitConfig) -> int:
     first = pairs[0][0]
     chunked = first.actions.ndim == 3
     instructed = first.instruction is not None
+    frame_shape = list(first.frames.shape[1:]) if first.frames is not None else []
     spec = StepRewardSpec(first.observations.shape[1], first.actions.shape[-1], chunk=first.actions.shape[1] if chunked else 0,
                           architecture=cfg.architecture, members=cfg.members, hidden=cfg.hidden, layers=cfg.layers,
-                          instructed=instructed)
-    for i, (a, b) in enumerate(pairs):
+                          instructed=instructed, frame_shape=frame_shape)
+    for i, (a, b) in enumerate(pairs):  # every record must fit the model the first one asks for
         for name, s in (("a", a), ("b", b)):
-            check_segment(s, f"{cfg.pairs}: record {i + 1}.{name}", spec.obs_dim, spec.action_shape, instructed)
+            check_segment(s, f"{cfg.pairs}: record {i + 1}.{name}", spec.obs_dim, spec.action_shape, instructed,
+                          frame_shape)
     torch.manual_seed(cfg.seed)
     order = np.random.default_rng(cfg.seed).permutation(len(pairs))
     n_eval = int(round(cfg.eval_fraction * len(pairs)))

@@ -24,6 +24,7 @@ import torch
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from rewardkit.control.reward import StepRewardModel
+from rewardkit.errors import ModelError
 
 INSTRUCTIONS = ("reach the red target", "reach the blue target")
 TARGETS = np.array([[-0.6, 0.6], [0.6, 0.6]], dtype=np.float32)
@@ -93,6 +94,8 @@ class LearnedRewardVecEnv(VecEnvWrapper):
     NumPy (model.numpy_mlp) instead of torch."""
 
     def __init__(self, venv, model: StepRewardModel, keep: int = 2000, fast: bool = True):
+        if model.spec.frame_shape:
+            raise ModelError("the environment wrappers pass state observations only; this model also needs frames")
         super().__init__(venv)
         self.model, self.fast = model, fast
         self.episodes: deque[Episode] = deque(maxlen=keep)
@@ -162,6 +165,8 @@ class LearnedReward(gym.Wrapper):
     """One gymnasium environment whose reward is the learned one; the true reward goes to info["true_reward"]."""
 
     def __init__(self, env: gym.Env, model: StepRewardModel):
+        if model.spec.frame_shape:
+            raise ModelError("the environment wrappers pass state observations only; this model also needs frames")
         super().__init__(env)
         self.model = model
         self._last_obs = None

@@ -20,11 +20,13 @@ from rewardkit.losses.preference import preference_nll
 @dataclass
 class PairTensors:
     """Labelled pairs ready for training: obs [2, N, T, D_obs], actions [2, N, T, ...], instruction embeddings
-    [2, N, E] or None, labels [N] = P(a is preferred). Index 0 of the first dimension is segment a."""
+    [2, N, E] or None, frames [2, N, T, C, H, W] or None, labels [N] = P(a is preferred). Index 0 of the first
+    dimension is segment a."""
 
     obs: torch.Tensor
     actions: torch.Tensor
     instruction: torch.Tensor | None
+    frames: torch.Tensor | None
     labels: torch.Tensor
 
     def __len__(self) -> int:
@@ -42,14 +44,19 @@ def pair_tensors(model: StepRewardModel, pairs: list[tuple[Segment, Segment]], l
     if model.spec.instructed:
         instruction = torch.stack([model.embed_instructions([a.instruction for a, _ in pairs]),
                                    model.embed_instructions([b.instruction for _, b in pairs])])
-    return PairTensors(obs, act, instruction, torch.as_tensor(labels, dtype=torch.float32))
+    frames = None
+    if model.spec.frame_shape:
+        frames = torch.as_tensor(np.stack([np.stack([a.frames for a, _ in pairs]), np.stack([b.frames for _, b in pairs])]))
+    return PairTensors(obs, act, instruction, frames, torch.as_tensor(labels, dtype=torch.float32))
 
 
 def pair_loss(model: StepRewardModel, data: PairTensors, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean Bradley-Terry loss over members, member m on pairs index[m] ([M, b]); and whether each member's
     higher return falls on the preferred segment [M, b] (pairs labelled 0.5 count as right)."""
-    inst = data.instruction
-    returns = [model.segment_returns(data.obs[s][index], data.actions[s][index], None if inst is None else inst[s][index])
+    def part(x: torch.Tensor | None, s: int) -> torch.Tensor | None:
+        return None if x is None else x[s][index]
+
+    returns = [model.segment_returns(part(data.obs, s), part(data.actions, s), part(data.instruction, s), part(data.frames, s))
                for s in (0, 1)]
     diff = returns[0] - returns[1]                      # [M, b]
     label = data.labels[index]

@@ -67,14 +67,17 @@ def normalised_return(value: float, random: float, expert: float) -> float:
 
 
 def return_agreement(model: StepRewardModel, segments: list[Segment], rng: np.random.Generator) -> dict:
-    """Pearson and Spearman of learned vs true segment returns, and the preference accuracy over random pairs."""
+    """Pearson and Spearman of learned vs true segment returns, and the preference accuracy over random pairs;
+    None where undefined (a constant true reward, such as CartPole's 1 per step, orders no segments)."""
     learned = model.score_segments(segments).mean(axis=0)
     true = np.array([s.rewards.sum() for s in segments])
     i, j = rng.integers(0, len(segments), (2, 4 * len(segments)))
     keep = true[i] != true[j]
-    accuracy = float(np.mean((learned[i] > learned[j])[keep] == (true[i] > true[j])[keep]))
-    return {"pearson": float(stats.pearsonr(learned, true)[0]), "spearman": float(stats.spearmanr(learned, true)[0]),
-            "preference_accuracy": accuracy}
+    varied = np.ptp(true) > 0 and np.ptp(learned) > 0
+    return {"pearson": float(stats.pearsonr(learned, true)[0]) if varied else None,
+            "spearman": float(stats.spearmanr(learned, true)[0]) if varied else None,
+            "preference_accuracy": float(np.mean((learned[i] > learned[j])[keep] == (true[i] > true[j])[keep]))
+            if keep.any() else None}
 
 
 def epic_distance(learned: Callable, true: Callable, episodes: list[Episode], action_space: gym.Space,

@@ -5,7 +5,8 @@ Two architectures, both ensembles of M members:
   weights are stacked [M, in, out] so one batched matmul per layer runs them all (fast inside an env loop).
 - "chunk-transformer": for action chunks; per member, a small transformer reads one token for the observation (with
   the instruction) and one per action of the chunk, and its reward comes from the observation token.
-The instruction is embedded by the bundled MiniLM text encoder (frozen, one vector per distinct instruction).
+The instruction is embedded by the bundled MiniLM text encoder (frozen, one vector per distinct instruction). Camera
+frames [C, H, W] (small: a CPU model) pass through each member's own small CNN, whose features join the observation.
 Step rewards are tanh-bounded, as in PEBBLE, so a segment's return cannot grow without limit.
 
 A saved model is a directory with control_reward.json (StepRewardSpec) and model.safetensors; never a pickle.
@@ -43,6 +44,8 @@ class StepRewardSpec:
     layers: int = 3
     instructed: bool = False       # takes a language instruction (embedded by the bundled MiniLM)
     instruction_dim: int = 384     # MiniLM's embedding width
+    frame_shape: list[int] = dataclasses.field(default_factory=list)  # [C, H, W] of a camera frame per step; [] = none
+    frame_features: int = 32       # what each member's CNN makes of a frame
 
     @property
     def action_shape(self) -> tuple[int, ...]:
@@ -80,6 +83,18 @@ class ChunkTransformer(nn.Module):
         return self.out(self.encoder(tokens)[:, 0]).squeeze(-1)
 
 
+class FrameCNN(nn.Module):
+    """One member's frame encoder: frames [N, C, H, W] -> features [N, F] (two strided convolutions, average pool)."""
+
+    def __init__(self, channels: int, features: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(channels, 16, 5, stride=2), nn.ReLU(), nn.Conv2d(16, 32, 3, stride=2),
+                                 nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, features))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.net(frames)
+
+
 class StepRewardModel(nn.Module):
     def __init__(self, spec: StepRewardSpec):
         super().__init__()
@@ -88,7 +103,9 @@ class StepRewardModel(nn.Module):
         if spec.architecture == "chunk-transformer" and not spec.chunk:
             raise ModelError("the chunk-transformer reads action chunks: set chunk (actions per step) >= 1")
         self.spec = spec
-        obs_in = spec.obs_dim + (spec.instruction_dim if spec.instructed else 0)
+        obs_in = spec.obs_dim + (spec.instruction_dim if spec.instructed else 0) + (spec.frame_features if spec.frame_shape else 0)
+        if spec.frame_shape:
+            self.cnn = nn.ModuleList(FrameCNN(spec.frame_shape[0], spec.frame_features) for _ in range(spec.members))
         if spec.architecture == "mlp":
             widths = [obs_in + math.prod(spec.action_shape)] + [spec.hidden] * spec.layers + [1]
             self.mlp = nn.ModuleList(EnsembleLinear(spec.members, a, b) for a, b in zip(widths, widths[1:], strict=False))
@@ -98,20 +115,26 @@ class StepRewardModel(nn.Module):
         self._texts = None  # the instruction encoder, loaded on first use
         self.version = 0    # bumped by every fit, so copies of the weights (numpy_mlp) know they are stale
 
-    def step_rewards(self, obs: torch.Tensor, actions: torch.Tensor, instruction: torch.Tensor | None = None) -> torch.Tensor:
+    def step_rewards(self, obs: torch.Tensor, actions: torch.Tensor, instruction: torch.Tensor | None = None,
+                     frames: torch.Tensor | None = None) -> torch.Tensor:
         """Rewards [M, B, T] for observations [B, T, D_obs], actions [B, T, *action_shape] and, for an instructed
-        model, instruction embeddings [B, E] (one per segment); every member reads the same steps."""
+        model, instruction embeddings [B, E] (one per segment), for a model with frames, frames [B, T, C, H, W];
+        every member reads the same steps."""
         M = self.spec.members
-        shared = [x.expand(M, *x.shape) if x is not None else None for x in (obs, actions, instruction)]
+        shared = [x.expand(M, *x.shape) if x is not None else None for x in (obs, actions, instruction, frames)]
         return self.member_step_rewards(*shared)
 
-    def member_step_rewards(self, obs: torch.Tensor, actions: torch.Tensor,
-                            instruction: torch.Tensor | None = None) -> torch.Tensor:
+    def member_step_rewards(self, obs: torch.Tensor, actions: torch.Tensor, instruction: torch.Tensor | None = None,
+                            frames: torch.Tensor | None = None) -> torch.Tensor:
         """Rewards [M, B, T] when each member reads its own segments: obs [M, B, T, D_obs], actions
-        [M, B, T, *action_shape], instruction [M, B, E] (training gives each member its own order of the data)."""
+        [M, B, T, *action_shape], instruction [M, B, E], frames [M, B, T, C, H, W] (training gives each member its
+        own order of the data)."""
         M, B, T = obs.shape[:3]
         if self.spec.instructed:
             obs = torch.cat([obs, instruction.unsqueeze(2).expand(M, B, T, -1)], dim=-1)
+        if self.spec.frame_shape:
+            seen = torch.stack([cnn(f.reshape(B * T, *f.shape[2:])) for cnn, f in zip(self.cnn, frames, strict=True)])
+            obs = torch.cat([obs, seen.reshape(M, B, T, -1)], dim=-1)
         if self.spec.architecture == "mlp":
             x = torch.cat([obs, actions.reshape(M, B, T, -1)], dim=-1).reshape(M, B * T, -1)
             for i, layer in enumerate(self.mlp):
@@ -122,11 +145,12 @@ class StepRewardModel(nn.Module):
         return torch.stack([torch.tanh(member(o, c)) for member, o, c in
                             zip(self.members, obs.reshape(M, B * T, -1), chunks, strict=True)]).reshape(M, B, T)
 
-    def segment_returns(self, obs: torch.Tensor, actions: torch.Tensor, instruction: torch.Tensor | None = None) -> torch.Tensor:
+    def segment_returns(self, obs: torch.Tensor, actions: torch.Tensor, instruction: torch.Tensor | None = None,
+                        frames: torch.Tensor | None = None) -> torch.Tensor:
         """Each member's return of each segment [M, B]: the sum aggregate of its step rewards. Inputs as for
         step_rewards, or with a leading member dimension as for member_step_rewards."""
         per_member = obs.dim() == 4
-        per_step = (self.member_step_rewards if per_member else self.step_rewards)(obs, actions, instruction)
+        per_step = (self.member_step_rewards if per_member else self.step_rewards)(obs, actions, instruction, frames)
         M, B, T = per_step.shape
         mask = torch.ones(M * B, T, dtype=torch.bool)
         return aggregate_steps(per_step.reshape(M * B, T), mask, "sum").reshape(M, B)
@@ -135,7 +159,7 @@ class StepRewardModel(nn.Module):
         """The MLP ensemble as a NumPy function of step inputs x [N, F] (observation, instruction embedding,
         flattened action) -> rewards [M, N], for inside an environment loop: one small batch per step, where a
         NumPy matmul costs microseconds and a torch call tens of them. Equal to step_rewards (tested)."""
-        if self.spec.architecture != "mlp":
+        if self.spec.architecture != "mlp" or self.spec.frame_shape:
             return None
         layers = [(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in self.mlp]
 
@@ -161,20 +185,25 @@ class StepRewardModel(nn.Module):
         return self._texts(instructions)
 
     @torch.inference_mode()
-    def reward(self, obs, actions, instruction: str | list[str] | None = None, members: bool = False) -> np.ndarray:
-        """reward(obs, action[, instruction]) for N steps: obs [N, D_obs], actions [N, *action_shape] (or one step
-        without the N) -> rewards [N], the members' mean (or [M, N] with members=True)."""
+    def reward(self, obs, actions, instruction: str | list[str] | None = None, frames=None,
+               members: bool = False) -> np.ndarray:
+        """reward(obs, action[, instruction][, frames]) for N steps: obs [N, D_obs], actions [N, *action_shape],
+        frames [N, C, H, W] (or one step without the N) -> rewards [N], the members' mean (or [M, N] with
+        members=True)."""
         obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32))
         act_t = torch.as_tensor(np.asarray(actions, dtype=np.float32))
+        frames_t = None if frames is None else torch.as_tensor(np.asarray(frames, dtype=np.float32))
         single = obs_t.dim() == 1
         if single:
             obs_t, act_t = obs_t.unsqueeze(0), act_t.unsqueeze(0)
+            frames_t = None if frames_t is None else frames_t.unsqueeze(0)
         n = len(obs_t)
         texts = [instruction] * n if instruction is None or isinstance(instruction, str) else list(instruction)
-        check_steps(self.spec, obs_t, act_t, texts)
+        check_steps(self.spec, obs_t, act_t, texts, frames_t)
         emb = self.embed_instructions(texts)
         # Each step is a segment of one step.
-        per_step = self.step_rewards(obs_t.unsqueeze(1), act_t.unsqueeze(1), emb)[:, :, 0]
+        per_step = self.step_rewards(obs_t.unsqueeze(1), act_t.unsqueeze(1), emb,
+                                     None if frames_t is None else frames_t.unsqueeze(1))[:, :, 0]
         out = per_step if members else per_step.mean(dim=0)
         out = out.numpy()
         return out[..., 0] if single else out
@@ -183,10 +212,12 @@ class StepRewardModel(nn.Module):
     def score_segments(self, segments: list[Segment], where: str = "segment") -> np.ndarray:
         """Each member's return of each segment [M, B] (segments of one length)."""
         for i, s in enumerate(segments):
-            check_segment(s, f"{where} {i}", self.spec.obs_dim, self.spec.action_shape, self.spec.instructed)
+            check_segment(s, f"{where} {i}", self.spec.obs_dim, self.spec.action_shape, self.spec.instructed,
+                          self.spec.frame_shape)
         obs = torch.as_tensor(np.stack([s.observations for s in segments]))
         act = torch.as_tensor(np.stack([s.actions for s in segments]))
-        return self.segment_returns(obs, act, self.embed_instructions([s.instruction for s in segments])).numpy()
+        frames = torch.as_tensor(np.stack([s.frames for s in segments])) if self.spec.frame_shape else None
+        return self.segment_returns(obs, act, self.embed_instructions([s.instruction for s in segments]), frames).numpy()
 
     # ------------------------------------------------------------ saving and loading
 
@@ -208,14 +239,22 @@ class StepRewardModel(nn.Module):
         return model.eval()
 
 
-def check_steps(spec: StepRewardSpec, obs: torch.Tensor, actions: torch.Tensor, instructions: list) -> None:
+def check_steps(spec: StepRewardSpec, obs: torch.Tensor, actions: torch.Tensor, instructions: list,
+                frames: torch.Tensor | None = None) -> None:
     """Steps [N, ...] against the model's inputs; a ModelError naming the field and the first bad step."""
+    if bool(spec.frame_shape) != (frames is not None):
+        raise ModelError("frames: " + (f"the model needs a frame {spec.frame_shape} per step" if spec.frame_shape
+                                       else "the model was trained without frames; leave them out"))
+    if frames is not None and (tuple(frames.shape[1:]) != tuple(spec.frame_shape) or len(frames) != len(obs)):
+        raise ModelError(f"frames: the model takes {len(obs)} frames of shape {spec.frame_shape}, got {list(frames.shape)}")
     if obs.dim() != 2 or obs.shape[1] != spec.obs_dim:
         raise ModelError(f"observations: the model takes {spec.obs_dim} numbers per step, got shape {list(obs.shape)}")
     if tuple(actions.shape[1:]) != spec.action_shape or len(actions) != len(obs):
         raise ModelError(f"actions: the model takes {len(obs)} steps of shape {list(spec.action_shape)}, "
                          f"got shape {list(actions.shape)}")
-    for name, x in (("observations", obs), ("actions", actions)):
+    for name, x in (("observations", obs), ("actions", actions), ("frames", frames)):
+        if x is None:
+            continue
         bad = ~torch.isfinite(x.reshape(len(x), -1)).all(dim=1)
         if bad.any():
             raise ModelError(f"{name}: step {int(bad.nonzero()[0])} is NaN or infinite")

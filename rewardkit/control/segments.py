@@ -2,7 +2,8 @@
 
 A pair record is {"a": SEGMENT, "b": SEGMENT, "label": P(a is preferred)} with
 SEGMENT = {"observations": [[...], ...] (T x D_obs), "actions": [[...], ...] (T x D_act, or T x K x D_act for action
-chunks), "instruction": "..." (optional), "rewards": [...] (optional true step rewards)}.
+chunks), "instruction": "..." (optional), "frames": T x C x H x W (optional camera frames), "rewards": [...]
+(optional true step rewards)}.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Segment:
     actions: np.ndarray             # [T, D_act] or [T, K, D_act] (action chunks)
     instruction: str | None = None
     rewards: np.ndarray | None = None  # [T] the environment's true step rewards, when known
+    frames: np.ndarray | None = None   # [T, C, H, W] a camera frame per step, when the model sees them
 
     def __len__(self) -> int:
         return len(self.observations)
@@ -34,6 +36,8 @@ class Segment:
             out["instruction"] = self.instruction
         if self.rewards is not None:
             out["rewards"] = self.rewards.tolist()
+        if self.frames is not None:
+            out["frames"] = self.frames.tolist()
         return out
 
 
@@ -42,9 +46,9 @@ def segment_from_json(value, where: str) -> Segment:
     if not isinstance(value, dict):
         raise DataError(f"{where}: must be an object with observations and actions")
     arrays = {}
-    for name in ("observations", "actions", "rewards"):
+    for name in ("observations", "actions", "rewards", "frames"):
         if name not in value:
-            if name == "rewards":
+            if name in ("rewards", "frames"):
                 continue
             raise DataError(f"{where}.{name}: missing")
         try:
@@ -54,13 +58,13 @@ def segment_from_json(value, where: str) -> Segment:
     instruction = value.get("instruction")
     if instruction is not None and not isinstance(instruction, str):
         raise DataError(f"{where}.instruction: must be a string")
-    segment = Segment(arrays["observations"], arrays["actions"], instruction, arrays.get("rewards"))
+    segment = Segment(arrays["observations"], arrays["actions"], instruction, arrays.get("rewards"), arrays.get("frames"))
     check_segment(segment, where)
     return segment
 
 
 def check_segment(segment: Segment, where: str, obs_dim: int | None = None, action_shape: tuple | None = None,
-                  instructed: bool | None = None) -> None:
+                  instructed: bool | None = None, frame_shape: list[int] | None = None) -> None:
     """Shapes, finiteness and (when given) agreement with a model's inputs; errors name `where` and the field."""
     obs, act = segment.observations, segment.actions
     if obs.ndim != 2 or len(obs) == 0:
@@ -68,7 +72,10 @@ def check_segment(segment: Segment, where: str, obs_dim: int | None = None, acti
     if act.ndim not in (2, 3) or len(act) != len(obs):
         raise DataError(f"{where}.actions: must be T x D_act or T x K x D_act with T = {len(obs)} (the "
                         f"observations' length), got shape {list(act.shape)}")
-    for name, array in (("observations", obs), ("actions", act), ("rewards", segment.rewards)):
+    frames = segment.frames
+    if frames is not None and (frames.ndim != 4 or len(frames) != len(obs)):
+        raise DataError(f"{where}.frames: must be T x C x H x W with T = {len(obs)}, got shape {list(frames.shape)}")
+    for name, array in (("observations", obs), ("actions", act), ("rewards", segment.rewards), ("frames", frames)):
         if array is not None and not np.isfinite(array).all():
             step = int(np.argwhere(~np.isfinite(array))[0][0])
             raise DataError(f"{where}.{name}: step {step} is NaN or infinite")
@@ -83,6 +90,11 @@ def check_segment(segment: Segment, where: str, obs_dim: int | None = None, acti
         raise DataError(f"{where}.instruction: the model was trained without instructions; leave it out")
     if instructed and segment.instruction is None:
         raise DataError(f"{where}.instruction: the model needs an instruction for every segment")
+    if frame_shape is not None and bool(frame_shape) != (frames is not None):
+        raise DataError(f"{where}.frames: " + ("the model needs a frame per step" if frame_shape else
+                                               "the model was trained without frames; leave them out"))
+    if frame_shape and list(frames.shape[1:]) != list(frame_shape):
+        raise DataError(f"{where}.frames: the model takes frames of shape {list(frame_shape)}, got {list(frames.shape[1:])}")
 
 
 def check_pair(a: Segment, b: Segment, where: str) -> None:
