@@ -89,6 +89,8 @@ RULES = {  # folder -> rewardkit packages its modules must not import
     "bon": ("rewardkit.train", "rewardkit.serve"),
     "judge": ("rewardkit.train", "rewardkit.serve", "rewardkit.bon", "rewardkit.eval"),
     "rl": ("rewardkit.train", "rewardkit.serve", "rewardkit.bon", "rewardkit.judge"),
+    "control": ("rewardkit.train", "rewardkit.serve", "rewardkit.eval", "rewardkit.bon", "rewardkit.judge",
+                "rewardkit.rl", "rewardkit.generation"),
 }
 
 

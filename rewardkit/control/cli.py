@@ -61,6 +61,7 @@ class ControlConfig:
     reference: bool = False
     """also train the same algorithm on the true reward, to report the normalised return (doubles the time)"""
     seed: int = 0
+    """seeds the environments, the policy, the reward model and the teacher"""
     output: str = "runs/control"
     """directory for the run's outputs (written whole at the end, never half)"""
     threads: Threads = 1
@@ -152,12 +153,19 @@ class FitConfig:
     architecture: Literal["mlp", "chunk-transformer"] = "mlp"
     """per-step MLP, or a transformer over an action chunk's actions (actions T x K x D_act)"""
     members: int = 3
+    """reward models in the ensemble"""
     hidden: int = 64
+    """width of each member's hidden layers"""
     layers: int = 3
+    """hidden layers per member (transformer layers for the chunk-transformer)"""
     epochs: int = 50
+    """passes over the training pairs"""
     lr: float = 3e-4
+    """Adam's learning rate"""
     eval_fraction: float = 0.2
+    """share of the pairs held out to report accuracy on"""
     seed: int = 0
+    """seeds the split and the initial weights"""
     threads: Threads = 1
 
 
