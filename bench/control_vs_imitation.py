@@ -211,6 +211,8 @@ def main() -> int:
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=10, help="query rounds (imitation: iterations)")
     parser.add_argument("--segment", type=int, default=50, help="steps per segment (imitation: fragment length)")
+    parser.add_argument("--references", default="", help="reuse the reference runs of an earlier results file "
+                        "(same env, steps, warm-up and seeds) instead of training them again")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--output", default="")
     args = parser.parse_args()
@@ -221,13 +223,20 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     common = {"env": args.env, "steps": args.steps, "warmup": args.warmup, "eval_episodes": args.eval_episodes,
               "rounds": args.rounds, "segment": args.segment}
-    specs = [{"method": "reference", "seed": s, "teacher": None, "queries": 0, **common} for s in seeds]
+    reused = []
+    if args.references:
+        earlier = json.loads(Path(args.references).read_text())
+        reused = [r for r in earlier["runs"] if r["method"] == "reference" and r["seed"] in seeds
+                  and all(r[k] == v for k, v in common.items() if k in r)]
+        if len(reused) != len(seeds):
+            parser.error(f"{args.references} has no reference run with these settings for every seed")
+    specs = [] if reused else [{"method": "reference", "seed": s, "teacher": None, "queries": 0, **common} for s in seeds]
     specs += [{"method": m, "teacher": t, "queries": int(q), "seed": s, **common}
               for q in args.queries.split(",") for t in args.teachers.split(",") for m in args.methods.split(",")
               for s in seeds]
     started = time.perf_counter()
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        runs = list(pool.map(job, specs))
+        runs = reused + list(pool.map(job, specs))
     summary = summarise(runs)
     for row in summary:
         print(json.dumps(row))

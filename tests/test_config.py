@@ -141,7 +141,9 @@ def test_every_shipped_yaml_parses_into_its_config(path):
 
 def _leaf_options(cls: type, prefix: str = "") -> list[tuple[str, str]]:
     """(option, help) for every option of a config class, nested ones as 'train.lr'."""
-    docs = {p.arg_name: p.description or "" for p in docstring_parser.parse_from_object(cls).params}
+    docs = {}  # attribute docstrings, a subclass's before its bases' (tyro reads inherited ones too)
+    for klass in reversed([k for k in cls.__mro__ if dataclasses.is_dataclass(k)]):
+        docs.update({p.arg_name: p.description or "" for p in docstring_parser.parse_from_object(klass).params})
     out = []
     for name, hint in typing.get_type_hints(cls, include_extras=True).items():
         inner = typing.get_args(hint)[0] if hasattr(hint, "__metadata__") else hint

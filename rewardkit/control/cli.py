@@ -12,56 +12,22 @@ from typing import Literal
 from tyro.conf import Positional
 
 from rewardkit.config import Command, ConfigError
+from rewardkit.control.settings import LoopSettings
 from rewardkit.options import Progress, Threads
 
 
 @dataclass
-class ControlConfig:
+class ControlConfig(LoopSettings):
     """Train a policy with Stable-Baselines3 on a reward learned from a simulated teacher's preferences between
     segments of its own rollouts (PEBBLE-style rounds: query, refit the reward, relabel the replay buffer, train).
     Writes OUTPUT/reward (the step reward model), OUTPUT/policy (safetensors), OUTPUT/queries.jsonl (every labelled
     pair), OUTPUT/curve.json and .png, and OUTPUT/summary.json (true return of the final policy, reward quality on
     held-out episodes, time spent)."""
 
-    env: str = "Pendulum-v1"
-    """a gymnasium environment id with a flat Box observation (e.g. Pendulum-v1, MountainCarContinuous-v0,
-    CartPole-v1 with --algorithm ppo, rewardkit/InstructedReach-v0 with --instructed)"""
-    teacher: Literal["oracle", "stoch", "mistake", "skip", "equal", "myopic"] = "oracle"
-    """the simulated teacher (B-Pref): rational, Boltzmann (beta 1), 10% mistakes, skips, ties, myopic (gamma 0.9)"""
-    queries: int = 200
-    """total queries asked over the run"""
-    steps: int = 10_000
-    """environment steps of policy training"""
-    algorithm: Literal["sac", "ppo"] = "sac"
-    """the Stable-Baselines3 algorithm (SAC's replay buffer is relabelled after every reward update)"""
-    selection: Literal["uniform", "disagreement", "entropy"] = "disagreement"
-    """how queries are picked from oversample x k candidate pairs"""
-    rounds: int = 10
-    """query rounds, spaced evenly over the steps after the warm-up"""
-    segment: int = 50
-    """steps per segment shown to the teacher"""
-    oversample: int = 10
-    """candidate pairs drawn per query asked"""
-    warmup: int = 1_000
-    """environment steps before the first round (SAC acts at random during them)"""
-    epochs: int = 50
-    """most passes over the labels per refit (a refit stops once training accuracy reaches 97%)"""
-    members: int = 3
-    """reward models in the ensemble"""
-    hidden: int = 64
-    """width of each member's hidden layers"""
-    layers: int = 3
-    """hidden layers per member"""
-    instructed: bool = False
-    """condition the reward on the episode's language instruction (the environment must give one)"""
-    n_envs: int = 1
-    """vectorised environments (the learned reward is computed for all of them in one call)"""
     eval_episodes: int = 10
     """episodes for the final policy's true return and the held-out reward quality"""
     reference: bool = False
     """also train the same algorithm on the true reward, to report the normalised return (doubles the time)"""
-    seed: int = 0
-    """seeds the environments, the policy, the reward model and the teacher"""
     output: str = "runs/control"
     """directory for the run's outputs (written whole at the end, never half)"""
     threads: Threads = 1
@@ -72,7 +38,7 @@ def run_control(cfg: ControlConfig) -> int:
     import numpy as np
 
     from rewardkit.control import quality as q
-    from rewardkit.control.loop import LoopSettings, draw_segments, run_loop
+    from rewardkit.control.loop import draw_segments, run_loop
     from rewardkit.control.plots import plot_curve
     from rewardkit.control.policy import save_policy
     from rewardkit.control.segments import write_pairs
@@ -81,7 +47,7 @@ def run_control(cfg: ControlConfig) -> int:
     set_threads(cfg.threads)
     output = Path(cfg.output)
     staging = output.with_name(output.name + ".partial")
-    settings = LoopSettings(**{k: getattr(cfg, k) for k in LoopSettings.__dataclass_fields__ if hasattr(cfg, k)})
+    settings = LoopSettings(**{k: getattr(cfg, k) for k in LoopSettings.__dataclass_fields__})
 
     def report(point: dict) -> None:
         if cfg.progress:

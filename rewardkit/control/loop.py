@@ -11,7 +11,7 @@ The rounds are spaced evenly over the environment steps after the warm-up; the q
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -24,34 +24,11 @@ from rewardkit.control.learn import fit_preferences, pair_tensors
 from rewardkit.control.queries import select_queries
 from rewardkit.control.reward import StepRewardModel, StepRewardSpec
 from rewardkit.control.segments import Segment
+from rewardkit.control.settings import LoopSettings
 from rewardkit.control.teachers import TEACHERS, label_pairs, segment_margin
 from rewardkit.errors import ConfigError
 
 ALGORITHMS = {"sac": SAC, "ppo": PPO}
-
-
-@dataclass
-class LoopSettings:
-    env: str = "Pendulum-v1"
-    teacher: str = "oracle"
-    queries: int = 200
-    steps: int = 20_000
-    algorithm: str = "sac"
-    selection: str = "disagreement"
-    rounds: int = 10
-    segment: int = 50
-    oversample: int = 10
-    warmup: int = 1_000
-    epochs: int = 50
-    stop_accuracy: float = 0.97
-    lr: float = 3e-4
-    members: int = 3
-    hidden: int = 64
-    layers: int = 3
-    instructed: bool = False
-    n_envs: int = 1
-    seed: int = 0
-    algorithm_kwargs: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -94,11 +71,8 @@ def draw_segments(episodes: list[Episode], n: int, length: int, rng: np.random.G
 
 
 def make_algorithm(settings: LoopSettings, venv) -> object:
-    algo = ALGORITHMS[settings.algorithm]
-    kwargs = dict(settings.algorithm_kwargs)
-    if settings.algorithm == "sac":
-        kwargs.setdefault("learning_starts", settings.warmup)
-    return algo("MlpPolicy", venv, seed=settings.seed, verbose=0, device="cpu", **kwargs)
+    kwargs = {"learning_starts": settings.warmup} if settings.algorithm == "sac" else {}
+    return ALGORITHMS[settings.algorithm]("MlpPolicy", venv, seed=settings.seed, verbose=0, device="cpu", **kwargs)
 
 
 def relabel_replay_buffer(algorithm, model: StepRewardModel, instructed: bool) -> None:
