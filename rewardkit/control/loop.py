@@ -92,6 +92,27 @@ def relabel_replay_buffer(algorithm, model: StepRewardModel, instructed: bool) -
     buffer.rewards[:size] = rewards.reshape(size, buffer.n_envs)
 
 
+def ask_teacher(model: StepRewardModel, episodes: list[Episode], k: int, settings: LoopSettings,
+                rng: np.random.Generator) -> tuple[list[tuple[Segment, Segment]], list[float]]:
+    """One round's queries: the k candidate pairs the selection rule picks, and the teacher's labels for those it
+    answers (skipped ones are left out)."""
+    candidates = draw_segments(episodes, 2 * k * settings.oversample, settings.segment, rng)
+    a, b = candidates[0::2], candidates[1::2]
+    chosen = select_queries(settings.selection, model.score_segments(a), model.score_segments(b), k, rng)
+    floor = min(float(e.rewards.min()) for e in episodes)
+    margin = segment_margin(np.stack([s.rewards for s in candidates]), floor)
+    labels = label_pairs(TEACHERS[settings.teacher], np.stack([a[i].rewards for i in chosen]),
+                         np.stack([b[i].rewards for i in chosen]), margin, floor, rng)
+    answered = [(i, float(label)) for i, label in zip(chosen, labels, strict=True) if not np.isnan(label)]
+    return [(a[i], b[i]) for i, _ in answered], [label for _, label in answered]
+
+
+def train_policy(algorithm, until: int) -> None:
+    """Train until `until` environment steps in all (PPO may already be past it: it collects whole rollouts)."""
+    if until > algorithm.num_timesteps:
+        algorithm.learn(total_timesteps=until - algorithm.num_timesteps, reset_num_timesteps=False)
+
+
 def run_loop(settings: LoopSettings, progress=None) -> LoopResult:
     """Train a policy on a reward learned from `settings.queries` teacher answers; see the module docstring."""
     if settings.teacher not in TEACHERS:
@@ -114,7 +135,6 @@ def run_loop(settings: LoopSettings, progress=None) -> LoopResult:
     venv.seed(settings.seed)
     algorithm = make_algorithm(settings, venv)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    teacher = TEACHERS[settings.teacher]
     pairs: list[tuple[Segment, Segment]] = []
     labels: list[float] = []
     curve: list[dict] = []
@@ -124,20 +144,11 @@ def run_loop(settings: LoopSettings, progress=None) -> LoopResult:
     started = time.perf_counter()
     for r, k in enumerate(per_round):
         t0 = time.perf_counter()
-        algorithm.learn(total_timesteps=int(schedule[r]) - algorithm.num_timesteps, reset_num_timesteps=False)
+        train_policy(algorithm, int(schedule[r]))
         t1 = time.perf_counter()
-        episodes = list(venv.episodes)
-        candidates = draw_segments(episodes, 2 * k * settings.oversample, settings.segment, rng)
-        a, b = candidates[0::2], candidates[1::2]
-        returns_a, returns_b = model.score_segments(a), model.score_segments(b)
-        chosen = select_queries(settings.selection, returns_a, returns_b, k, rng)
-        floor = min(float(e.rewards.min()) for e in episodes)
-        margin = segment_margin(np.stack([s.rewards for s in candidates]), floor)
-        new = label_pairs(teacher, np.stack([a[i].rewards for i in chosen]), np.stack([b[i].rewards for i in chosen]),
-                          margin, floor, rng)
-        answered = [int(i) for i, label in zip(chosen, new, strict=True) if not np.isnan(label)]
-        pairs += [(a[i], b[i]) for i in answered]
-        labels += [float(x) for x in new if not np.isnan(x)]
+        new_pairs, new_labels = ask_teacher(model, list(venv.episodes), k, settings, rng)
+        pairs += new_pairs
+        labels += new_labels
         t2 = time.perf_counter()
         fit = fit_preferences(model, pair_tensors(model, pairs, np.asarray(labels)), epochs=settings.epochs,
                               seed=settings.seed + r, optimizer=optimizer,
@@ -149,13 +160,13 @@ def run_loop(settings: LoopSettings, progress=None) -> LoopResult:
         timing["reward_fit_seconds"] += t3 - t2
         recent = venv.true_returns[-10:]
         point = {"round": r, "env_steps": int(algorithm.num_timesteps), "queries": sum(per_round[:r + 1]),
-                 "labelled": len(labels), "skipped": k - len(answered),
+                 "labelled": len(labels), "skipped": k - len(new_labels),
                  "recent_true_return": float(np.mean(recent)) if recent else None, **fit}
         curve.append(point)
         if progress:
             progress(point)
     t0 = time.perf_counter()
-    algorithm.learn(total_timesteps=settings.steps - algorithm.num_timesteps, reset_num_timesteps=False)
+    train_policy(algorithm, settings.steps)
     timing["policy_seconds"] += time.perf_counter() - t0
     timing.update(total_seconds=time.perf_counter() - started, env_step_seconds=venv.step_seconds,
                   reward_in_env_seconds=venv.reward_seconds,
