@@ -357,3 +357,24 @@ def test_frames_through_a_small_cnn(tmp_path):
                                       np.zeros((6, 1, 8, 8), np.float32))])
     with pytest.raises(ModelError, match="state observations only"):
         LearnedReward(gym.make("Pendulum-v1"), model)
+
+
+def test_ratings_and_success_labels_become_pairs(tmp_path):
+    rng = RNG(3)
+    seg = lambda t: Segment(rng.normal(size=(t, 2)).astype(np.float32), rng.normal(size=(t, 1)).astype(np.float32))  # noqa: E731
+    s1, s2, s3, short = seg(4), seg(4), seg(4), seg(3)
+    lines = [{"segment": s1.to_json(), "rating": 3}, {"segment": s2.to_json(), "rating": 5},
+             {"segment": s3.to_json(), "rating": 3}, {"segment": short.to_json(), "rating": 1},
+             {"segment": s1.to_json(), "success": True}, {"segment": s2.to_json(), "success": False},
+             {"a": s3.to_json(), "b": s1.to_json(), "label": 0.5}]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    pairs, labels = read_pairs(path)
+    # the pair as given; ratings: s2 over s1, s2 over s3 (s1 = s3 tie, the short one has no partner); success: s1 over s2
+    firsts = [(round(float(a.observations[0, 0]), 4), round(float(b.observations[0, 0]), 4)) for a, b in pairs]
+    key = lambda s: round(float(s.observations[0, 0]), 4)  # noqa: E731
+    assert firsts == [(key(s3), key(s1)), (key(s2), key(s1)), (key(s2), key(s3)), (key(s1), key(s2))]
+    assert labels.tolist() == [0.5, 1.0, 1.0, 1.0]
+    path.write_text(json.dumps({"segment": s1.to_json(), "success": "yes"}) + "\n")
+    with pytest.raises(DataError, match="record 1: a record with a segment needs a rating"):
+        read_pairs(path)

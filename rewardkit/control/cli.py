@@ -106,9 +106,11 @@ def run_control(cfg: ControlConfig) -> int:
 
 @dataclass
 class FitConfig:
-    """Train a step reward model on labelled segment pairs from a file (JSONL: {"a": SEGMENT, "b": SEGMENT,
-    "label": P(a is preferred)}, SEGMENT = {"observations", "actions", optional "instruction", optional "frames"
-    T x C x H x W}), e.g. the
+    """Train a step reward model on labelled segments from a file (JSONL: pairs {"a": SEGMENT, "b": SEGMENT,
+    "label": P(a is preferred)}, ratings {"segment": SEGMENT, "rating": number} and success labels {"segment":
+    SEGMENT, "success": bool}, mixed as you like; SEGMENT = {"observations", "actions", optional "instruction",
+    optional "frames" T x C x H x W}). Ratings and success labels become pairs: a segment is preferred to every
+    segment of its length rated lower, a success to every failure. E.g. the
     queries.jsonl of a `rewardkit control run` or labels people gave. Holds out --eval-fraction of the pairs and
     reports the preference accuracy on them."""
 

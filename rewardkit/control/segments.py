@@ -1,6 +1,11 @@
 """Segments of trajectories, pairs of them with a preference label, and the JSONL file that holds such pairs.
 
-A pair record is {"a": SEGMENT, "b": SEGMENT, "label": P(a is preferred)} with
+A file holds records of three shapes, which may be mixed:
+  pair      {"a": SEGMENT, "b": SEGMENT, "label": P(a is preferred)}
+  rating    {"segment": SEGMENT, "rating": a number (higher is better)}
+  success   {"segment": SEGMENT, "success": true | false}
+Ratings and success labels become pairs (rated_pairs): a segment is preferred to every segment of the same length
+rated lower, a success to every failure, so one Bradley-Terry model learns from all three. With
 SEGMENT = {"observations": [[...], ...] (T x D_obs), "actions": [[...], ...] (T x D_act, or T x K x D_act for action
 chunks), "instruction": "..." (optional), "frames": T x C x H x W (optional camera frames), "rewards": [...]
 (optional true step rewards)}.
@@ -103,9 +108,10 @@ def check_pair(a: Segment, b: Segment, where: str) -> None:
                         f"a pair compares segments of one length")
 
 
-def read_pairs(path: str | Path) -> tuple[list[tuple[Segment, Segment]], np.ndarray]:
-    """Labelled pairs from a JSONL file: the pairs and their labels [N] (P(a is preferred))."""
-    pairs, labels = [], []
+def read_pairs(path: str | Path, max_rated_pairs: int = 20_000, seed: int = 0) -> tuple[list[tuple[Segment, Segment]], np.ndarray]:
+    """Labelled pairs from a JSONL file: the pairs and their labels [N] (P(a is preferred)); rating and success
+    records become pairs (at most `max_rated_pairs` of them, drawn at random)."""
+    pairs, labels, scored = [], [], {"rating": [], "success": []}
     with open(path, encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
@@ -116,7 +122,11 @@ def read_pairs(path: str | Path) -> tuple[list[tuple[Segment, Segment]], np.ndar
             except json.JSONDecodeError as err:
                 raise DataError(f"{where}: not JSON ({err})") from None
             if not isinstance(record, dict):
-                raise DataError(f"{where}: must be an object with a, b and label")
+                raise DataError(f"{where}: must be an object: a pair (a, b, label), a rating or a success label")
+            if "segment" in record:
+                kind, value = _rated(record, where)
+                scored[kind].append((segment_from_json(record["segment"], f"{where}.segment"), value))
+                continue
             a = segment_from_json(record.get("a"), f"{where}.a")
             b = segment_from_json(record.get("b"), f"{where}.b")
             check_pair(a, b, where)
@@ -125,9 +135,38 @@ def read_pairs(path: str | Path) -> tuple[list[tuple[Segment, Segment]], np.ndar
                 raise DataError(f"{where}.label: must be P(a is preferred), a number in [0, 1]")
             pairs.append((a, b))
             labels.append(float(label))
+    rng = np.random.default_rng(seed)
+    for kind in ("rating", "success"):
+        more = rated_pairs(scored[kind], max_rated_pairs, rng)
+        pairs += more
+        labels += [1.0] * len(more)
     if not pairs:
-        raise DataError(f"{path}: no labelled pairs")
+        raise DataError(f"{path}: no labelled pairs (nor two segments of one length with different ratings)")
     return pairs, np.asarray(labels, dtype=np.float32)
+
+
+def _rated(record: dict, where: str) -> tuple[str, float]:
+    if "rating" in record:
+        value = record["rating"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise DataError(f"{where}.rating: must be a finite number")
+        return "rating", float(value)
+    if isinstance(record.get("success"), bool):
+        return "success", float(record["success"])
+    raise DataError(f"{where}: a record with a segment needs a rating (number) or success (true or false)")
+
+
+def rated_pairs(scored: list[tuple[Segment, float]], limit: int, rng: np.random.Generator) -> list[tuple[Segment, Segment]]:
+    """(better, worse) pairs from rated segments: every two of one length with different values, better first; at
+    most `limit`, drawn at random."""
+    out = []
+    for i, (a, va) in enumerate(scored):
+        for b, vb in scored[i + 1:]:
+            if len(a) == len(b) and va != vb:
+                out.append((a, b) if va > vb else (b, a))
+    if len(out) > limit:
+        out = [out[i] for i in rng.choice(len(out), limit, replace=False)]
+    return out
 
 
 def write_pairs(path: str | Path, pairs: list[tuple[Segment, Segment]], labels: np.ndarray, extra: list[dict] | None = None) -> None:
