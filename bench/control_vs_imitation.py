@@ -21,6 +21,10 @@ true reward for the same steps; the normalised return is (R - R_random) / (R_tru
 Reward quality is measured on held-out episodes (10 of the final policy, 10 random): Pearson/Spearman of learned vs
 true segment returns, preference accuracy and, where the true reward is known as a function, EPIC distance.
 Writes bench/results/control_vs_imitation[-ENV].json (every run, the means and spreads, the machine).
+
+    python bench/control_vs_imitation.py --plot OUT.png RESULTS.json [RESULTS.json ...]
+draws the normalised return against the query budget, per method and teacher (mean and spread over seeds), from
+the summaries of earlier runs.
 """
 
 from __future__ import annotations
@@ -199,7 +203,37 @@ def summarise(runs: list[dict]) -> list[dict]:
     return rows
 
 
+def plot(output: str, results: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines: dict[tuple, list] = {}
+    for path in results:
+        data = json.loads(Path(path).read_text())
+        for row in data["summary"]:
+            lines.setdefault((row["method"], row["teacher"]), []).append(
+                (row["queries"], row["normalised_return"]["mean"], row["normalised_return"]["std"]))
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for (method, teacher), points in sorted(lines.items()):
+        q, mean, std = zip(*sorted(points), strict=True)
+        ax.errorbar(q, mean, yerr=std, marker="o", capsize=3, label=f"{method}, {teacher}",
+                    linestyle="-" if method.startswith("rewardkit") else "--")
+    ax.set_xscale("log")
+    ax.set_xlabel("queries")
+    ax.set_ylabel("normalised true return")
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.legend(fontsize=7)
+    ax.set_title(f"{data['env']}, {data['steps']} SAC steps, mean ± std over seeds", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(output, dpi=110)
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--plot"]:
+        plot(sys.argv[2], sys.argv[3:])
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="Pendulum-v1")
     parser.add_argument("--teachers", default="oracle,mistake")

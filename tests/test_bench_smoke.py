@@ -263,3 +263,5 @@ def test_control_vs_imitation(run_script, tmp_path):
     assert {r["method"] for r in out["summary"]} == {"rewardkit", "imitation"}
     assert all("normalised_return" in r and -1 <= r["pearson"]["mean"] <= 1 for r in out["summary"])
     assert_machine(out["machine"])
+    run_script("control_vs_imitation.py", "--plot", tmp_path / "curve.png", tmp_path / "out.json")
+    assert (tmp_path / "curve.png").stat().st_size > 0

@@ -96,6 +96,8 @@ class FrameCNN(nn.Module):
 
 
 class StepRewardModel(nn.Module):
+    """An ensemble of step reward models; see the module docstring."""
+
     def __init__(self, spec: StepRewardSpec):
         super().__init__()
         if spec.architecture not in ARCHITECTURES:
