@@ -22,12 +22,13 @@ def commands() -> dict[str, Command]:
     from rewardkit.data import cli as data_cli
     from rewardkit.eval import cli as eval_cli
     from rewardkit.judge import cli as judge_cli
+    from rewardkit.label import cli as label_cli
     from rewardkit.model import cli as model_cli
     from rewardkit.serve import cli as serve_cli
     from rewardkit.train import cli as train_cli
 
     table: dict[str, Command] = {}
-    for module in (data_cli, train_cli, model_cli, eval_cli, judge_cli, bon_cli, control_cli, serve_cli):
+    for module in (data_cli, train_cli, model_cli, eval_cli, judge_cli, bon_cli, control_cli, label_cli, serve_cli):
         module.register(table)
     return table
 

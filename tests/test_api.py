@@ -91,6 +91,8 @@ RULES = {  # folder -> rewardkit packages its modules must not import
     "rl": ("rewardkit.train", "rewardkit.serve", "rewardkit.bon", "rewardkit.judge"),
     "control": ("rewardkit.train", "rewardkit.serve", "rewardkit.eval", "rewardkit.bon", "rewardkit.judge",
                 "rewardkit.rl", "rewardkit.generation"),
+    "label": ("rewardkit.train", "rewardkit.serve", "rewardkit.bon", "rewardkit.judge", "rewardkit.rl",
+              "rewardkit.control", "rewardkit.generation"),
 }
 
 

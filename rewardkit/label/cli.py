@@ -1,0 +1,116 @@
+"""`rewardkit label start` (a campaign from a records file, served at once) and `rewardkit label export`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tyro.conf import Positional
+
+from rewardkit.config import Command, ConfigError
+
+
+@dataclass
+class StartConfig:
+    """Start labelling: make a campaign from a rewardkit records file (pairwise, ranking, rating or stepwise records;
+    a record with "gold": true becomes a gold item, its own label the answer) in the database, print each
+    annotator's link and the admin's, and serve the app. Run it again on the same database to serve the campaign
+    as it stands (labels are never lost)."""
+
+    records: Positional[str]
+    """the records to label (ignored when the campaign exists in the database)"""
+    db: str = "sqlite:///labels.db"
+    """SQLAlchemy URL of the database (SQLite: one file; postgresql://... when several people label at once)"""
+    campaign: str = ""
+    """the campaign's name (default: the records file's name)"""
+    annotators: list[str] = field(default_factory=lambda: ["annotator1", "annotator2"])
+    """annotator names; each gets a secret link"""
+    per_item: int = 2
+    """annotators per item (gold items go to everyone)"""
+    repeats: int = 0
+    """items shown a second time to the same annotators (self-consistency)"""
+    scale: int = 5
+    """ratings go from 1 to this"""
+    attributes: list[str] = field(default_factory=list)
+    """rating attributes (default: those of the first rating record, or "score")"""
+    threshold: float = 0.7
+    """flag annotators whose gold accuracy (or self-consistency) falls below this"""
+    host: str = "127.0.0.1"
+    """address to bind"""
+    port: int = 8080
+    """TCP port"""
+    links: str = ""
+    """also write the links to this JSON file (they are secrets: keep it private)"""
+    seed: int = 0
+    """seeds assignment and the shown order of responses"""
+
+
+def run_start(cfg: StartConfig) -> int:
+    import uvicorn
+
+    from rewardkit.data.io import read_records
+    from rewardkit.label.app import create_app
+    from rewardkit.label.store import LabelStore
+    from rewardkit.label.tasks import item_from_record
+
+    store = LabelStore(cfg.db)
+    name = cfg.campaign or Path(cfg.records).stem
+    if store.campaign(name) is None:
+        records = read_records(cfg.records).records
+        made = [item_from_record(r, f"{cfg.records}: record {i + 1}") for i, r in enumerate(records)]
+        kinds = {kind for kind, _, _ in made}
+        if len(kinds) != 1:
+            raise ConfigError(f"{cfg.records} mixes record kinds {sorted(kinds)}; a campaign labels one kind")
+        kind = kinds.pop()
+        attributes = cfg.attributes or sorted((records[0].get("scores") or {"score": 0}).keys())
+        tokens = store.create_campaign(name, kind, [item for _, item, _ in made], [gold for _, _, gold in made],
+                                       cfg.annotators, cfg.per_item, cfg.repeats,
+                                       {"attributes": attributes, "scale": cfg.scale, "source": cfg.records}, cfg.seed)
+        base = f"http://{cfg.host}:{cfg.port}"
+        links = {who: f"{base}/{'admin' if who == 'admin' else 'a'}/{token}" for who, token in tokens.items()}
+        print(f"campaign {name!r}: {len(made)} {kind} items, {len(cfg.annotators)} annotators")
+        for who, link in links.items():
+            print(f"  {who:<12} {link}")
+        if cfg.links:
+            Path(cfg.links).write_text(json.dumps(links, indent=2) + "\n")
+    else:
+        print(f"campaign {name!r} exists in {cfg.db}: serving it as it stands (links as printed when it was made)")
+    uvicorn.run(create_app(store, cfg.threshold), host=cfg.host, port=cfg.port, log_level="warning")
+    return 0
+
+
+@dataclass
+class ExportConfig:
+    """Write a campaign's labels as rewardkit records: majority and soft labels with every annotator's answer
+    (annotator_labels for pairs, so `rewardkit data check` reports their agreement), ready for `rewardkit train`."""
+
+    campaign: Positional[str]
+    """the campaign's name"""
+    db: str = "sqlite:///labels.db"
+    """SQLAlchemy URL of the database"""
+    output: str = "labels.jsonl"
+    """where the records go"""
+
+
+def run_export(cfg: ExportConfig) -> int:
+    from rewardkit.data.io import write_records
+    from rewardkit.label.export import export_records
+    from rewardkit.label.quality import campaign_quality
+    from rewardkit.label.store import LabelStore
+
+    store = LabelStore(cfg.db)
+    campaign = store.campaign(cfg.campaign)
+    if campaign is None:
+        raise ConfigError(f"no campaign named {cfg.campaign!r} in {cfg.db}")
+    rows = store.campaign_labels(cfg.campaign)
+    count = write_records(cfg.output, export_records(campaign["kind"], campaign["contents"], rows))
+    quality = campaign_quality(campaign["kind"], rows)
+    print(f"{count} labelled items of {len(campaign['contents'])} ({len(rows)} labels) -> {cfg.output}; "
+          f"agreement: {quality['agreement'] or 'no item has two labels yet'}")
+    return 0
+
+
+def register(commands: dict[str, Command]) -> None:
+    commands["label start"] = Command(StartConfig, run_start, "label records in the browser: a campaign in a database, served")
+    commands["label export"] = Command(ExportConfig, run_export, "a labelling campaign's labels as rewardkit records")
