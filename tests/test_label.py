@@ -240,3 +240,57 @@ def test_a_killed_server_keeps_every_label(tmp_path):
     finally:
         server.terminate()
         server.wait()
+
+
+def test_active_selection_order_on_a_scripted_ensemble(tmp_path):
+    """Three members score four pooled pairs; disagreement asks first about the pair whose members disagree about
+    which response is better (pair 2), margin about the closest call (pair 3)."""
+    from rewardkit.eval.scorers import Scorer, score_items
+    from rewardkit.label.active import pair_items, rank_pairs
+    from rewardkit.label.app import next_batch
+    from rewardkit.scores import Scores
+
+    members = {"good 0": [2, 2, 2], "bad 0": [0, 0, 0],         # every member: first by 2
+               "good 1": [1, 1, 1], "bad 1": [-1, -1, -1],      # every member: first by 2
+               "good 2": [3, -3, 1], "bad 2": [0, 0, 0],        # members disagree; mean margin 1/3
+               "good 3": [0.1, 0.1, 0.1], "bad 3": [0, 0, 0]}   # all agree, by a hair
+
+    def score(items):
+        rows = [members[response] for _, response in items]
+        return Scores([sum(r) / 3 for r in rows], rows)
+
+    scorer = Scorer("scripted", score)
+    contents = [{"prompt": f"question {i}", "responses": [f"good {i}", f"bad {i}"]} for i in range(4)]
+    scores = score_items(scorer, pair_items(contents))
+    assert rank_pairs("disagreement", scores)[0] == 2
+    assert rank_pairs("margin", scores)[:2] == [3, 2]
+    fresh = LabelStore(f"sqlite:///{tmp_path / 'pool.db'}")
+    made = [item_from_record(r, "r") for r in PAIRS[:4]]
+    fresh.create_campaign("p", "pairwise", [m[1] for m in made], [None] * 4, ["ann"], 1, settings={"per_item": 1},
+                          pooled={0, 1, 2, 3})
+    assert len(fresh.pooled("p")) == 4
+    assert next_batch(fresh, fresh.campaign("p"), scorer, "disagreement", 1) == 1
+    assert [c["responses"][0] for _, c in fresh.pooled("p")] == ["good 0", "good 1", "good 3"]  # pair 2 was asked
+
+
+def test_an_old_database_is_migrated(tmp_path):
+    import sqlalchemy as sa
+
+    from rewardkit.label.store import annotators, assignments, labels, metadata
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # version 1: items without the pool column
+        conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO schema_version VALUES (1)"))
+        conn.execute(sa.text("CREATE TABLE campaigns (id INTEGER PRIMARY KEY, name VARCHAR(200) NOT NULL UNIQUE, "
+                             "kind VARCHAR(20) NOT NULL, settings TEXT NOT NULL, created_at VARCHAR(40) NOT NULL)"))
+        conn.execute(sa.text("CREATE TABLE items (id INTEGER PRIMARY KEY, campaign_id INTEGER NOT NULL, source_index "
+                             "INTEGER NOT NULL, content TEXT NOT NULL, gold TEXT, repeat_of INTEGER)"))
+        conn.execute(sa.text("INSERT INTO campaigns VALUES (1, 'old', 'pairwise', '{}', 'then')"))
+        conn.execute(sa.text("INSERT INTO items VALUES (1, 1, 0, '{\"prompt\": \"p\", \"responses\": [\"a\", \"b\"]}', NULL, NULL)"))
+        # the other tables are as version 1 made them
+        metadata.create_all(conn, tables=[annotators, assignments, labels])
+    store = LabelStore(url)
+    assert store.migrate() == 2
+    assert store.campaign("old")["pool"] == 0 and store.campaign("old")["contents"][0]["prompt"] == "p"

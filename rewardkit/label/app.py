@@ -5,6 +5,8 @@
                            same page with the problem (422); a second submission of the same assignment changes nothing
   GET  /admin/TOKEN        progress, agreement, gold accuracy, self-consistency, position bias, flagged annotators
   GET  /admin/TOKEN/export.jsonl   the labels as rewardkit records (rewardkit.label.export)
+  POST /admin/TOKEN/next-batch     move the next batch of pooled pairs to the annotators, chosen by active selection
+                           (rewardkit.label.active) with the campaign's reward model
   GET  /health
 A token that is not an annotator's (or, on /admin, not the admin's) gets 404: nothing says whether it exists.
 Model text is escaped everywhere (Jinja2 autoescape): responses often contain HTML and markdown.
@@ -14,6 +16,7 @@ Model text is escaped everywhere (Jinja2 autoescape): responses often contain HT
 import json
 from pathlib import Path
 
+from rewardkit.label.active import pair_items, rank_pairs
 from rewardkit.label.export import export_records
 from rewardkit.label.quality import campaign_quality
 from rewardkit.label.store import LabelStore
@@ -29,7 +32,23 @@ def as_text(value) -> str:
     return str(value)
 
 
-def create_app(store: LabelStore, threshold: float = 0.7):
+def next_batch(store: LabelStore, campaign: dict, scorer, how: str, batch: int, seed: int = 0) -> int:
+    """Assign the `batch` pooled pairs active selection ranks first; returns how many were assigned."""
+    from rewardkit.eval.scorers import score_items
+    from rewardkit.scores import Scores
+
+    pool = store.pooled(campaign["name"])
+    if not pool:
+        return 0
+    contents = [content for _, content in pool]
+    scores = Scores([0.0] * 2 * len(pool)) if how == "random" else score_items(scorer, pair_items(contents))
+    chosen = [pool[i][0] for i in rank_pairs(how, scores, seed)[:batch]]
+    store.assign_pooled(campaign["name"], chosen, campaign["settings"].get("per_item", 2), seed)
+    return len(chosen)
+
+
+def create_app(store: LabelStore, threshold: float = 0.7, scorer=None, selection: str = "random", batch: int = 0):
+    """The app; `scorer` (rewardkit.eval.scorers) and `selection` pick each next batch of `batch` pooled pairs."""
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
     from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -87,8 +106,19 @@ def create_app(store: LabelStore, threshold: float = 0.7):
     def admin_page(token: str):
         person = admin(token)
         quality = campaign_quality(person["kind"], store.campaign_labels(person["campaign"]), threshold)
+        pool = store.campaign(person["campaign"])["pool"]
         return HTMLResponse(pages.get_template("admin.html.j2").render(person=person, token=token, quality=quality,
-                                                                        threshold=threshold))
+                                                                        threshold=threshold, pool=pool, batch=batch,
+                                                                        selection=selection))
+
+    @app.post("/admin/{token}/next-batch")
+    def add_batch(token: str):
+        person = admin(token)
+        campaign = store.campaign(person["campaign"])
+        if person["kind"] != "pairwise" or batch < 1:
+            raise HTTPException(422, "active selection works on pairwise campaigns started with a batch size")
+        next_batch(store, campaign, scorer, selection, batch)
+        return RedirectResponse(f"/admin/{token}", status_code=303)
 
     @app.get("/admin/{token}/export.jsonl")
     def export(token: str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from tyro.conf import Positional
 
@@ -42,6 +43,12 @@ class StartConfig:
     """TCP port"""
     links: str = ""
     """also write the links to this JSON file (they are secrets: keep it private)"""
+    batch: int = 0
+    """0: every item at once; N: start with N pairs and keep the rest in a pool, N more per click on the admin page"""
+    select: Literal["disagreement", "margin", "random"] = "random"
+    """which pooled pairs come next: where an ensemble disagrees most, where the model's margin is smallest, or random"""
+    active_model: str = ""
+    """the reward model (an ensemble for disagreement) that ranks the pool"""
     seed: int = 0
     """seeds assignment and the shown order of responses"""
 
@@ -50,10 +57,17 @@ def run_start(cfg: StartConfig) -> int:
     import uvicorn
 
     from rewardkit.data.io import read_records
-    from rewardkit.label.app import create_app
+    from rewardkit.label.app import create_app, next_batch
     from rewardkit.label.store import LabelStore
     from rewardkit.label.tasks import item_from_record
 
+    if cfg.select != "random" and not cfg.active_model:
+        raise ConfigError(f"--select {cfg.select} needs --active-model (a reward model, an ensemble for disagreement)")
+    scorer = None
+    if cfg.active_model:
+        from rewardkit.eval.scorers import load_scorer
+
+        scorer = load_scorer(cfg.active_model, progress=False)
     store = LabelStore(cfg.db)
     name = cfg.campaign or Path(cfg.records).stem
     if store.campaign(name) is None:
@@ -64,9 +78,14 @@ def run_start(cfg: StartConfig) -> int:
             raise ConfigError(f"{cfg.records} mixes record kinds {sorted(kinds)}; a campaign labels one kind")
         kind = kinds.pop()
         attributes = cfg.attributes or sorted((records[0].get("scores") or {"score": 0}).keys())
+        if cfg.batch and kind != "pairwise":
+            raise ConfigError("--batch (active selection) works on pairwise records")
+        settings = {"attributes": attributes, "scale": cfg.scale, "source": cfg.records, "per_item": cfg.per_item}
+        pooled = {i for i, (_, _, gold) in enumerate(made) if gold is None} if cfg.batch else set()
         tokens = store.create_campaign(name, kind, [item for _, item, _ in made], [gold for _, _, gold in made],
-                                       cfg.annotators, cfg.per_item, cfg.repeats,
-                                       {"attributes": attributes, "scale": cfg.scale, "source": cfg.records}, cfg.seed)
+                                       cfg.annotators, cfg.per_item, cfg.repeats, settings, cfg.seed, pooled)
+        if cfg.batch:  # the first batch, chosen as every later one is
+            next_batch(store, store.campaign(name), scorer, cfg.select, cfg.batch, cfg.seed)
         base = f"http://{cfg.host}:{cfg.port}"
         links = {who: f"{base}/{'admin' if who == 'admin' else 'a'}/{token}" for who, token in tokens.items()}
         print(f"campaign {name!r}: {len(made)} {kind} items, {len(cfg.annotators)} annotators")
@@ -76,7 +95,8 @@ def run_start(cfg: StartConfig) -> int:
             Path(cfg.links).write_text(json.dumps(links, indent=2) + "\n")
     else:
         print(f"campaign {name!r} exists in {cfg.db}: serving it as it stands (links as printed when it was made)")
-    uvicorn.run(create_app(store, cfg.threshold), host=cfg.host, port=cfg.port, log_level="warning")
+    app = create_app(store, cfg.threshold, scorer, cfg.select, cfg.batch)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning")
     return 0
 
 

@@ -33,7 +33,8 @@ items = sa.Table("items", metadata,
                  sa.Column("source_index", sa.Integer, nullable=False),   # the record's line in the source file
                  sa.Column("content", sa.Text, nullable=False),           # JSON: what is shown
                  sa.Column("gold", sa.Text),                              # JSON label, for gold items
-                 sa.Column("repeat_of", sa.ForeignKey("items.id")))
+                 sa.Column("repeat_of", sa.ForeignKey("items.id")),
+                 sa.Column("pooled", sa.Boolean, nullable=False, server_default=sa.false()))  # not yet assigned
 annotators = sa.Table("annotators", metadata,
                       sa.Column("id", sa.Integer, primary_key=True),
                       sa.Column("campaign_id", sa.ForeignKey("campaigns.id"), nullable=False, index=True),
@@ -54,10 +55,21 @@ labels = sa.Table("labels", metadata,
                   sa.Column("created_at", sa.String(40), nullable=False))
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
 
-# Each migration takes a connection from the previous version to the next; a new column or table is a new entry.
-MIGRATIONS = [
-    lambda conn: metadata.create_all(conn, tables=[campaigns, items, annotators, assignments, labels]),
-]
+
+
+def _create_tables(conn) -> None:
+    metadata.create_all(conn, tables=[campaigns, items, annotators, assignments, labels])
+
+
+def _add_pooled(conn) -> None:
+    """Version 2: items can wait in a pool until active selection assigns them."""
+    if "pooled" not in {c["name"] for c in sa.inspect(conn).get_columns("items")}:
+        conn.execute(sa.text("ALTER TABLE items ADD COLUMN pooled BOOLEAN NOT NULL DEFAULT FALSE"))
+
+
+# Each migration takes a database from the previous version to the next (version = its position + 1); a new column
+# or table is a new entry, written so that it also works on tables the first entry made from today's definitions.
+MIGRATIONS = [_create_tables, _add_pooled]
 
 
 def now() -> str:
@@ -97,46 +109,74 @@ class LabelStore:
     # ------------------------------------------------------------ creating a campaign
 
     def create_campaign(self, name: str, kind: str, contents: list[dict], gold: list[dict | None], people: list[str],
-                        per_item: int = 2, repeats: int = 0, settings: dict | None = None, seed: int = 0) -> dict:
+                        per_item: int = 2, repeats: int = 0, settings: dict | None = None, seed: int = 0,
+                        pooled: set[int] | None = None) -> dict:
         """A campaign with its items, one annotator per name and an admin; returns {name: token} ("admin" too).
         Each item goes to `per_item` annotators (round robin over a shuffled list), every gold item to everyone,
-        and `repeats` items a second time to the same annotators; each assignment's order is drawn at random."""
+        and `repeats` items a second time to the same annotators; each assignment's order is drawn at random.
+        Items whose index is in `pooled` wait, unassigned, for active selection (assign_pooled)."""
         if per_item < 1 or per_item > len(people):
             raise ConfigError(f"--per-item {per_item} needs between 1 and {len(people)} annotators")
         if len(set(people)) != len(people) or "admin" in people:
             raise ConfigError("annotator names must be distinct and not 'admin'")
         rng = random.Random(seed)
         tokens = {who: secrets.token_urlsafe(16) for who in [*people, "admin"]}
+        pooled = pooled or set()
         with self.engine.begin() as conn:
             try:
                 campaign = conn.execute(campaigns.insert().values(
                     name=name, kind=kind, settings=json.dumps(settings or {}), created_at=now())).inserted_primary_key[0]
             except IntegrityError:
                 raise ConfigError(f"a campaign named {name!r} exists already in this database") from None
-            ids = {who: conn.execute(annotators.insert().values(campaign_id=campaign, name=who, token=token,
-                                                                 role="admin" if who == "admin" else "annotator"))
-                   .inserted_primary_key[0] for who, token in tokens.items()}
-            rows, turn = [], 0
-            order = list(people)
-            rng.shuffle(order)
-            for index, (content, answer) in enumerate(zip(contents, gold, strict=True)):
-                item = conn.execute(items.insert().values(campaign_id=campaign, source_index=index, content=json.dumps(content),
-                                                          gold=None if answer is None else json.dumps(answer))).inserted_primary_key[0]
-                if answer is not None:
-                    who = people
-                else:
-                    who = [order[(turn + j) % len(order)] for j in range(per_item)]
-                    turn += per_item
-                rows.append((item, index, content, who))
-            for item, index, content, who in rng.sample(rows, min(repeats, len(rows))):
-                copy = conn.execute(items.insert().values(campaign_id=campaign, source_index=index, content=json.dumps(content),
-                                                          repeat_of=item)).inserted_primary_key[0]
-                rows.append((copy, index, content, who))
-            for item, _, _, who in rows:
-                for person in who:
-                    conn.execute(assignments.insert().values(item_id=item, annotator_id=ids[person],
-                                                             flipped=rng.random() < 0.5, rank=rng.randrange(1 << 30)))
+            for who, token in tokens.items():
+                conn.execute(annotators.insert().values(campaign_id=campaign, name=who, token=token,
+                                                        role="admin" if who == "admin" else "annotator"))
+            ids = [conn.execute(items.insert().values(campaign_id=campaign, source_index=index, content=json.dumps(content),
+                                                      gold=None if answer is None else json.dumps(answer),
+                                                      pooled=index in pooled)).inserted_primary_key[0]
+                   for index, (content, answer) in enumerate(zip(contents, gold, strict=True))]
+            self._assign(conn, campaign, [i for index, i in enumerate(ids) if index not in pooled], per_item, repeats, rng)
         return tokens
+
+    def _assign(self, conn, campaign: int, item_ids: list[int], per_item: int, repeats: int, rng: random.Random) -> None:
+        """Give items to annotators (see create_campaign) and mark them no longer pooled."""
+        people = dict(conn.execute(sa.select(annotators.c.name, annotators.c.id).where(
+            annotators.c.campaign_id == campaign, annotators.c.role == "annotator")).all())
+        order = sorted(people)
+        rng.shuffle(order)
+        rows = conn.execute(sa.select(items.c.id, items.c.source_index, items.c.content, items.c.gold)
+                            .where(items.c.id.in_(item_ids))).all()
+        plan, turn = [], rng.randrange(len(order))
+        for row in rows:
+            if row.gold is not None:
+                who = order
+            else:
+                who = [order[(turn + j) % len(order)] for j in range(per_item)]
+                turn += per_item
+            plan.append((row.id, who))
+        for row_id, who in rng.sample(plan, min(repeats, len(plan))):
+            source = conn.execute(sa.select(items).where(items.c.id == row_id)).mappings().one()
+            copy = conn.execute(items.insert().values(campaign_id=campaign, source_index=source["source_index"],
+                                                      content=source["content"], repeat_of=row_id)).inserted_primary_key[0]
+            plan.append((copy, who))
+        conn.execute(items.update().where(items.c.id.in_(item_ids)).values(pooled=False))
+        for item, who in plan:
+            for person in who:
+                conn.execute(assignments.insert().values(item_id=item, annotator_id=people[person],
+                                                         flipped=rng.random() < 0.5, rank=rng.randrange(1 << 30)))
+
+    def pooled(self, campaign: str) -> list[tuple[int, dict]]:
+        """(item id, content) of the campaign's items still waiting in the pool."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(items.c.id, items.c.content).join(campaigns, campaigns.c.id == items.c.campaign_id)
+                                .where(campaigns.c.name == campaign, items.c.pooled).order_by(items.c.id)).all()
+        return [(row.id, json.loads(row.content)) for row in rows]
+
+    def assign_pooled(self, campaign: str, item_ids: list[int], per_item: int, seed: int = 0) -> None:
+        """Take these items out of the pool and give each to `per_item` annotators."""
+        with self.engine.begin() as conn:
+            campaign_id = conn.execute(sa.select(campaigns.c.id).where(campaigns.c.name == campaign)).scalar_one()
+            self._assign(conn, campaign_id, item_ids, per_item, 0, random.Random(seed))
 
     # ------------------------------------------------------------ what an annotator sees and does
 
@@ -211,9 +251,11 @@ class LabelStore:
             row = conn.execute(sa.select(campaigns).where(campaigns.c.name == name)).mappings().first()
             if row is None:
                 return None
+            pool = conn.execute(sa.select(sa.func.count()).select_from(items).where(
+                items.c.campaign_id == row["id"], items.c.pooled)).scalar()
             contents = [json.loads(c) for c in conn.execute(
                 sa.select(items.c.content).where(items.c.campaign_id == row["id"], items.c.repeat_of.is_(None))
                 .order_by(items.c.source_index)).scalars()]
             people = list(conn.execute(sa.select(annotators.c.name).where(annotators.c.campaign_id == row["id"],
                                                                           annotators.c.role == "annotator")).scalars())
-        return {**row, "settings": json.loads(row["settings"]), "contents": contents, "annotators": people}
+        return {**row, "settings": json.loads(row["settings"]), "contents": contents, "annotators": people, "pool": pool}
