@@ -294,3 +294,41 @@ def test_an_old_database_is_migrated(tmp_path):
     store = LabelStore(url)
     assert store.migrate() == 2
     assert store.campaign("old")["pool"] == 0 and store.campaign("old")["contents"][0]["prompt"] == "p"
+
+
+def test_label_studio_round_trip(tmp_path):
+    """Labels out to Label Studio's tasks and back as records: the same majority, soft label and annotators."""
+    from rewardkit.cli import main
+
+    store, tokens, client = campaign(tmp_path, PAIRS[:3])
+    for who in ("ann", "bob"):
+        while "All done" not in (page := client.get(f"/a/{tokens[who]}").text):
+            action = re.search(r'action="(/a/[^"]+)"', page).group(1)
+            shown_a = re.findall(r'<pre class="response">([^<]*)</pre>', page)[0]
+            first_is_good = shown_a.startswith("good")
+            pick = "tie" if (who == "bob" and "question 2" in page) else ("A" if first_is_good else "B")
+            client.post(action, data={"choice": pick})
+    db = f"sqlite:///{tmp_path / 'labels.db'}"
+    assert main(["label", "export", "c", "--db", db, "--format", "label-studio", "--output", str(tmp_path / "ls.json")]) == 0
+    tasks = json.loads((tmp_path / "ls.json").read_text())
+    assert [len(t["annotations"]) for t in tasks] == [2, 2, 1]  # bob's tie on question 2 is left out
+    assert tasks[0]["annotations"][0]["result"][0]["value"] == {"selected": "left"}
+    assert main(["label", "from-label-studio", str(tmp_path / "ls.json"), "--output", str(tmp_path / "back.jsonl")]) == 0
+    back = [json.loads(x) for x in open(tmp_path / "back.jsonl")]
+    assert [r["chosen"] for r in back] == ["good 0", "good 1", "good 2"]
+    assert back[0]["annotator_labels"] == {"ann": "chosen", "bob": "chosen"} and back[0]["probability"] == 1.0
+    (tmp_path / "bad.json").write_text(json.dumps([{"id": 7, "data": {"prompt": "p", "answer1": "a", "answer2": "b"},
+                                                    "annotations": [{"result": [{"type": "pairwise", "value": {"selected": "up"}}]}]}]))
+    assert main(["label", "from-label-studio", str(tmp_path / "bad.json"), "--output", str(tmp_path / "x.jsonl")]) == 2
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_concurrent_submissions_record_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store, tokens, client = campaign(tmp_path, PAIRS[:2], people=("ann",), per_item=1)
+    person = store.person(tokens["ann"])
+    first = store.next_assignment(person["id"])
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda i: store.submit(first.id, {"choice": i % 2}), range(16)))
+    assert outcomes.count(True) == 1 and len(store.campaign_labels("c")) == 1

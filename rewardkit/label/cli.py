@@ -111,6 +111,8 @@ class ExportConfig:
     """SQLAlchemy URL of the database"""
     output: str = "labels.jsonl"
     """where the records go"""
+    format: Literal["records", "label-studio"] = "records"
+    """rewardkit records, or Label Studio's JSON tasks with the labels as annotations (pairwise campaigns)"""
 
 
 def run_export(cfg: ExportConfig) -> int:
@@ -124,6 +126,18 @@ def run_export(cfg: ExportConfig) -> int:
     if campaign is None:
         raise ConfigError(f"no campaign named {cfg.campaign!r} in {cfg.db}")
     rows = store.campaign_labels(cfg.campaign)
+    if cfg.format == "label-studio":
+        from rewardkit.data.io import atomic_path
+        from rewardkit.label.labelstudio import LABEL_CONFIG, to_label_studio
+
+        if campaign["kind"] != "pairwise":
+            raise ConfigError("Label Studio export covers pairwise campaigns")
+        tasks, ties = to_label_studio(campaign["contents"], rows)
+        with atomic_path(cfg.output) as tmp:
+            Path(tmp).write_text(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        print(f"{len(tasks)} Label Studio tasks ({ties} tie labels left out: its Pairwise control has no tie) -> "
+              f"{cfg.output}\nlabelling config:\n{LABEL_CONFIG}")
+        return 0
     count = write_records(cfg.output, export_records(campaign["kind"], campaign["contents"], rows))
     quality = campaign_quality(campaign["kind"], rows)
     print(f"{count} labelled items of {len(campaign['contents'])} ({len(rows)} labels) -> {cfg.output}; "
@@ -131,6 +145,35 @@ def run_export(cfg: ExportConfig) -> int:
     return 0
 
 
+@dataclass
+class FromLabelStudioConfig:
+    """Turn a Label Studio JSON export of pairwise comparisons into rewardkit pairwise records (majority choice,
+    soft probability, annotator_labels), ready for `rewardkit data check` and `rewardkit train`."""
+
+    export: Positional[str]
+    """the Label Studio JSON export"""
+    output: str = "label-studio.jsonl"
+    """where the records go"""
+    prompt: str = "prompt"
+    """the task data field holding the prompt"""
+    first: str = "answer1"
+    """the task data field shown on the left"""
+    second: str = "answer2"
+    """the task data field shown on the right"""
+
+
+def run_from_label_studio(cfg: FromLabelStudioConfig) -> int:
+    from rewardkit.data.io import write_records
+    from rewardkit.label.labelstudio import from_label_studio
+
+    count = write_records(cfg.output, from_label_studio(cfg.export, cfg.prompt, cfg.first, cfg.second))
+    print(f"{count} labelled pairs -> {cfg.output}")
+    return 0
+
+
 def register(commands: dict[str, Command]) -> None:
     commands["label start"] = Command(StartConfig, run_start, "label records in the browser: a campaign in a database, served")
-    commands["label export"] = Command(ExportConfig, run_export, "a labelling campaign's labels as rewardkit records")
+    commands["label export"] = Command(ExportConfig, run_export,
+                                       "a labelling campaign's labels as rewardkit records (or Label Studio tasks)")
+    commands["label from-label-studio"] = Command(FromLabelStudioConfig, run_from_label_studio,
+                                                  "Label Studio pairwise annotations as rewardkit records")
