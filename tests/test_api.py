@@ -92,7 +92,7 @@ RULES = {  # folder -> rewardkit packages its modules must not import
     "control": ("rewardkit.train", "rewardkit.serve", "rewardkit.eval", "rewardkit.bon", "rewardkit.judge",
                 "rewardkit.rl", "rewardkit.generation"),
     "label": ("rewardkit.train", "rewardkit.serve", "rewardkit.bon", "rewardkit.judge", "rewardkit.rl",
-              "rewardkit.control", "rewardkit.generation"),
+              "rewardkit.control.loop", "rewardkit.control.envs", "rewardkit.generation"),
 }
 
 

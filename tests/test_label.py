@@ -332,3 +332,33 @@ def test_concurrent_submissions_record_once(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(lambda i: store.submit(first.id, {"choice": i % 2}), range(16)))
     assert outcomes.count(True) == 1 and len(store.campaign_labels("c")) == 1
+
+
+def test_trajectory_clips_are_labelled_and_export_for_control_fit(tmp_path):
+    """Two control segments per item, drawn as SVG animations; the export is a segment pair file control fit reads."""
+    import numpy as np
+
+    from rewardkit.cli import main
+    from rewardkit.control.segments import Segment, read_pairs, write_pairs
+
+    rng = np.random.default_rng(0)
+    seg = lambda: Segment(rng.normal(size=(8, 4)).astype(np.float32), rng.normal(size=(8, 2)).astype(np.float32),  # noqa: E731
+                          "reach the <red> target")
+    write_pairs(tmp_path / "q.jsonl", [(seg(), seg()) for _ in range(2)], np.array([1.0, 0.0]))
+    store = LabelStore(f"sqlite:///{tmp_path / 'labels.db'}")
+    from rewardkit.label.cli import read_for_labelling
+
+    made = [item_from_record(r, "r") for r in read_for_labelling(str(tmp_path / "q.jsonl"))]
+    assert {m[0] for m in made} == {"clips"}
+    tokens = store.create_campaign("clips", "clips", [m[1] for m in made], [m[2] for m in made], ["ann"], 1)
+    client = TestClient(create_app(store))
+    page = client.get(f"/a/{tokens['ann']}").text
+    assert page.count("<animateMotion") == 2 and "reach the &lt;red&gt; target" in page
+    for _ in range(2):
+        status, _ = answer(client, tokens["ann"], choice="A")
+        assert status == 303
+    assert main(["label", "export", "clips", "--db", f"sqlite:///{tmp_path / 'labels.db'}", "--output",
+                 str(tmp_path / "out.jsonl")]) == 0
+    pairs, labels = read_pairs(tmp_path / "out.jsonl")
+    assert len(pairs) == 2 and set(labels.tolist()) <= {0.0, 1.0}
+    assert pairs[0][0].instruction == "reach the <red> target"

@@ -17,6 +17,8 @@ CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver")
 
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from rewardkit.label.app import create_app  # noqa: E402
 from rewardkit.label.store import LabelStore  # noqa: E402
@@ -36,6 +38,17 @@ def browser():
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
     yield driver
     driver.quit()
+
+
+def submit(driver, button_id: str) -> None:
+    """Click a button of the label form and wait until the next page has replaced it."""
+    form = driver.find_element(By.ID, "label-form")
+    driver.find_element(By.ID, button_id).click()
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(form))
+
+
+def done(driver) -> str:
+    return driver.find_element(By.ID, "done").text
 
 
 def shot(driver, name: str) -> None:
@@ -64,8 +77,8 @@ def test_annotator_labels_a_pair_a_ranking_and_a_solution(tmp_path, browser):
         assert "Lyon, <i>I think</i>." in browser.page_source.replace("&lt;", "<").replace("&gt;", ">")
         shot(browser, "pairwise")
         shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "pre.response")]
-        browser.find_element(By.ID, "choose-A" if shown[0] == "Paris." else "choose-B").click()
-        assert browser.find_element(By.ID, "done").text == "All done"
+        submit(browser, "choose-A" if shown[0] == "Paris." else "choose-B")
+        assert done(browser) == "All done"
 
         browser.get(f"{server.url}/a/{ranking['ann']}")
         shot(browser, "ranking")
@@ -73,14 +86,14 @@ def test_annotator_labels_a_pair_a_ranking_and_a_solution(tmp_path, browser):
         wanted = {"best": 1, "fine": 2, "poor": 3}
         for position, text in enumerate(shown):
             browser.find_element(By.ID, f"rank_{position}").send_keys(str(wanted[text]))
-        browser.find_element(By.ID, "submit").click()
-        assert browser.find_element(By.ID, "done").text == "All done"
+        submit(browser, "submit")
+        assert done(browser) == "All done"
 
         browser.get(f"{server.url}/a/{solution['ann']}")
         shot(browser, "steps")
         browser.find_element(By.ID, "step_1").click()
-        browser.find_element(By.ID, "submit").click()
-        assert browser.find_element(By.ID, "done").text == "All done"
+        submit(browser, "submit")
+        assert done(browser) == "All done"
 
     assert [r["value"] for r in store.campaign_labels("pairs")] == [{"choice": 0}]
     assert [r["value"] for r in store.campaign_labels("ranking")] == [{"order": [1, 0, 2]}]
@@ -98,7 +111,7 @@ def test_gold_answers_show_in_the_admins_accuracy(tmp_path, browser):
                 shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "pre.response")]
                 correct = "A" if shown[0] in ("4", "6") else "B"
                 pick = correct if right or "2 + 2?" not in browser.page_source else ("B" if correct == "A" else "A")
-                browser.find_element(By.ID, f"choose-{pick}").click()
+                submit(browser, f"choose-{pick}")
         browser.get(f"{server.url}/admin/{tokens['admin']}")
         shot(browser, "admin")
         rows = {r.get_attribute("data-annotator"): r for r in browser.find_elements(By.CSS_SELECTOR, "#annotators tr[data-annotator]")}
@@ -107,3 +120,20 @@ def test_gold_answers_show_in_the_admins_accuracy(tmp_path, browser):
         assert "flagged" in rows["bob"].get_attribute("class")
         browser.get(f"{server.url}/admin/{tokens['ann']}")  # an annotator's token opens no admin page
         assert "2 + 2?" not in browser.page_source and "annotators" not in browser.page_source
+
+
+def test_trajectory_clips_play_side_by_side(tmp_path, browser):
+    import math
+
+    def circle(turn: float) -> dict:  # a pendulum tip: (cos, sin) of an angle swinging up by `turn`
+        angles = [math.pi - turn * t / 30 for t in range(30)]
+        return {"observations": [[math.cos(a), math.sin(a), 0.0] for a in angles], "actions": [[0.0]] * 30}
+
+    store, tokens = start(tmp_path, "clips", [{"a": circle(2.5), "b": circle(0.8), "label": 1}])
+    with BackgroundServer(create_app(store)) as server:
+        browser.get(f"{server.url}/a/{tokens['ann']}")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "svg.clip")) == 2
+        shot(browser, "clips")
+        submit(browser, "choose-tie")
+        assert done(browser) == "All done"
+    assert [r["value"] for r in store.campaign_labels("clips")] == [{"choice": "tie"}]

@@ -16,7 +16,10 @@ Model text is escaped everywhere (Jinja2 autoescape): responses often contain HT
 import json
 from pathlib import Path
 
+from markupsafe import Markup
+
 from rewardkit.label.active import pair_items, rank_pairs
+from rewardkit.label.clips import bounds, clip_svg
 from rewardkit.label.export import export_records
 from rewardkit.label.quality import campaign_quality
 from rewardkit.label.store import LabelStore
@@ -74,8 +77,14 @@ def create_app(store: LabelStore, threshold: float = 0.7, scorer=None, selection
         if assignment is None:
             return HTMLResponse(pages.get_template("done.html.j2").render(person=person, done=done, total=total))
         order = shown_order(person["kind"], assignment.content, assignment.flipped)
+        clips = None
+        if person["kind"] == "clips":  # SVG made here from numbers only: safe to insert as markup
+            segments = assignment.content["segments"]
+            box = bounds(segments)
+            clips = [Markup(clip_svg(segments[i], box)) for i in order]
         html = pages.get_template("annotate.html.j2").render(
             person=person, token=token, assignment=assignment, item=assignment.content, order=order, error=error,
+            clips=clips,
             done=done, total=total, attributes=person["settings"].get("attributes", ["score"]),
             scale=person["settings"].get("scale", 5))
         return HTMLResponse(html, status_code=status)

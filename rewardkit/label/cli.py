@@ -14,8 +14,9 @@ from rewardkit.config import Command, ConfigError
 
 @dataclass
 class StartConfig:
-    """Start labelling: make a campaign from a rewardkit records file (pairwise, ranking, rating or stepwise records;
-    a record with "gold": true becomes a gold item, its own label the answer) in the database, print each
+    """Start labelling: make a campaign from a rewardkit records file (pairwise, ranking, rating or stepwise records,
+    or control segment pairs {"a", "b"} shown as animated clips; a record with "gold": true becomes a gold item, its
+    own label the answer) in the database, print each
     annotator's link and the admin's, and serve the app. Run it again on the same database to serve the campaign
     as it stands (labels are never lost)."""
 
@@ -53,10 +54,36 @@ class StartConfig:
     """seeds assignment and the shown order of responses"""
 
 
+def read_for_labelling(path: str) -> list[dict]:
+    """rewardkit records, or control segment pairs ({"a", "b", "label"?} per line: shown as clips)."""
+    from rewardkit.control.segments import check_pair, segment_from_json
+    from rewardkit.data.io import read_records
+    from rewardkit.errors import DataError
+
+    with open(path, encoding="utf-8") as f:
+        lines = [(i, line) for i, line in enumerate(f, 1) if line.strip()]
+    try:
+        first = json.loads(lines[0][1]) if lines else {}
+    except json.JSONDecodeError:
+        first = {}
+    if not (isinstance(first, dict) and "a" in first and "b" in first):
+        return read_records(path).records
+    records = []
+    for i, line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}: record {i}: not JSON ({err})") from None
+        a = segment_from_json(record.get("a") if isinstance(record, dict) else None, f"{path}: record {i}.a")
+        b = segment_from_json(record.get("b"), f"{path}: record {i}.b")
+        check_pair(a, b, f"{path}: record {i}")
+        records.append({**record, "a": a.to_json(), "b": b.to_json()})
+    return records
+
+
 def run_start(cfg: StartConfig) -> int:
     import uvicorn
 
-    from rewardkit.data.io import read_records
     from rewardkit.label.app import create_app, next_batch
     from rewardkit.label.store import LabelStore
     from rewardkit.label.tasks import item_from_record
@@ -71,7 +98,7 @@ def run_start(cfg: StartConfig) -> int:
     store = LabelStore(cfg.db)
     name = cfg.campaign or Path(cfg.records).stem
     if store.campaign(name) is None:
-        records = read_records(cfg.records).records
+        records = read_for_labelling(cfg.records)
         made = [item_from_record(r, f"{cfg.records}: record {i + 1}") for i, r in enumerate(records)]
         kinds = {kind for kind, _, _ in made}
         if len(kinds) != 1:

@@ -6,6 +6,7 @@ One record per labelled item (repeats folded into their item; the first answer o
   ranking   "ranking" by mean rank (1 = best; equal means share a rank), "annotator_rankings" {name: ranking}
   rating    "scores" {attribute: mean score}, "annotator_scores" {name: scores}
   stepwise  "labels" true before the majority's first wrong step and false from it on, "annotator_first_wrong"
+  clips     a control segment pair {"a", "b", "label": P(a is preferred), a tie counting half} for `control fit`
 Every record carries "annotations" (how many people labelled it) and "source_index" (its line in the source).
 """
 
@@ -66,4 +67,11 @@ def steps(item: dict, answers: dict) -> dict:
             "annotator_first_wrong": {who: v["first_wrong"] for who, v in answers.items()}}
 
 
-EXPORTERS = {"pairwise": pairwise, "ranking": ranking, "rating": rating, "steps": steps}
+def clips(item: dict, answers: dict) -> dict:
+    votes = Counter(v["choice"] for v in answers.values())
+    a, b = item["segments"]
+    return {"a": a, "b": b, "label": round((votes[0] + 0.5 * votes["tie"]) / len(answers), 4),
+            "annotator_labels": {who: {0: "a", 1: "b", "tie": "tie"}[v["choice"]] for who, v in answers.items()}}
+
+
+EXPORTERS = {"pairwise": pairwise, "ranking": ranking, "rating": rating, "steps": steps, "clips": clips}

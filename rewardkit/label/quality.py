@@ -34,14 +34,14 @@ def campaign_quality(kind: str, rows: list[dict], threshold: float = 0.7) -> dic
         row = {"labels": len(mine),
                "gold_accuracy": _share(gold[p]), "gold_items": len(gold[p]),
                "self_consistency": _share(repeats[p]), "repeated_items": len(repeats[p])}
-        if kind == "pairwise":
+        if kind in ("pairwise", "clips"):
             # choice 0 is the item's first response; it was shown first unless the assignment was flipped
             picks = [(r["value"]["choice"] == 0) != r["flipped"] for r in mine if r["value"]["choice"] != "tie"]
             row["picked_shown_first"] = _share(picks)
         score = row["gold_accuracy"] if row["gold_accuracy"] is not None else row["self_consistency"]
         row["flagged"] = score is not None and score < threshold
         out["annotators"][p] = row
-    if kind == "pairwise":
+    if kind in ("pairwise", "clips"):
         picks = [(r["value"]["choice"] == 0) != r["flipped"] for r in rows if r["value"]["choice"] != "tie"]
         out["picked_shown_first"] = _share(picks)
     return out

@@ -6,13 +6,14 @@ A label is always in the item's own terms, never in the order the annotator saw 
   ranking   {"order": [indices of responses, best first]}
   rating    {"scores": {attribute: 1..scale}}
   steps     {"first_wrong": index of the first wrong step, or null when every step is right}
+  clips     {"choice": 0 | 1 | "tie"}   (two trajectory segments, as pairwise)
 """
 
 from __future__ import annotations
 
 from rewardkit.errors import DataError
 
-KINDS = ("pairwise", "ranking", "rating", "steps")
+KINDS = ("pairwise", "ranking", "rating", "steps", "clips")
 
 
 class FormError(ValueError):
@@ -22,8 +23,15 @@ class FormError(ValueError):
 # ---------------------------------------------------------------- records -> items
 
 def item_from_record(record: dict, where: str) -> tuple[str, dict, dict | None]:
-    """(kind, item, gold label or None) for a rewardkit record; gold when the record has "gold": true."""
+    """(kind, item, gold label or None) for a rewardkit record, or a control segment pair ({"a", "b"}, shown as
+    clips); gold when the record has "gold": true."""
     kind = record.get("kind")
+    if "a" in record and "b" in record:
+        a, b = record["a"], record["b"]
+        item = {"prompt": a.get("instruction") or "", "segments": [a, b]}
+        label = record.get("label")
+        gold = {"choice": "tie" if label == 0.5 else 0 if label == 1 else 1} if label in (0, 0.5, 1) else None
+        return "clips", item, (gold if record.get("gold") else None)
     if kind == "pairwise":
         item = {"prompt": record.get("prompt", ""), "responses": [record["chosen"], record["rejected"]]}
         gold = {"choice": "tie" if record.get("tie") else 0}
@@ -48,14 +56,14 @@ def item_from_record(record: dict, where: str) -> tuple[str, dict, dict | None]:
 
 def shown_order(kind: str, item: dict, flipped: bool) -> list[int]:
     """The order the item's responses are shown in: reversed when the assignment is flipped."""
-    n = len(item.get("responses", []))
+    n = len(item.get("responses", item.get("segments", [])))
     order = list(range(n))
-    return order[::-1] if flipped and kind in ("pairwise", "ranking") else order
+    return order[::-1] if flipped and kind in ("pairwise", "ranking", "clips") else order
 
 
 def parse_form(kind: str, item: dict, order: list[int], form: dict, attributes: list[str], scale: int) -> dict:
     """The label a submitted form gives, in the item's own terms; FormError when it is not one."""
-    if kind == "pairwise":
+    if kind in ("pairwise", "clips"):
         choice = form.get("choice")
         if choice == "tie":
             value: dict = {"choice": "tie"}
@@ -99,7 +107,7 @@ def _integer(value, what: str) -> int:
 
 def label_key(kind: str, value: dict):
     """What two labels must share to agree (strength and order of attributes do not count)."""
-    if kind == "pairwise":
+    if kind in ("pairwise", "clips"):
         return value["choice"]
     if kind == "ranking":
         return tuple(value["order"])
