@@ -362,3 +362,17 @@ def test_trajectory_clips_are_labelled_and_export_for_control_fit(tmp_path):
     pairs, labels = read_pairs(tmp_path / "out.jsonl")
     assert len(pairs) == 2 and set(labels.tolist()) <= {0.0, 1.0}
     assert pairs[0][0].instruction == "reach the <red> target"
+
+
+def test_a_bon_output_becomes_ranking_items(tmp_path):
+    from rewardkit.label.cli import read_for_labelling
+
+    candidates = [{"response": f"r{v}", "score": v, "value": v} for v in (5, 1, 3, 9, 7, 2)] + [
+        {"response": None, "score": None, "value": None, "error": "timeout"}]
+    rows = [{"id": "p0", "prompt": "q", "chosen": 3, "candidates": candidates, "provenance": {"n": 7}},
+            {"id": "p1", "prompt": "q2", "chosen": 0, "candidates": candidates[:2], "provenance": {"n": 2}}]
+    (tmp_path / "bon.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    first, second = read_for_labelling(str(tmp_path / "bon.jsonl"), most_candidates=4)
+    # six usable, sorted 9 7 5 3 2 1; four evenly spaced: positions 0, 2 (5/3*... rounds to 2), 3, 5
+    assert first == {"kind": "ranking", "prompt": "q", "responses": ["r9", "r5", "r3", "r1"]}
+    assert second == {"kind": "pairwise", "prompt": "q2", "chosen": "r5", "rejected": "r1"}

@@ -21,7 +21,9 @@ class StartConfig:
     as it stands (labels are never lost)."""
 
     records: Positional[str]
-    """the records to label (ignored when the campaign exists in the database)"""
+    """the records to label, a `rewardkit bon` output or control segment pairs (ignored when the campaign exists)"""
+    most_candidates: int = 4
+    """from a `rewardkit bon` output, rank at most this many candidates per prompt (evenly spaced by the model's score)"""
     db: str = "sqlite:///labels.db"
     """SQLAlchemy URL of the database (SQLite: one file; postgresql://... when several people label at once)"""
     campaign: str = ""
@@ -54,8 +56,9 @@ class StartConfig:
     """seeds assignment and the shown order of responses"""
 
 
-def read_for_labelling(path: str) -> list[dict]:
-    """rewardkit records, or control segment pairs ({"a", "b", "label"?} per line: shown as clips)."""
+def read_for_labelling(path: str, most_candidates: int = 4) -> list[dict]:
+    """rewardkit records, `rewardkit bon` output (tasks.bon_record), or control segment pairs ({"a", "b", "label"?}
+    per line: shown as clips)."""
     from rewardkit.control.segments import check_pair, segment_from_json
     from rewardkit.data.io import read_records
     from rewardkit.errors import DataError
@@ -66,6 +69,19 @@ def read_for_labelling(path: str) -> list[dict]:
         first = json.loads(lines[0][1]) if lines else {}
     except json.JSONDecodeError:
         first = {}
+    if isinstance(first, dict) and "candidates" in first and "provenance" in first:
+        from rewardkit.data.io import iter_raw
+        from rewardkit.label.tasks import bon_record
+
+        records = []
+        for line, raw in iter_raw(path):
+            if not isinstance(raw, dict) or not isinstance(raw.get("candidates"), list):
+                raise DataError("not a `rewardkit bon` record (needs candidates)", source=path, line=line)
+            records.append(bon_record(raw, most_candidates))
+        kept = [r for r in records if len(r.get("responses", [0, 0])) >= 2]
+        if len(kept) < len(records):
+            print(f"{len(records) - len(kept)} bon record(s) with fewer than two usable candidates left out")
+        return kept
     if not (isinstance(first, dict) and "a" in first and "b" in first):
         return read_records(path).records
     records = []
@@ -98,7 +114,7 @@ def run_start(cfg: StartConfig) -> int:
     store = LabelStore(cfg.db)
     name = cfg.campaign or Path(cfg.records).stem
     if store.campaign(name) is None:
-        records = read_for_labelling(cfg.records)
+        records = read_for_labelling(cfg.records, cfg.most_candidates)
         made = [item_from_record(r, f"{cfg.records}: record {i + 1}") for i, r in enumerate(records)]
         kinds = {kind for kind, _, _ in made}
         if len(kinds) != 1:

@@ -22,6 +22,20 @@ class FormError(ValueError):
 
 # ---------------------------------------------------------------- records -> items
 
+def bon_record(record: dict, most: int = 4) -> dict:
+    """A `rewardkit bon` output record as a ranking record of at most `most` of its candidates: evenly spaced in the
+    reward model's order, from its best to its worst (failed or empty candidates left out), so people rank what the
+    model spread apart; two candidates make a pairwise record."""
+    usable = [c for c in record["candidates"] if c.get("response") not in (None, "") and c.get("value") is not None]
+    usable.sort(key=lambda c: -c["value"])
+    if len(usable) > most:
+        usable = [usable[round(i * (len(usable) - 1) / (most - 1))] for i in range(most)]
+    responses = [c["response"] for c in usable]
+    if len(responses) == 2:
+        return {"kind": "pairwise", "prompt": record["prompt"], "chosen": responses[0], "rejected": responses[1]}
+    return {"kind": "ranking", "prompt": record["prompt"], "responses": responses}
+
+
 def item_from_record(record: dict, where: str) -> tuple[str, dict, dict | None]:
     """(kind, item, gold label or None) for a rewardkit record, or a control segment pair ({"a", "b"}, shown as
     clips); gold when the record has "gold": true."""
