@@ -136,3 +136,12 @@ def test_trl_reward_exposes_an_ensembles_spreads(tiny_bert, tmp_path):
     single = TRLReward(str(tmp_path / "single"), normalize=False)
     single(["q"], ["a"])
     assert single.last_spreads is None  # a single model has no members
+    pytest.importorskip("fastapi")
+    from rewardkit.model.load import load_model
+    from rewardkit.serve.app import ServeConfig, create_app
+    from rewardkit.serve.background import BackgroundServer
+
+    with BackgroundServer(create_app(load_model(tmp_path / "ensemble"), ServeConfig(model="test"))) as server:
+        remote = TRLReward(server.url, normalize=False)  # the spreads come through the server too
+        remote(["q", "q"], ["a", "b c"])
+        assert remote.last_spreads == pytest.approx(reward.last_spreads, abs=1e-5)

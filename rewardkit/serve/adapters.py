@@ -24,7 +24,7 @@ class RewardBackend:
         self.normalize = normalize
         self.batch_size = batch_size
         self.remote = model_or_url.startswith(("http://", "https://"))
-        self.last_spreads: list[float] | None = None  # an ensemble's member spread per item of the last call (local)
+        self.last_spreads: list[float] | None = None  # an ensemble's member spread per item of the last call
         if self.remote:
             from rewardkit.serve.client import RewardClient
 
@@ -36,8 +36,9 @@ class RewardBackend:
         if not pairs:
             return []
         if self.remote:
-            self.last_spreads = None
-            return self.client.score(pairs, normalize=self.normalize)
+            out = self.client.score_details(pairs, normalize=self.normalize)
+            self.last_spreads = out.get("uncertainty")  # the server sends it for an ensemble, in raw units
+            return out["scores"]
         from rewardkit.model.scoring import score
 
         scores = score(self.model, pairs, self.batch_size, normalize=self.normalize)

@@ -88,7 +88,11 @@ class RewardClient(_Base):
         raise AssertionError("unreachable")
 
     def score(self, pairs, normalize: bool | None = None) -> list[float]:
-        return self._post("/v1/score", score_payload(pairs, normalize))["scores"]
+        return self.score_details(pairs, normalize)["scores"]
+
+    def score_details(self, pairs, normalize: bool | None = None) -> dict:
+        """The whole /v1/score answer: scores, raw, normalized and, for an ensemble, each item's "uncertainty"."""
+        return self._post("/v1/score", score_payload(pairs, normalize))
 
     def compare(self, prompt, responses: list) -> dict:
         return self._post("/v1/compare", {"prompt": prompt, "responses": responses})
