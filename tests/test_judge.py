@@ -145,3 +145,61 @@ def test_judge_labels_from_a_server_train_a_scalar_reward_model(tiny_bert_no_dro
 def test_sampling_defaults_greedy_for_one_vote_and_sampled_for_several():
     assert Judge(Scripted(lambda p, j: "")).sampling.temperature == 0.0
     assert Judge(Scripted(lambda p, j: ""), k=4).sampling == Sampling(max_new_tokens=384, temperature=0.7, seed=0)
+
+
+# ---------------------------------------------------------------- meta RM, rubric grades
+
+
+def test_meta_rm_keeps_the_critiques_it_rates_highest():
+    """Four votes 2, 9, 8, 3 whose critiques a scripted meta RM rates 0.1, 0.9, 0.8, 0.2: with k_meta = 2 only 9 and
+    8 are voted (8.5); without the meta RM all four (5.5). An unparsed vote is never kept."""
+    from rewardkit.eval.scorers import Scorer
+    from rewardkit.scores import Scores
+
+    texts = ["weak critique\nScores: 2", "sharp critique\nScores: 9", "good critique\nScores: 8", "odd critique\nScores: 3"]
+    quality = {"weak": 0.1, "sharp": 0.9, "good": 0.8, "odd": 0.2, "junk": 5.0}
+    meta = Scorer("meta", lambda items: Scores([quality[critique.split()[0]] for _, critique in items]))
+    plain = Judge(Scripted(lambda p, j: texts[j]), k=4)
+    guided = Judge(Scripted(lambda p, j: texts[j]), k=4, meta=meta, k_meta=2)
+    assert plain.rate([("q", "r")]).scores == [5.5]
+    ratings = guided.rate([("q", "r")])
+    assert ratings.scores == [8.5] and ratings.votes[0] == [2.0, 9.0, 8.0, 3.0]  # every vote is still reported
+    unparsed = Judge(Scripted(lambda p, j: ["junk without a score", *texts][j]), k=3, meta=meta, k_meta=1)
+    assert unparsed.rate([("q", "r")]).scores == [9.0]  # the junk is rated 5.0 by the meta RM but has no vote
+    # pairwise: in each order, the meta RM picks which votes count
+    sides = ["weak\nVerdict: B", "sharp\nVerdict: A"]
+    (v,) = Judge(Scripted(lambda p, j: sides[j]), k=2, meta=meta, k_meta=1).compare([("q", "x", "y")])
+    assert v.votes == ["second", "first", "first", "second"] and v.p_first == 0.5 and v.flip
+
+
+def test_rubric_grades_parse_strictly():
+    from rewardkit.judge.parse import parse_grade
+
+    assert parse_grade("The answer cites the law.\nGrade: 4") == 4.0
+    assert parse_grade("**Grade: 5/5**") == 5.0
+    for bad in ("Grade: 6", "I would give it a grade: 3 overall", "Grade: 2\nGrade: 3", "", "Grade: four"):
+        assert parse_grade(bad) is None, bad
+    judge = Judge(Scripted(lambda p, j: "Feedback.\nGrade: 3" if "RUBRIC-X" in p else "??"), k=1)
+    ratings = judge.grade([("q", "r")], "RUBRIC-X: 5 = perfect, 1 = wrong")
+    assert ratings.scores == [3.0] and ratings.failures == 0
+
+
+def test_meta_data_and_grade_commands_through_a_server(tmp_path):
+    from rewardkit.cli import main
+    from tests.test_generation import ChatServer
+
+    server = ChatServer(lambda body: "Grade: 4" if "Rubric:" in body["messages"][-1]["content"] else "Critique.\nVerdict: A")
+    try:
+        write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(3)])
+        assert main(["judge", "meta-data", str(tmp_path / "pairs.jsonl"), "--judge", f"{server.url}#fake", "--k", "2",
+                     "--output", str(tmp_path / "meta.jsonl"), "--no-progress"]) == 0
+        (tmp_path / "rubric.txt").write_text("5: correct and complete; 1: wrong")
+        assert main(["judge", "grade", str(tmp_path / "pairs.jsonl"), "--rubric", str(tmp_path / "rubric.txt"),
+                     "--judge", f"{server.url}#fake", "--output", str(tmp_path / "graded.jsonl"), "--no-progress"]) == 0
+    finally:
+        server.close()
+    meta = [json.loads(x) for x in open(tmp_path / "meta.jsonl")]
+    # "Verdict: A" is right when the chosen response is shown first (3 pairs x 2 votes) and wrong when swapped
+    assert len(meta) == 12 and sum(r["score"] for r in meta) == 6 and "Verdict: A" in meta[0]["response"]
+    graded = [json.loads(x) for x in open(tmp_path / "graded.jsonl")]
+    assert len(graded) == 6 and all(r["score"] == 4.0 for r in graded)

@@ -40,22 +40,37 @@ class JudgeLabelConfig:
     """sampling seed"""
     max_records: int = 0
     """label at most this many pairs (0 = all)"""
+    meta: str = ""
+    """a meta reward model (from `rewardkit judge meta-data` + `rewardkit train`) that picks the critiques to vote"""
+    k_meta: int = 0
+    """with --meta: vote only the k_meta critiques per order that the meta RM rates highest"""
     progress: Progress = True
 
 
-def run_label(cfg: JudgeLabelConfig) -> int:
-    from rewardkit.data.io import iter_records, write_records
+def make_judge(spec: str, k: int, max_new_tokens: int, temperature: float, seed: int, meta: str = "", k_meta: int = 0):
+    """The judge of the commands below, sampling as asked, with its meta RM when one is given."""
     from rewardkit.generation import Sampling
     from rewardkit.judge import load_judge
 
-    if cfg.k < 1:
-        raise ConfigError(f"--k must be at least 1, got {cfg.k}")
-    pairs = [r for r in iter_records(cfg.data) if r["kind"] == "pairwise" and not r.get("tie")]
-    pairs = pairs[: cfg.max_records or None]
-    if not pairs:
-        raise ConfigError(f"{cfg.data} holds no strict pairwise records to label")
-    judge = load_judge(cfg.judge, cfg.k)
-    judge.sampling = Sampling(cfg.max_new_tokens, cfg.temperature if cfg.k > 1 else 0.0, 1.0, cfg.seed)
+    if k < 1:
+        raise ConfigError(f"--k must be at least 1, got {k}")
+    if bool(meta) != bool(k_meta) or k_meta > k:
+        raise ConfigError("--meta and --k-meta go together, with 1 <= k_meta <= k")
+    judge = load_judge(spec, k)
+    judge.sampling = Sampling(max_new_tokens, temperature if judge.k > 1 else 0.0, 1.0, seed)
+    if meta:
+        from rewardkit.eval.scorers import load_scorer
+
+        judge.meta, judge.k_meta = load_scorer(meta, progress=False), k_meta
+        judge.name += f"+meta@{k_meta}"
+    return judge
+
+
+def run_label(cfg: JudgeLabelConfig) -> int:
+    from rewardkit.data.io import write_records
+
+    pairs = strict_pairs(cfg.data, cfg.max_records)
+    judge = make_judge(cfg.judge, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.seed, cfg.meta, cfg.k_meta)
     started = time.perf_counter()
     verdicts = judge.compare([(r["prompt"], r["chosen"], r["rejected"]) for r in pairs], cfg.both_orders, cfg.progress)
     seconds = time.perf_counter() - started
@@ -77,7 +92,7 @@ def run_label(cfg: JudgeLabelConfig) -> int:
                                                       "agrees_with_label": keep}})
     write_records(cfg.output, labelled)
     decided = [a for a in agree if a is not None]
-    judgements = len(pairs) * cfg.k * (2 if cfg.both_orders else 1)
+    judgements = len(pairs) * judge.k * (2 if cfg.both_orders else 1)
     summary = {"data": cfg.data, "judge": judge.name, "pairs": len(pairs), "labelled": len(labelled),
                "left_out": {"no vote parsed": unparsed, "judge tie": ties},
                "agreement_with_labels": sum(decided) / len(decided) if decided else None,
@@ -89,7 +104,119 @@ def run_label(cfg: JudgeLabelConfig) -> int:
     return 0
 
 
+def strict_pairs(path: str, most: int) -> list[dict]:
+    from rewardkit.data.io import iter_records
+
+    pairs = [r for r in iter_records(path) if r["kind"] == "pairwise" and not r.get("tie")][: most or None]
+    if not pairs:
+        raise ConfigError(f"{path} holds no strict pairwise records")
+    return pairs
+
+
+@dataclass
+class MetaDataConfig:
+    """Training data for a meta reward model (DeepSeek-GRM's meta RM): the judge writes k critiques per labelled pair
+    in each answer order; each parsed critique becomes a rating record whose prompt is the judge prompt, whose
+    response is the critique and whose score is 1 when its verdict matches the pair's label, else 0. Train it with
+    `rewardkit train --train OUTPUT` and give it to `rewardkit judge label --meta`."""
+
+    data: Positional[str]
+    """labelled pairwise records (chosen is the label)"""
+    judge: str = "local:smollm2"
+    """local:MODEL or an OpenAI-compatible server as URL#MODEL"""
+    output: str = "meta-data.jsonl"
+    """where the rating records go"""
+    k: int = 8
+    """critiques per pair and order (sampled)"""
+    max_new_tokens: int = 384
+    """longest critique"""
+    temperature: float = 0.7
+    """sampling temperature"""
+    seed: int = 0
+    """sampling seed"""
+    max_records: int = 0
+    """use at most this many pairs (0 = all)"""
+    progress: Progress = True
+
+
+def run_meta_data(cfg: MetaDataConfig) -> int:
+    from rewardkit.data.io import write_records
+
+    pairs = strict_pairs(cfg.data, cfg.max_records)
+    judge = make_judge(cfg.judge, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.seed)
+    orders = [(r["prompt"], r["chosen"], r["rejected"], "A") for r in pairs] + \
+             [(r["prompt"], r["rejected"], r["chosen"], "B") for r in pairs]
+    prompts = [judge.pairwise_prompt(p, a, b) for p, a, b, _ in orders]
+    outputs = judge.generator.generate(prompts, judge.k, judge.sampling, cfg.progress).samples
+    from rewardkit.judge.parse import parse_verdict
+
+    records, unparsed = [], 0
+    for (_, _, _, right), prompt, row in zip(orders, prompts, outputs, strict=True):
+        for sample in row:
+            verdict = None if sample.text is None else parse_verdict(sample.text)
+            if verdict is None:
+                unparsed += 1
+                continue
+            records.append({"prompt": prompt, "response": sample.text, "score": float(verdict == right)})
+    write_records(cfg.output, records)
+    right = sum(r["score"] for r in records)
+    print(f"{len(records)} critiques ({right:.0f} with the labelled verdict, {len(records) - right:.0f} without); "
+          f"{unparsed} unparseable left out -> {cfg.output}")
+    return 0
+
+
+@dataclass
+class GradeConfig:
+    """Grade responses against a rubric (Prometheus style: feedback, then a grade from 1 to 5), k votes each.
+    Writes rating records (prompt, response, score = the mean parsed grade, a `judge` field with the votes); a
+    response with no parsed vote is left out and counted."""
+
+    data: Positional[str]
+    """records with prompt and response (rating records), or pairwise records (both responses are graded)"""
+    rubric: str = ""
+    """a text file: the criteria and what each grade 1..5 means"""
+    judge: str = "local:smollm2"
+    """local:MODEL or an OpenAI-compatible server as URL#MODEL"""
+    output: str = "graded.jsonl"
+    """where the graded rating records go"""
+    k: int = 1
+    """votes per response"""
+    max_new_tokens: int = 384
+    """longest feedback"""
+    temperature: float = 0.7
+    """sampling temperature of the k votes (k = 1 is greedy)"""
+    seed: int = 0
+    """sampling seed"""
+    progress: Progress = True
+
+
+def run_grade(cfg: GradeConfig) -> int:
+    from rewardkit.data.io import iter_records, write_records
+
+    if not cfg.rubric or not Path(cfg.rubric).is_file():
+        raise ConfigError("--rubric FILE is needed: the criteria and what each grade from 1 to 5 means")
+    items = []
+    for r in iter_records(cfg.data):
+        if r["kind"] == "rating":
+            items.append((r["prompt"], r["response"]))
+        elif r["kind"] == "pairwise":
+            items += [(r["prompt"], r["chosen"]), (r["prompt"], r["rejected"])]
+    if not items:
+        raise ConfigError(f"{cfg.data} holds no rating or pairwise records to grade")
+    judge = make_judge(cfg.judge, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.seed)
+    ratings = judge.grade(items, Path(cfg.rubric).read_text(), cfg.progress)
+    graded = [{"prompt": p, "response": r, "score": s, "judge": {"name": judge.name, "votes": v}}
+              for (p, r), s, v in zip(items, ratings.scores, ratings.votes, strict=True) if s == s]  # NaN: none parsed
+    write_records(cfg.output, graded)
+    print(f"{len(graded)} of {len(items)} responses graded ({len(items) - len(graded)} with no parsed grade; "
+          f"{ratings.failures} unparseable votes) -> {cfg.output}")
+    return 0
+
+
 def register(commands: dict[str, Command]) -> None:
-    """Add judge label to the command table."""
+    """Add the judge commands to the command table."""
     commands["judge label"] = Command(JudgeLabelConfig, run_label,
                                       "label preference pairs with a generative judge (soft labels to distil)")
+    commands["judge meta-data"] = Command(MetaDataConfig, run_meta_data,
+                                          "critiques labelled right or wrong: training data for a meta reward model")
+    commands["judge grade"] = Command(GradeConfig, run_grade, "grade responses against a rubric (1-5) with a judge")

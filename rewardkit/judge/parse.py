@@ -4,6 +4,7 @@ scored as a guess.
 
     Scores: 7, 3          pointwise: one number per response, each in 1..10
     Verdict: A            pairwise: A, B or tie
+    Grade: 4              rubric: one grade in 1..5
 Markdown emphasis and a trailing full stop around the line are tolerated; a line that only mentions a score or a
 verdict in a sentence is not. Small models often keep writing after their answer line, so the line need not be
 the last; two answer lines that disagree make the output unparseable.
@@ -16,6 +17,7 @@ import re
 _NUMBER = r"(?:10|[1-9])(?:\.\d+)?"
 _SCORES = re.compile(rf"^scores?\s*:\s*({_NUMBER}(?:\s*,\s*{_NUMBER})*)$", re.IGNORECASE)
 _VERDICT = re.compile(r"^verdict\s*:\s*(a|b|tie)$", re.IGNORECASE)
+_GRADE = re.compile(r"^grade\s*:\s*([1-5])(?:\s*/\s*5)?$", re.IGNORECASE)
 
 
 def _lines(text: str) -> list[str]:
@@ -45,3 +47,9 @@ def parse_verdict(text: str) -> str | None:
     found = [m.group(1).lower() for line in _lines(text) if (m := _VERDICT.match(line))]
     verdict = _one(found)
     return None if verdict is None else "tie" if verdict == "tie" else verdict.upper()
+
+
+def parse_grade(text: str) -> float | None:
+    """The rubric grade (1..5, optionally written "4/5") of the output's `Grade:` line(s), or None."""
+    grade = _one([int(m.group(1)) for line in _lines(text) if (m := _GRADE.match(line))])
+    return None if grade is None else float(grade)
