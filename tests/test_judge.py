@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -203,3 +204,29 @@ def test_meta_data_and_grade_commands_through_a_server(tmp_path):
     assert len(meta) == 12 and sum(r["score"] for r in meta) == 6 and "Verdict: A" in meta[0]["response"]
     graded = [json.loads(x) for x in open(tmp_path / "graded.jsonl")]
     assert len(graded) == 6 and all(r["score"] == 4.0 for r in graded)
+
+
+def test_a_judge_behind_the_server_batches_questions_and_reports_votes():
+    pytest.importorskip("fastapi")
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from rewardkit.serve.app import ServeConfig, create_app
+    from rewardkit.serve.background import BackgroundServer
+
+    judge = Judge(Scripted(prefers_good), k=2)
+    with BackgroundServer(create_app(judge, ServeConfig(model="judge", max_wait_ms=200))) as server:
+        def rate(response):
+            return httpx.post(f"{server.url}/v1/score", json={"inputs": [{"prompt": "q", "response": response}]}).json()
+
+        with ThreadPoolExecutor(2) as pool:
+            good, poor = pool.map(rate, ["a good answer", "a poor answer"])
+        assert good["scores"] == [9.0] and poor["scores"] == [2.0] and good["votes"] == [[9.0, 9.0]]
+        assert good["failures"] == 0 and good["seconds_per_judgement"] >= 0
+        assert judge.generator.calls[0] == (2, 2)  # the two requests went to the judge as one batch
+        verdict = httpx.post(f"{server.url}/v1/compare", json={"prompt": "q", "responses": ["a poor one", "a good one"]}).json()
+        assert verdict["p_first"] == 0.0 and not verdict["position_flip"] and len(verdict["votes"]) == 4
+        three = httpx.post(f"{server.url}/v1/compare", json={"prompt": "q", "responses": ["a", "b", "c"]})
+        assert three.status_code == 422 and "exactly 2" in three.json()["error"]
+        assert httpx.post(f"{server.url}/get_reward", json={"query": ["x"]}).status_code == 404

@@ -8,6 +8,8 @@ Endpoints
 - POST /v1/steps     {"inputs": [{"prompt", "steps": [...]}], "normalize": bool} -> step rewards and their aggregate
 - POST /v1/step_rewards  (a control reward model, instead of the four above) {"observations", "actions",
                      "instructions"} -> a reward per (observation, action) step (serve/control.py)
+- a generative judge (`rewardkit serve judge:SPEC[@k]`) answers /v1/score and /v1/compare with its votes
+  (serve/judge.py)
 - GET  /health       liveness and queue depth (no key needed)
 - GET  /metrics      Prometheus text format
 Errors are JSON {"error": message}: 400 malformed JSON, 401 missing/wrong key, 413 body or request too
@@ -33,6 +35,7 @@ from rewardkit.options import Compile, Precision, Threads
 from rewardkit.scores import Scores, probability
 from rewardkit.serve.batcher import DynamicBatcher, ProcessFn, QueueFull
 from rewardkit.serve.control import ControlService, step_reward_items
+from rewardkit.serve.judge import JudgeService, judge_compare_item, judge_score_items
 from rewardkit.serve.metrics import CONTENT_TYPE, ServerMetrics
 from rewardkit.serve.protocol import (
     RequestError,
@@ -51,7 +54,7 @@ class ServeConfig:
     /v1/compare), with dynamic batching, normalisation with the model's stored statistics, optional API key."""
 
     model: Positional[str]
-    """rewardkit model directory (or a training output directory)"""
+    """rewardkit model directory (or a training output directory), a control reward model, or judge:SPEC[@k]"""
     host: str = "127.0.0.1"
     """address to bind (loopback by default; use 0.0.0.0 to expose)"""
     port: int = 8000
@@ -205,6 +208,29 @@ class ControlEndpoints(Endpoints):
         return {"model": self.name, "rewards": scores.values, "uncertainty": scores.spreads}
 
 
+class JudgeEndpoints(Endpoints):
+    """A generative judge's routes: ratings (/v1/score) and verdicts in both orders (/v1/compare), with the votes."""
+
+    def __init__(self, model, cfg: ServeConfig, service, batcher: DynamicBatcher):
+        self.model, self.cfg, self.service, self.batcher = model, cfg, service, batcher
+        self.name = model.name
+
+    async def score(self, data: dict) -> dict:
+        items, _ = score_request(data)
+        out = await self.scores_for(judge_score_items(items))
+        failures = sum(v is None for row in out["votes"] for v in row)
+        return {"model": self.name, "scores": out["scores"].values, "votes": out["votes"], "failures": failures,
+                "seconds_per_judgement": out["seconds"]}
+
+    async def compare(self, data: dict) -> dict:
+        prompt = data.get("prompt", "")
+        items = compare_items(data)
+        out = await self.scores_for(judge_compare_item(prompt, [response for _, response in items]))
+        v = out["verdict"]
+        return {"model": self.name, "p_first": v.p_first, "votes": v.votes, "position_flip": v.flip,
+                "failures": v.failures, "seconds_per_judgement": out["seconds"]}
+
+
 def _json_route(handler, max_body_mb: float):
     """A FastAPI endpoint that hands the request's JSON object to `handler` (protocol.parse_body checks it)."""
     from fastapi import Request
@@ -258,18 +284,20 @@ def create_app(model, cfg: ServeConfig, process: ProcessFn | None = None):
     from fastapi import FastAPI
 
     from rewardkit.control.reward import StepRewardModel
+    from rewardkit.judge import Judge
 
-    control = isinstance(model, StepRewardModel)
-    service = ControlService(model) if control else ModelService(model, cfg)
+    control, judge = isinstance(model, StepRewardModel), isinstance(model, Judge)
+    service = ControlService(model) if control else JudgeService(model) if judge else ModelService(model, cfg)
     metrics = ServerMetrics()
     batcher = DynamicBatcher(process or service.process, cfg.max_batch_size if cfg.batching else 1,
                              cfg.max_wait_ms if cfg.batching else 0.0, cfg.max_queue, metrics)
-    endpoints = (ControlEndpoints if control else Endpoints)(model, cfg, service, batcher)
+    endpoints = (ControlEndpoints if control else JudgeEndpoints if judge else Endpoints)(model, cfg, service, batcher)
     app = FastAPI(title="rewardkit reward model server", lifespan=_lifespan(batcher, metrics))
     app.state.batcher, app.state.metrics, app.state.config = batcher, metrics, cfg
     app.add_middleware(Guard, cfg=cfg, metrics=metrics)
     _add_error_handlers(app)
     routes = ((("/v1/step_rewards", endpoints.step_rewards),) if control else
+              (("/v1/score", endpoints.score), ("/v1/compare", endpoints.compare)) if judge else
               (("/get_reward", endpoints.get_reward), ("/v1/score", endpoints.score),
                ("/v1/compare", endpoints.compare), ("/v1/steps", endpoints.steps)))
     for path, handler in routes:

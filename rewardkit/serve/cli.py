@@ -22,13 +22,21 @@ def run_serve(cfg: ServeConfig) -> int:
     set_threads(cfg.threads)
     cfg.api_key = cfg.api_key or os.environ.get("REWARDKIT_API_KEY", "")
     control = (Path(cfg.model) / CONTROL_SPEC).exists() or (Path(cfg.model) / "reward" / CONTROL_SPEC).exists()
-    if control:  # a step reward model for control, or the `rewardkit control run` output that holds one
+    judge = cfg.model.startswith("judge:")
+    if judge:  # a generative judge: judge:local:MODEL[@k] or judge:http://HOST/v1#MODEL[@k]
+        from rewardkit.judge import load_judge
+
+        model = load_judge(cfg.model.removeprefix("judge:"))
+    elif control:  # a step reward model for control, or the `rewardkit control run` output that holds one
         model = StepRewardModel.load(cfg.model if (Path(cfg.model) / CONTROL_SPEC).exists() else Path(cfg.model) / "reward")
     else:
         model = load_model(cfg.model)
     app = create_app(model, cfg)
-    norm = ("none (control step rewards)" if control else "with stored mean/std" if model.spec.normalization else
-            "ensemble scores are standardised per member" if isinstance(model, ModelEnsemble) else "none stored")
+    if judge or control:
+        norm = "none (a judge's votes)" if judge else "none (control step rewards)"
+    else:
+        norm = ("with stored mean/std" if model.spec.normalization else
+                "ensemble scores are standardised per member" if isinstance(model, ModelEnsemble) else "none stored")
     print(f"serving {cfg.model} on http://{cfg.host}:{cfg.port}  batching: "
           f"{f'up to {cfg.max_batch_size} sequences, {cfg.max_wait_ms} ms' if cfg.batching else 'off'}  "
           f"normalisation: {norm}  auth: {'API key' if cfg.api_key else 'none'}")
