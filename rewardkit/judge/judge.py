@@ -46,8 +46,8 @@ class Verdict:
 class Judge:
     def __init__(self, generator: Generator, k: int = 1, sampling: Sampling | None = None,
                  templates: str | Path | None = None, meta=None, k_meta: int = 0):
-        """`meta`: a scorer (rewardkit.eval.scorers) of (judge prompt, critique) items; with `k_meta` >= 1, only the
-        k_meta parsed votes whose critiques it rates highest are voted."""
+        """`meta`: a scorer (rewardkit.eval.scorers.Scorer: `.score(items)`) of (judge prompt, critique) items; with
+        `k_meta` >= 1, only the k_meta parsed votes whose critiques it rates highest are voted."""
         self.generator, self.k = generator, k
         self.meta, self.k_meta = meta, k_meta
         # one vote: greedy; several: sampled, so the votes can differ
@@ -84,10 +84,9 @@ class Judge:
         highest (the others become None here; they are still reported as votes)."""
         if self.meta is None or not self.k_meta:
             return votes
-        from rewardkit.eval.scorers import score_items
-
         where = [(i, j) for i, row in enumerate(votes) for j, v in enumerate(row) if v is not None]
-        rated = score_items(self.meta, [(prompts[i], texts[i][j]) for i, j in where]).values if where else []
+        rated = self.meta.score([(prompts[i], texts[i][j]) for i, j in where]) if where else []
+        rated = getattr(rated, "values", rated)  # a scorer answers Scores or a plain list
         by_row: dict[int, list[tuple[float, int]]] = {}
         for (i, j), value in zip(where, rated, strict=True):
             by_row.setdefault(i, []).append((value, j))
