@@ -72,13 +72,19 @@ def quality(env_id: str, reward_fn, score_segments, policy, seed: int, episodes:
 def run_rewardkit(spec: dict, instructed: bool) -> dict:
     from rewardkit.control.loop import LoopSettings, run_loop
     from rewardkit.control.quality import learned_reward_fn
+    from rewardkit.control.segments import Segment
 
     settings = LoopSettings(env=spec["env"], teacher=spec["teacher"], queries=spec["queries"], steps=spec["steps"],
                             rounds=spec["rounds"], segment=spec["segment"], warmup=spec["warmup"], instructed=instructed,
                             seed=spec["seed"])
     result = run_loop(settings)
     model = result.reward_model
-    return {**quality(spec["env"], learned_reward_fn(model), lambda segs: model.score_segments(segs).mean(axis=0),
+    def score_segments(segments):
+        if not instructed:  # the held-out episodes carry the environment's instruction; this model does not read it
+            segments = [Segment(s.observations, s.actions, None, s.rewards) for s in segments]
+        return model.score_segments(segments).mean(axis=0)
+
+    return {**quality(spec["env"], learned_reward_fn(model), score_segments,
                       result.policy, spec["seed"], spec["eval_episodes"], spec["segment"]),
             "labelled": int(len(result.labels)), "timing": result.timing}
 

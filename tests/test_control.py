@@ -378,3 +378,17 @@ def test_ratings_and_success_labels_become_pairs(tmp_path):
     path.write_text(json.dumps({"segment": s1.to_json(), "success": "yes"}) + "\n")
     with pytest.raises(DataError, match="record 1: a record with a segment needs a rating"):
         read_pairs(path)
+
+
+def test_instruction_centre_is_set_once_and_saved(tmp_path):
+    model = StepRewardModel(StepRewardSpec(obs_dim=2, action_dim=1, hidden=8, instructed=True))
+    before = model.embed_instructions(list(INSTRUCTIONS))
+    assert torch.nn.functional.cosine_similarity(before[0], before[1], dim=0) > 0.5  # raw MiniLM: mostly shared
+    model.center_instructions(list(INSTRUCTIONS))
+    after = model.embed_instructions(list(INSTRUCTIONS))
+    assert torch.nn.functional.cosine_similarity(after[0], after[1], dim=0) < -0.99  # two instructions: opposite
+    centre = model.instruction_center.clone()
+    model.center_instructions(["something else", "and another"])  # fixed once
+    assert torch.equal(model.instruction_center, centre)
+    model.save(tmp_path / "m")
+    assert torch.equal(StepRewardModel.load(tmp_path / "m").instruction_center, centre)

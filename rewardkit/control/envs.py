@@ -133,7 +133,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
             run["obs"].append(state[i])
             run["actions"].append(self._actions[i])
             run["rewards"].append(float(true_rewards[i]))
-            run["instruction"] = info.get("instruction")
+            run["instruction"] = info.get("instruction") if self.model.spec.instructed else None
             if dones[i]:
                 self.episodes.append(Episode(np.stack(run["obs"]), np.stack(run["actions"]),
                                              np.asarray(run["rewards"], dtype=np.float32), run["instruction"]))
@@ -145,13 +145,14 @@ class LearnedRewardVecEnv(VecEnvWrapper):
 
     def learned_rewards(self, state: np.ndarray, actions: np.ndarray, instructions: list[str] | None) -> np.ndarray:
         """The members' mean reward [N] for one step of every environment."""
+        if self._fast_version != self.model.version:  # refitted: new weights, perhaps a new instruction centre
+            self._fast = self.model.numpy_mlp() if self.fast else None
+            self._fast_version, self._embeddings = self.model.version, {}
         emb = None
         if instructions is not None:
             for text in set(instructions) - set(self._embeddings):
                 self._embeddings[text] = self.model.embed_instructions([text])[0].numpy()
             emb = np.stack([self._embeddings[t] for t in instructions])  # [N, E]
-        if self.fast and self._fast_version != self.model.version:
-            self._fast, self._fast_version = self.model.numpy_mlp(), self.model.version
         if self._fast is not None:
             parts = [state] + ([emb] if emb is not None else []) + [actions.reshape(len(actions), -1)]
             return self._fast(np.concatenate(parts, axis=1)).mean(axis=0)

@@ -42,6 +42,7 @@ def pair_tensors(model: StepRewardModel, pairs: list[tuple[Segment, Segment]], l
     act = torch.as_tensor(np.stack([np.stack([a.actions for a, _ in pairs]), np.stack([b.actions for _, b in pairs])]))
     instruction = None
     if model.spec.instructed:
+        model.center_instructions([s.instruction for pair in pairs for s in pair])
         instruction = torch.stack([model.embed_instructions([a.instruction for a, _ in pairs]),
                                    model.embed_instructions([b.instruction for _, b in pairs])])
     frames = None

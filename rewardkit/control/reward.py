@@ -5,7 +5,10 @@ Two architectures, both ensembles of M members:
   weights are stacked [M, in, out] so one batched matmul per layer runs them all (fast inside an env loop).
 - "chunk-transformer": for action chunks; per member, a small transformer reads one token for the observation (with
   the instruction) and one per action of the chunk, and its reward comes from the observation token.
-The instruction is embedded by the bundled MiniLM text encoder (frozen, one vector per distinct instruction). Camera
+The instruction is embedded by the bundled MiniLM text encoder (frozen, one vector per distinct instruction), then
+centred on the mean embedding of the instructions the model was first trained with and scaled back to unit length:
+sentence embeddings of related instructions share most of their direction ("reach the red target" and "... blue
+target" have cosine 0.8), and the centring leaves the part that tells them apart. Camera
 frames [C, H, W] (small: a CPU model) pass through each member's own small CNN, whose features join the observation.
 Step rewards are tanh-bounded, as in PEBBLE, so a segment's return cannot grow without limit.
 
@@ -114,6 +117,8 @@ class StepRewardModel(nn.Module):
         else:
             self.members = nn.ModuleList(ChunkTransformer(obs_in, spec.action_dim, spec.chunk, layers=spec.layers)
                                          for _ in range(spec.members))
+        if spec.instructed:  # set once by center_instructions, saved with the weights
+            self.register_buffer("instruction_center", torch.zeros(spec.instruction_dim))
         self._texts = None  # the instruction encoder, loaded on first use
         self.version = 0    # bumped by every fit, so copies of the weights (numpy_mlp) know they are stale
 
@@ -177,14 +182,24 @@ class StepRewardModel(nn.Module):
     # ------------------------------------------------------------ plain calls
 
     def embed_instructions(self, instructions: list[str | None]) -> torch.Tensor | None:
-        """Embeddings [B, E] of the instructions (None for a model without them)."""
+        """Embeddings [B, E] of the instructions, centred (see the module docstring); None for a model without them."""
         if not self.spec.instructed:
             return None
-        if self._texts is None:
+        return nn.functional.normalize(self._encoder()(instructions) - self.instruction_center, dim=-1)
+
+    def center_instructions(self, instructions: list[str]) -> None:
+        """Fix the centre of instruction embeddings: the mean over these distinct instructions. Only once (later
+        calls change nothing), so the rewards a trained model gives an instruction never move."""
+        distinct = sorted(set(instructions))
+        if self.spec.instructed and not bool(self.instruction_center.any()) and len(distinct) > 1:
+            self.instruction_center.copy_(self._encoder()(distinct).mean(dim=0))
+
+    def _encoder(self):
+        if self._texts is None:  # loaded on first use: a model without instructions never needs it
             from rewardkit.control.instructions import InstructionEncoder
 
             self._texts = InstructionEncoder()
-        return self._texts(instructions)
+        return self._texts
 
     @torch.inference_mode()
     def reward(self, obs, actions, instruction: str | list[str] | None = None, frames=None,
