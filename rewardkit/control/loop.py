@@ -47,11 +47,12 @@ def reward_inputs(env: gym.Env, instructed: bool) -> tuple[int, int, tuple]:
     if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
         raise ConfigError(f"the control loop needs a flat Box observation space, got {space}")
     obs_dim = space.shape[0]
-    if instructed:
-        if not hasattr(env.unwrapped, "instruction"):
-            raise ConfigError("an instructed reward model needs an environment that gives instructions, "
-                              "e.g. rewardkit/InstructedReach-v0")
-        obs_dim -= len(INSTRUCTIONS)  # the policy's one-hot copy of the instruction is not the reward model's
+    gives_instructions = hasattr(env.unwrapped, "instruction")
+    if instructed and not gives_instructions:
+        raise ConfigError("an instructed reward model needs an environment that gives instructions, "
+                          "e.g. rewardkit/InstructedReach-v0")
+    if gives_instructions:  # the policy's one-hot copy of the instruction is not the reward model's to read
+        obs_dim -= len(INSTRUCTIONS)
     actions = action_features(np.asarray([env.action_space.sample()]), env.action_space)
     return obs_dim, int(np.prod(actions.shape[1:])), actions.shape[1:]
 
