@@ -176,7 +176,3 @@ def write_pairs(path: str | Path, pairs: list[tuple[Segment, Segment]], labels: 
             record = {"a": a.to_json(), "b": b.to_json(), "label": float(label), **(extra[i] if extra else {})}
             f.write(json.dumps(record) + "\n")
 
-
-def stack(segments: list[Segment]) -> tuple[np.ndarray, np.ndarray]:
-    """Observations [B, T, D_obs] and actions [B, T, ...] of segments of one length."""
-    return np.stack([s.observations for s in segments]), np.stack([s.actions for s in segments])

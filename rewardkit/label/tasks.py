@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from rewardkit.errors import DataError
 
-KINDS = ("pairwise", "ranking", "rating", "steps", "clips")
-
 
 class FormError(ValueError):
     """A submitted form that is not a label for its item; the message says what is wrong."""
