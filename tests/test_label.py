@@ -376,3 +376,25 @@ def test_a_bon_output_becomes_ranking_items(tmp_path):
     # six usable, sorted 9 7 5 3 2 1; four evenly spaced: positions 0, 2 (5/3*... rounds to 2), 3, 5
     assert first == {"kind": "ranking", "prompt": "q", "responses": ["r9", "r5", "r3", "r1"]}
     assert second == {"kind": "pairwise", "prompt": "q2", "chosen": "r5", "rejected": "r1"}
+
+
+@pytest.mark.skipif(not os.environ.get("REWARDKIT_TEST_POSTGRES_URL"),
+                    reason="set REWARDKIT_TEST_POSTGRES_URL=postgresql+psycopg://USER:PASS@HOST/DB to run on PostgreSQL")
+def test_the_store_on_postgresql():
+    """The same store on a shared PostgreSQL server: migrations, labelling through the app, 16 concurrent submissions
+    of one assignment recorded once, and quality and export read back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = LabelStore(os.environ["REWARDKIT_TEST_POSTGRES_URL"])
+    name = f"pg-{os.getpid()}-{time.time_ns()}"
+    made = [item_from_record(r, "r") for r in PAIRS[:3]]
+    tokens = store.create_campaign(name, "pairwise", [m[1] for m in made], [m[2] for m in made], ["ann", "bob"], 2)
+    client = TestClient(create_app(store))
+    status, _ = answer(client, tokens["ann"], choice="A")
+    assert status == 303
+    person = store.person(tokens["bob"])
+    first = store.next_assignment(person["id"])
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda i: store.submit(first.id, {"choice": i % 2}), range(16)))
+    assert outcomes.count(True) == 1 and len(store.campaign_labels(name)) == 2
+    assert len(export_records("pairwise", store.campaign(name)["contents"], store.campaign_labels(name))) >= 1
