@@ -43,49 +43,30 @@ sys.path.insert(0, str(ROOT))
 
 
 
-def quality(env_id: str, reward_fn, score_segments, policy, seed: int, episodes: int, segment: int) -> dict:
-    """Held-out reward quality and the policy's true return."""
+def quality(spec: dict, policy, learned_returns, reward_fn) -> dict:
+    """Held-out reward quality and the policy's true return (rewardkit.control.quality.held_out)."""
     import gymnasium as gym
-    import numpy as np
-    from scipy import stats
 
-    from rewardkit.control import quality as q
-    from rewardkit.control.loop import draw_segments
+    from rewardkit.control.envs import INSTRUCTIONS
+    from rewardkit.control.quality import held_out
 
-    obs_dim = gym.make(env_id).observation_space.shape[0] - (2 if "Instructed" in env_id else 0)
-    mine = q.collect_episodes(env_id, policy, episodes, 10_000 + 100 * seed, obs_dim)
-    rand = q.collect_episodes(env_id, None, episodes, 20_000 + 100 * seed, obs_dim)
-    rng = np.random.default_rng(seed)
-    segments = draw_segments(mine + rand, 400, segment, rng)
-    learned = score_segments(segments)
-    true = np.array([s.rewards.sum() for s in segments])
-    i, j = rng.integers(0, len(segments), (2, 1600))
-    keep = true[i] != true[j]
-    out = {"true_return": q.mean_return(mine), "pearson": float(stats.pearsonr(learned, true)[0]),
-           "spearman": float(stats.spearmanr(learned, true)[0]),
-           "preference_accuracy": float(np.mean((learned[i] > learned[j])[keep] == (true[i] > true[j])[keep]))}
-    if env_id in q.TRUE_REWARDS:
-        out["epic"] = q.epic_distance(reward_fn, q.TRUE_REWARDS[env_id], mine + rand, gym.make(env_id).action_space, rng)
+    obs_dim = gym.make(spec["env"]).observation_space.shape[0] - (len(INSTRUCTIONS) if "Instructed" in spec["env"] else 0)
+    out = held_out(spec["env"], policy, learned_returns, reward_fn, spec["eval_episodes"], spec["seed"], obs_dim,
+                   spec["segment"])
+    out.pop("random_return")  # the reference runs measure it
     return out
 
 
 def run_rewardkit(spec: dict, instructed: bool) -> dict:
     from rewardkit.control.loop import LoopSettings, run_loop
-    from rewardkit.control.quality import learned_reward_fn
-    from rewardkit.control.segments import Segment
+    from rewardkit.control.quality import learned_returns_fn, learned_reward_fn
 
     settings = LoopSettings(env=spec["env"], teacher=spec["teacher"], queries=spec["queries"], steps=spec["steps"],
                             rounds=spec["rounds"], segment=spec["segment"], warmup=spec["warmup"], instructed=instructed,
                             seed=spec["seed"])
     result = run_loop(settings)
     model = result.reward_model
-    def score_segments(segments):
-        if not instructed:  # the held-out episodes carry the environment's instruction; this model does not read it
-            segments = [Segment(s.observations, s.actions, None, s.rewards) for s in segments]
-        return model.score_segments(segments).mean(axis=0)
-
-    return {**quality(spec["env"], learned_reward_fn(model), score_segments,
-                      result.policy, spec["seed"], spec["eval_episodes"], spec["segment"]),
+    return {**quality(spec, result.policy, learned_returns_fn(model), learned_reward_fn(model)),
             "labelled": int(len(result.labels)), "timing": result.timing}
 
 
@@ -143,7 +124,7 @@ def run_imitation(spec: dict) -> dict:
     def score_segments(segments):
         return np.array([reward_fn(s.observations, s.actions, [s.instruction] * len(s)).sum() for s in segments])
 
-    return {**quality(env_id, reward_fn, score_segments, agent, seed, spec["eval_episodes"], spec["segment"]),
+    return {**quality(spec, agent, score_segments, reward_fn),
             "timing": {"total_seconds": seconds}}
 
 

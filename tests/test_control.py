@@ -124,7 +124,7 @@ def test_bad_steps_name_the_field():
     model = StepRewardModel(StepRewardSpec(obs_dim=3, action_dim=1)).eval()
     with pytest.raises(ModelError, match="observations: the model takes 3"):
         model.reward(np.zeros((2, 4)), np.zeros((2, 1)))
-    with pytest.raises(ModelError, match="actions: the model takes 2 steps of shape \\[1\\]"):
+    with pytest.raises(ModelError, match="actions: the model takes actions of shape \\[1\\] per step, got \\[2\\]"):
         model.reward(np.zeros((2, 3)), np.zeros((2, 2)))
     obs = np.zeros((3, 3))
     obs[1, 2] = np.nan
@@ -392,3 +392,16 @@ def test_instruction_centre_is_set_once_and_saved(tmp_path):
     assert torch.equal(model.instruction_center, centre)
     model.save(tmp_path / "m")
     assert torch.equal(StepRewardModel.load(tmp_path / "m").instruction_center, centre)
+
+
+def test_control_run_on_the_language_task_without_the_instruction(tmp_path):
+    """A state-only reward model on an environment that gives instructions: it reads neither the instruction nor
+    the policy's one-hot copy of it, and the held-out quality is measured without the instruction."""
+    from rewardkit.cli import main
+
+    out = tmp_path / "run"
+    assert main(["control", "run", "--env", "rewardkit/InstructedReach-v0", "--steps", "500", "--warmup", "300",
+                 "--queries", "4", "--rounds", "2", "--segment", "20", "--hidden", "8", "--eval-episodes", "1",
+                 "--output", str(out), "--no-progress"]) == 0
+    assert StepRewardModel.load(out / "reward").spec.obs_dim == 4
+    assert "preference_accuracy" in json.loads((out / "summary.json").read_text())["held_out"]

@@ -35,10 +35,9 @@ class ControlConfig(LoopSettings):
 
 
 def run_control(cfg: ControlConfig) -> int:
-    import numpy as np
 
     from rewardkit.control import quality as q
-    from rewardkit.control.loop import draw_segments, run_loop
+    from rewardkit.control.loop import run_loop
     from rewardkit.control.plots import plot_curve
     from rewardkit.control.policy import save_policy
     from rewardkit.control.segments import write_pairs
@@ -57,20 +56,13 @@ def run_control(cfg: ControlConfig) -> int:
                   f"recent true return {recent if recent is None else round(recent, 1)}", flush=True)
 
     result = run_loop(settings, progress=report)
-    model, obs_dim = result.reward_model, result.reward_model.spec.obs_dim
-    mine = q.collect_episodes(cfg.env, result.policy, cfg.eval_episodes, 10_000 + cfg.seed, obs_dim)
-    rand = q.collect_episodes(cfg.env, None, cfg.eval_episodes, 20_000 + cfg.seed, obs_dim)
-    rng = np.random.default_rng(cfg.seed)
+    model = result.reward_model
+    quality = q.held_out(cfg.env, result.policy, q.learned_returns_fn(model), q.learned_reward_fn(model),
+                         cfg.eval_episodes, cfg.seed, model.spec.obs_dim, cfg.segment)
     summary = {"env": cfg.env, "teacher": cfg.teacher, "queries": cfg.queries, "labelled": len(result.labels),
                "steps": cfg.steps, "algorithm": cfg.algorithm, "selection": cfg.selection, "seed": cfg.seed,
-               "true_return": q.mean_return(mine), "random_return": q.mean_return(rand),
-               "held_out": q.return_agreement(model, draw_segments(mine + rand, 400, cfg.segment, rng), rng),
-               "timing": result.timing}
-    if cfg.env in q.TRUE_REWARDS:
-        import gymnasium as gym
-
-        summary["held_out"]["epic"] = q.epic_distance(q.learned_reward_fn(model), q.TRUE_REWARDS[cfg.env], mine + rand,
-                                                      gym.make(cfg.env).action_space, rng)
+               "true_return": quality.pop("true_return"), "random_return": quality.pop("random_return"),
+               "held_out": quality, "timing": result.timing}
     if cfg.reference:
         import gymnasium as gym
 
@@ -79,8 +71,8 @@ def run_control(cfg: ControlConfig) -> int:
         expert = ALGORITHMS[cfg.algorithm]("MlpPolicy", gym.make(cfg.env), seed=cfg.seed, device="cpu", verbose=0,
                                            **({"learning_starts": cfg.warmup} if cfg.algorithm == "sac" else {}))
         expert.learn(cfg.steps)
-        summary["true_reward_policy_return"] = q.mean_return(q.collect_episodes(cfg.env, expert, cfg.eval_episodes,
-                                                                                10_000 + cfg.seed, obs_dim))
+        summary["true_reward_policy_return"] = q.mean_return(q.collect_episodes(
+            cfg.env, expert, cfg.eval_episodes, 10_000 + 100 * cfg.seed, model.spec.obs_dim))
         summary["normalised_return"] = q.normalised_return(summary["true_return"], summary["random_return"],
                                                            summary["true_reward_policy_return"])
     if staging.exists():

@@ -66,18 +66,35 @@ def normalised_return(value: float, random: float, expert: float) -> float:
     return (value - random) / (expert - random)
 
 
-def return_agreement(model: StepRewardModel, segments: list[Segment], rng: np.random.Generator) -> dict:
-    """Pearson and Spearman of learned vs true segment returns, and the preference accuracy over random pairs;
+def return_agreement(learned: np.ndarray, true: np.ndarray, rng: np.random.Generator) -> dict:
+    """Pearson and Spearman of learned vs true segment returns [B], and the preference accuracy over random pairs;
     None where undefined (a constant true reward, such as CartPole's 1 per step, orders no segments)."""
-    learned = model.score_segments(segments).mean(axis=0)
-    true = np.array([s.rewards.sum() for s in segments])
-    i, j = rng.integers(0, len(segments), (2, 4 * len(segments)))
+    i, j = rng.integers(0, len(true), (2, 4 * len(true)))
     keep = true[i] != true[j]
     varied = np.ptp(true) > 0 and np.ptp(learned) > 0
     return {"pearson": float(stats.pearsonr(learned, true)[0]) if varied else None,
             "spearman": float(stats.spearmanr(learned, true)[0]) if varied else None,
             "preference_accuracy": float(np.mean((learned[i] > learned[j])[keep] == (true[i] > true[j])[keep]))
             if keep.any() else None}
+
+
+def held_out(env_id: str, policy, learned_returns: Callable, reward_fn: Callable, episodes: int, seed: int,
+             obs_dim: int, segment: int) -> dict:
+    """The policy's and a random policy's true return over `episodes` fresh episodes, and how well the learned reward
+    orders 400 segments drawn from them (return_agreement, and EPIC where the true reward is known).
+    `learned_returns(segments)` -> [B]; `reward_fn(obs, actions, instructions)` -> [N]."""
+    from rewardkit.control.loop import draw_segments
+
+    mine = collect_episodes(env_id, policy, episodes, 10_000 + 100 * seed, obs_dim)
+    rand = collect_episodes(env_id, None, episodes, 20_000 + 100 * seed, obs_dim)
+    rng = np.random.default_rng(seed)
+    segments = draw_segments(mine + rand, 400, segment, rng)
+    true = np.array([s.rewards.sum() for s in segments])
+    out = {"true_return": mean_return(mine), "random_return": mean_return(rand),
+           **return_agreement(np.asarray(learned_returns(segments)), true, rng)}
+    if env_id in TRUE_REWARDS:
+        out["epic"] = epic_distance(reward_fn, TRUE_REWARDS[env_id], mine + rand, gym.make(env_id).action_space, rng)
+    return out
 
 
 def epic_distance(learned: Callable, true: Callable, episodes: list[Episode], action_space: gym.Space,
@@ -115,6 +132,17 @@ def epic_distance(learned: Callable, true: Callable, episodes: list[Episode], ac
 
 
 def learned_reward_fn(model: StepRewardModel) -> Callable:
+    """reward(obs, actions, instructions) -> [N] for EPIC; a model without instructions ignores them."""
     def reward(obs, actions, instructions):
         return model.reward(obs, actions, list(instructions) if model.spec.instructed else None)
     return reward
+
+
+def learned_returns_fn(model: StepRewardModel) -> Callable:
+    """segments -> the members' mean return [B]; a model without instructions scores them without the instruction
+    the environment gave (it does not read one)."""
+    def returns(segments: list[Segment]) -> np.ndarray:
+        if not model.spec.instructed:
+            segments = [Segment(s.observations, s.actions, None, s.rewards, s.frames) for s in segments]
+        return model.score_segments(segments).mean(axis=0)
+    return returns

@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from rewardkit.control.segments import Segment, check_segment
-from rewardkit.errors import ModelError
+from rewardkit.errors import DataError, ModelError
 from rewardkit.model.steps import aggregate_steps
 
 SPEC_FILE, WEIGHTS_FILE = "control_reward.json", "model.safetensors"
@@ -207,20 +207,18 @@ class StepRewardModel(nn.Module):
         """reward(obs, action[, instruction][, frames]) for N steps: obs [N, D_obs], actions [N, *action_shape],
         frames [N, C, H, W] (or one step without the N) -> rewards [N], the members' mean (or [M, N] with
         members=True)."""
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32))
-        act_t = torch.as_tensor(np.asarray(actions, dtype=np.float32))
-        frames_t = None if frames is None else torch.as_tensor(np.asarray(frames, dtype=np.float32))
-        single = obs_t.dim() == 1
+        obs, actions = np.asarray(obs, dtype=np.float32), np.asarray(actions, dtype=np.float32)
+        frames = None if frames is None else np.asarray(frames, dtype=np.float32)
+        single = obs.ndim == 1
         if single:
-            obs_t, act_t = obs_t.unsqueeze(0), act_t.unsqueeze(0)
-            frames_t = None if frames_t is None else frames_t.unsqueeze(0)
-        n = len(obs_t)
-        texts = [instruction] * n if instruction is None or isinstance(instruction, str) else list(instruction)
-        check_steps(self.spec, obs_t, act_t, texts, frames_t)
-        emb = self.embed_instructions(texts)
+            obs, actions = obs[None], actions[None]
+            frames = None if frames is None else frames[None]
+        texts = [instruction] * len(obs) if instruction is None or isinstance(instruction, str) else list(instruction)
+        check_steps(self.spec, obs, actions, texts, frames)
         # Each step is a segment of one step.
-        per_step = self.step_rewards(obs_t.unsqueeze(1), act_t.unsqueeze(1), emb,
-                                     None if frames_t is None else frames_t.unsqueeze(1))[:, :, 0]
+        per_step = self.step_rewards(torch.from_numpy(obs).unsqueeze(1), torch.from_numpy(actions).unsqueeze(1),
+                                     self.embed_instructions(texts),
+                                     None if frames is None else torch.from_numpy(frames).unsqueeze(1))[:, :, 0]
         out = per_step if members else per_step.mean(dim=0)
         out = out.numpy()
         return out[..., 0] if single else out
@@ -256,25 +254,15 @@ class StepRewardModel(nn.Module):
         return model.eval()
 
 
-def check_steps(spec: StepRewardSpec, obs: torch.Tensor, actions: torch.Tensor, instructions: list,
-                frames: torch.Tensor | None = None) -> None:
-    """Steps [N, ...] against the model's inputs; a ModelError naming the field and the first bad step."""
-    if bool(spec.frame_shape) != (frames is not None):
-        raise ModelError("frames: " + (f"the model needs a frame {spec.frame_shape} per step" if spec.frame_shape
-                                       else "the model was trained without frames; leave them out"))
-    if frames is not None and (tuple(frames.shape[1:]) != tuple(spec.frame_shape) or len(frames) != len(obs)):
-        raise ModelError(f"frames: the model takes {len(obs)} frames of shape {spec.frame_shape}, got {list(frames.shape)}")
-    if obs.dim() != 2 or obs.shape[1] != spec.obs_dim:
-        raise ModelError(f"observations: the model takes {spec.obs_dim} numbers per step, got shape {list(obs.shape)}")
-    if tuple(actions.shape[1:]) != spec.action_shape or len(actions) != len(obs):
-        raise ModelError(f"actions: the model takes {len(obs)} steps of shape {list(spec.action_shape)}, "
-                         f"got shape {list(actions.shape)}")
-    for name, x in (("observations", obs), ("actions", actions), ("frames", frames)):
-        if x is None:
-            continue
-        bad = ~torch.isfinite(x.reshape(len(x), -1)).all(dim=1)
-        if bad.any():
-            raise ModelError(f"{name}: step {int(bad.nonzero()[0])} is NaN or infinite")
+def check_steps(spec: StepRewardSpec, obs: np.ndarray, actions: np.ndarray, instructions: list,
+                frames: np.ndarray | None = None) -> None:
+    """Steps [N, ...] against the model's inputs: the checks of a segment (check_segment: shapes, NaN, frames) plus
+    one instruction per step; a ModelError naming the field and the first bad step."""
+    try:
+        check_segment(Segment(obs, actions, None, None, frames), "steps", spec.obs_dim, spec.action_shape,
+                      None, spec.frame_shape)
+    except DataError as err:
+        raise ModelError(str(err)) from None
     if len(instructions) != len(obs):
         raise ModelError(f"instruction: {len(instructions)} instructions for {len(obs)} steps")
     given = [t is not None for t in instructions]

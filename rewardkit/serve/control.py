@@ -40,8 +40,6 @@ class ControlService:
 
     def process(self, requests: list[list[tuple]]) -> list[Scores | RequestError]:
         """Check each request's steps (a bad one is refused alone), then score all the good ones in one call."""
-        import torch
-
         from rewardkit.control.reward import check_steps
 
         checked: list = []
@@ -50,7 +48,7 @@ class ControlService:
                 obs = np.asarray([o for o, _, _ in items], dtype=np.float32)
                 actions = np.asarray([a for _, a, _ in items], dtype=np.float32)
                 texts = [t for _, _, t in items]
-                check_steps(self.model.spec, torch.from_numpy(obs), torch.from_numpy(actions), texts)
+                check_steps(self.model.spec, obs, actions, texts)
                 checked.append((obs, actions, texts))
             except ModelError as err:  # before ValueError, which it subclasses
                 checked.append(RequestError(422, str(err)))
