@@ -244,7 +244,8 @@ class StepRewardModel(nn.Module):
 
     @classmethod
     def load(cls, directory: str | Path) -> StepRewardModel:
-        directory = Path(directory)
+        """From a model directory, or the `rewardkit control run` output that holds one in reward/."""
+        directory = control_model_directory(directory) or Path(directory)
         if not (directory / SPEC_FILE).exists():
             raise ModelError(f"{directory} holds no control reward model ({SPEC_FILE} is missing)")
         known = {f.name for f in dataclasses.fields(StepRewardSpec)}
@@ -252,6 +253,14 @@ class StepRewardModel(nn.Module):
         model = cls(spec)
         model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
         return model.eval()
+
+
+def control_model_directory(path: str | Path) -> Path | None:
+    """The control reward model at `path` or `path`/reward (a `rewardkit control run` output); None if neither."""
+    for directory in (Path(path), Path(path) / "reward"):
+        if (directory / SPEC_FILE).exists():
+            return directory
+    return None
 
 
 def check_steps(spec: StepRewardSpec, obs: np.ndarray, actions: np.ndarray, instructions: list,

@@ -115,7 +115,7 @@ def create_app(store: LabelStore, threshold: float = 0.7, scorer=None, selection
     def admin_page(token: str):
         person = admin(token)
         quality = campaign_quality(person["kind"], store.campaign_labels(person["campaign"]), threshold)
-        pool = store.campaign(person["campaign"])["pool"]
+        pool = store.pool_size(person["campaign"])  # not store.campaign: that reads every item
         return HTMLResponse(pages.get_template("admin.html.j2").render(person=person, token=token, quality=quality,
                                                                         threshold=threshold, pool=pool, batch=batch,
                                                                         selection=selection))

@@ -35,16 +35,19 @@ def campaign_quality(kind: str, rows: list[dict], threshold: float = 0.7) -> dic
                "gold_accuracy": _share(gold[p]), "gold_items": len(gold[p]),
                "self_consistency": _share(repeats[p]), "repeated_items": len(repeats[p])}
         if kind in ("pairwise", "clips"):
-            # choice 0 is the item's first response; it was shown first unless the assignment was flipped
-            picks = [(r["value"]["choice"] == 0) != r["flipped"] for r in mine if r["value"]["choice"] != "tie"]
-            row["picked_shown_first"] = _share(picks)
+            row["picked_shown_first"] = _picked_shown_first(mine)
         score = row["gold_accuracy"] if row["gold_accuracy"] is not None else row["self_consistency"]
         row["flagged"] = score is not None and score < threshold
         out["annotators"][p] = row
     if kind in ("pairwise", "clips"):
-        picks = [(r["value"]["choice"] == 0) != r["flipped"] for r in rows if r["value"]["choice"] != "tie"]
-        out["picked_shown_first"] = _share(picks)
+        out["picked_shown_first"] = _picked_shown_first(rows)
     return out
+
+
+def _picked_shown_first(rows: list[dict]) -> float | None:
+    """Share of non-tie answers that chose the response shown first: choice 0 is the item's first response, shown
+    first unless the assignment was flipped."""
+    return _share([(r["value"]["choice"] == 0) != r["flipped"] for r in rows if r["value"]["choice"] != "tie"])
 
 
 def _share(flags: list[bool]) -> float | None:

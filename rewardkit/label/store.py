@@ -56,7 +56,6 @@ labels = sa.Table("labels", metadata,
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
 
 
-
 def _create_tables(conn) -> None:
     metadata.create_all(conn, tables=[campaigns, items, annotators, assignments, labels])
 
@@ -251,11 +250,16 @@ class LabelStore:
             row = conn.execute(sa.select(campaigns).where(campaigns.c.name == name)).mappings().first()
             if row is None:
                 return None
-            pool = conn.execute(sa.select(sa.func.count()).select_from(items).where(
-                items.c.campaign_id == row["id"], items.c.pooled)).scalar()
             contents = [json.loads(c) for c in conn.execute(
                 sa.select(items.c.content).where(items.c.campaign_id == row["id"], items.c.repeat_of.is_(None))
                 .order_by(items.c.source_index)).scalars()]
             people = list(conn.execute(sa.select(annotators.c.name).where(annotators.c.campaign_id == row["id"],
                                                                           annotators.c.role == "annotator")).scalars())
-        return {**row, "settings": json.loads(row["settings"]), "contents": contents, "annotators": people, "pool": pool}
+        return {**row, "settings": json.loads(row["settings"]), "contents": contents, "annotators": people,
+                "pool": self.pool_size(name)}
+
+    def pool_size(self, campaign: str) -> int:
+        """How many of the campaign's items wait in the pool."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(items.join(campaigns))
+                                .where(campaigns.c.name == campaign, items.c.pooled)).scalar()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from rewardkit.config import Command
 from rewardkit.model.backbone import set_threads
@@ -13,22 +12,21 @@ from rewardkit.serve.app import ServeConfig
 def run_serve(cfg: ServeConfig) -> int:
     import uvicorn
 
-    from rewardkit.control.reward import SPEC_FILE as CONTROL_SPEC
-    from rewardkit.control.reward import StepRewardModel
+    from rewardkit.control.reward import StepRewardModel, control_model_directory
     from rewardkit.model.ensemble import ModelEnsemble
     from rewardkit.model.load import load_model
     from rewardkit.serve.app import create_app
 
     set_threads(cfg.threads)
     cfg.api_key = cfg.api_key or os.environ.get("REWARDKIT_API_KEY", "")
-    control = (Path(cfg.model) / CONTROL_SPEC).exists() or (Path(cfg.model) / "reward" / CONTROL_SPEC).exists()
+    control = control_model_directory(cfg.model) is not None
     judge = cfg.model.startswith("judge:")
     if judge:  # a generative judge: judge:local:MODEL[@k] or judge:http://HOST/v1#MODEL[@k]
         from rewardkit.judge import load_judge
 
         model = load_judge(cfg.model.removeprefix("judge:"))
     elif control:  # a step reward model for control, or the `rewardkit control run` output that holds one
-        model = StepRewardModel.load(cfg.model if (Path(cfg.model) / CONTROL_SPEC).exists() else Path(cfg.model) / "reward")
+        model = StepRewardModel.load(cfg.model)
     else:
         model = load_model(cfg.model)
     app = create_app(model, cfg)
