@@ -60,21 +60,15 @@ def read_for_labelling(path: str, most_candidates: int = 4) -> list[dict]:
     """rewardkit records, `rewardkit bon` output (tasks.bon_record), or control segment pairs ({"a", "b", "label"?}
     per line: shown as clips)."""
     from rewardkit.control.segments import check_pair, segment_from_json
-    from rewardkit.data.io import read_records
+    from rewardkit.data.io import iter_raw, read_records
     from rewardkit.errors import DataError
+    from rewardkit.label.tasks import bon_record
 
-    with open(path, encoding="utf-8") as f:
-        lines = [(i, line) for i, line in enumerate(f, 1) if line.strip()]
-    try:
-        first = json.loads(lines[0][1]) if lines else {}
-    except json.JSONDecodeError:
-        first = {}
+    raws = list(iter_raw(path))
+    first = raws[0][1] if raws else {}
     if isinstance(first, dict) and "candidates" in first and "provenance" in first:
-        from rewardkit.data.io import iter_raw
-        from rewardkit.label.tasks import bon_record
-
         records = []
-        for line, raw in iter_raw(path):
+        for line, raw in raws:
             if not isinstance(raw, dict) or not isinstance(raw.get("candidates"), list):
                 raise DataError("not a `rewardkit bon` record (needs candidates)", source=path, line=line)
             records.append(bon_record(raw, most_candidates))
@@ -85,11 +79,7 @@ def read_for_labelling(path: str, most_candidates: int = 4) -> list[dict]:
     if not (isinstance(first, dict) and "a" in first and "b" in first):
         return read_records(path).records
     records = []
-    for i, line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}: record {i}: not JSON ({err})") from None
+    for i, record in raws:
         a = segment_from_json(record.get("a") if isinstance(record, dict) else None, f"{path}: record {i}.a")
         b = segment_from_json(record.get("b"), f"{path}: record {i}.b")
         check_pair(a, b, f"{path}: record {i}")
