@@ -1,7 +1,7 @@
 """Speed techniques give the same numbers as the plain padded path: packing (left- and right-padded
 references, every pooling), shared-prompt prefixes with multi-turn prompts, a prompt computed once for its
-best-of-N candidates (a key/value cache), bf16 within its tolerance,
-token-capped training chunks, and length-capped batches."""
+best-of-N candidates (a key/value cache), packed solutions whose prompt is shared (step rewards and training
+gradients), bf16 within its tolerance, token-capped training chunks, and length-capped batches."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import shutil
 import pytest
 import torch
 
+from rewardkit.data.texts import Steps
 from rewardkit.model.batching import length_batches
 from rewardkit.model.packing import pack, plain_groups, shared_prefix_groups
 from rewardkit.model.precision import compile_for_inference
@@ -133,6 +134,64 @@ def test_training_losses_and_gradients_equal_across_layouts(tiny_llama, tmp_path
         assert torch.allclose(results[layout][1], results["padded"][1], atol=1e-5)
         for a, b in zip(results[layout][2], results["padded"][2], strict=True):
             assert torch.allclose(a, b, atol=1e-5)
+
+
+SOLUTIONS = [("Tom has 3 apples and buys 4.", ["3 + 4 = 7.", "So 7."]), ("Name a colour.", ["Blue."]),
+             ("Tom has 3 apples and buys 4.", ["3 + 4 = 8.", "So 8.", "Yes, 8 apples."]),
+             ("Tom has 3 apples and buys 4.", ["Seven."])]
+
+
+@pytest.mark.parametrize("backbone", ["tiny_bert_no_dropout", "tiny_llama"])
+def test_packed_solutions_sharing_a_prompt_score_like_padded_ones(backbone, request):
+    from rewardkit.model.steps import packed_step_batch, prompt_length, step_batch
+
+    model = build(request.getfixturevalue(backbone), template=backbone == "tiny_llama")
+    encoded = [model.encoder.encode_steps(p, s) for p, s in SOLUTIONS]
+    pad, decoder = model.tokenizer.pad_token_id, model.spec.is_decoder
+    with torch.no_grad():
+        padded = model(step_batch(encoded, pad, decoder))
+        one_row = packed_step_batch(encoded, pad, decoder, row_tokens=1000)
+        assert one_row["input_ids"].shape == (1, sum(len(e.input_ids) for e in encoded) - 2 * prompt_length(encoded[0]))
+        for batch in (one_row, packed_step_batch(encoded, pad, decoder, row_tokens=8)):  # one row, or one per prompt
+            assert torch.allclose(model(batch), padded, atol=1e-5)
+    scores = score(model, [(p, Steps(s)) for p, s in SOLUTIONS], packing=True).steps
+    assert [len(x) for x in scores] == [2, 1, 3, 1]
+    assert torch.allclose(torch.tensor([x for row in scores for x in row]), padded.squeeze(1), atol=1e-5)
+
+
+def test_training_on_packed_solutions_gives_the_padded_gradients(tiny_bert_no_dropout):
+    from rewardkit.data.records import normalize_record
+    from rewardkit.train.config import TrainConfig
+    from rewardkit.train.examples import collate, prepare_examples
+    from rewardkit.train.objectives import batch_loss
+
+    model = build(tiny_bert_no_dropout)
+    records = [normalize_record({"prompt": p, "steps": s, "labels": [0.9] + [0.0] * (len(s) - 1)}) for p, s in SOLUTIONS]
+    examples = prepare_examples(records, model).examples
+    results = {}
+    for layout in ("padded", "packed"):
+        model.zero_grad()
+        loss, _, _ = batch_loss(model, collate(examples, model, "right", layout), {"stepwise": "step-bce"},
+                                TrainConfig(train="unused"))
+        loss.backward()
+        results[layout] = (loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert torch.allclose(results["packed"][0], results["padded"][0], atol=1e-6)
+    for a, b in zip(results["packed"][1], results["padded"][1], strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_packed_epochs_put_the_solutions_of_a_prompt_side_by_side():
+    from rewardkit.model.text import EncodedSteps
+    from rewardkit.train.batches import epoch_batches
+    from rewardkit.train.examples import Example
+
+    def solution(prompt_id: int, steps: int) -> Example:
+        return Example("stepwise", [EncodedSteps([prompt_id] + [9] * steps, None, {}, list(range(1, steps + 1)),
+                                                 [-1] + list(range(steps)))])
+
+    examples = [solution(i % 4, 2 + i % 3) for i in range(16)]
+    for batch in epoch_batches(examples, 4, seed=0, epoch=0, group_by_length=True, by_prompt=True):
+        assert len({examples[i].sequences[0].input_ids[0] for i in batch}) == 1
 
 
 def test_length_batches_caps_rows_tokens_and_padding():

@@ -173,7 +173,7 @@ def test_server_scores_steps_like_the_library(tiny_llama):
 
 def test_rl_adapters_return_process_rewards_locally_and_through_the_server(tiny_llama, tmp_path, monkeypatch):
     from rewardkit.data.texts import text_steps
-    from rewardkit.serve.adapters import TRLReward, compute_score
+    from rewardkit.serve.adapters import TRLReward, compute_score, openrlhf_reward
     from rewardkit.serve.app import ServeConfig, create_app
     from rewardkit.serve.background import BackgroundServer
 
@@ -184,9 +184,18 @@ def test_rl_adapters_return_process_rewards_locally_and_through_the_server(tiny_
     expected = rk.score_steps(rk.load_model(tmp_path / "prm"), [(PROMPT, STEPS)])
     local = TRLReward(str(tmp_path / "prm"), process=True)
     assert local([PROMPT], [completion]) == pytest.approx(expected.values, abs=1e-5)
+    probs = [1 / (1 + math.exp(-x)) for x in expected.steps[0]]
+    weak = next((float(j) for j, p in enumerate(probs) if p < 0.5), -1.0)
     with BackgroundServer(create_app(rk.load_model(tmp_path / "prm"), ServeConfig(model="prm"))) as server:
         remote = TRLReward(server.url, process=True)
         assert remote([PROMPT], [completion]) == pytest.approx(expected.values, abs=1e-5)
+        for target in (server.url, str(tmp_path / "prm")):  # OpenRLHF: one number per sample, steps as statistics
+            out = openrlhf_reward([PROMPT + completion], [PROMPT], None, target, step_separator="\n")
+            assert out["rewards"].tolist() == pytest.approx(expected.values, abs=1e-5)
+            assert out["scores"].tolist() == pytest.approx([min(probs)], abs=1e-5)  # sigmoid of the min aggregate
+            logs = {k: v.tolist() for k, v in out["extra_logs"].items()}
+            assert logs["steps"] == [4.0] and logs["first_weak_step"] == [weak]
+            assert logs["lowest_step_probability"] == pytest.approx([min(probs)], abs=1e-5)
     monkeypatch.setenv("REWARDKIT_MODEL", str(tmp_path / "prm"))
     out = compute_score("math", completion, extra_info={"prompt": PROMPT}, process=True)
     assert out["score"] == pytest.approx(expected.values[0], abs=1e-5)

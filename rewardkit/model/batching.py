@@ -5,7 +5,8 @@ A *layout* is how a batch's sequences share the backbone's rows:
   packed   several sequences per row, no padding between them (rewardkit.model.packing)
   prefix   decoders: each group's shared prompt once, its responses after it (packing with parents)
 Feature vectors (MLP models) are always padded over their steps, and cached backbone features are stacked.
-Solutions scored step by step (EncodedSteps) are always padded, with their own mask (rewardkit.model.steps).
+Solutions scored step by step (EncodedSteps) have masks of their own (rewardkit.model.steps): padded, or packed with
+each distinct prompt once per row (both packed and prefix mean that for them, on encoders and decoders alike).
 
 `length_batches` cuts a list of sequences into batches of similar length, so that little of a batch is padding.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from rewardkit.model.packing import pack, plain_groups, shared_prefix_groups
-from rewardkit.model.steps import step_batch
+from rewardkit.model.steps import packed_step_batch, prompt_length, step_batch
 from rewardkit.model.text import EncodedSteps, pad_features
 
 LAYOUTS = ("padded", "packed", "prefix")
@@ -59,7 +60,9 @@ def model_inputs(model, sequences: list, layout: str = "padded", padding_side: s
     if model.spec.backbone_type == "mlp":
         return pad_features(sequences)
     if isinstance(sequences[0], EncodedSteps):
-        return step_batch(sequences, model.tokenizer.pad_token_id, model.spec.is_decoder, padding_side)
+        if layout == "padded":
+            return step_batch(sequences, model.tokenizer.pad_token_id, model.spec.is_decoder, padding_side)
+        return packed_step_batch(sequences, model.tokenizer.pad_token_id, model.spec.is_decoder, model.spec.max_length)
     if layout == "padded":
         return model.encoder.collate(sequences, padding_side)
     groups = (shared_prefix_groups(sequences, group_sizes or [1] * len(sequences)) if layout == "prefix"
@@ -68,8 +71,16 @@ def model_inputs(model, sequences: list, layout: str = "padded", padding_side: s
 
 
 def scoring_batches(model, encoded: list, batch_size: int = 32, max_tokens: int = 0, packing: bool = False):
-    """(indices, model inputs) for encoded sequences in length-sorted batches, padded or packed."""
-    packing = packing and model.spec.backbone_type != "mlp" and not any(isinstance(e, EncodedSteps) for e in encoded)
+    """(indices, model inputs) for encoded sequences in length-sorted batches, padded or packed. Packed solutions
+    (EncodedSteps) are batched by prompt first, so the solutions of one prompt share its tokens."""
+    packing = packing and model.spec.backbone_type != "mlp"
+    if packing and encoded and isinstance(encoded[0], EncodedSteps):
+        order = sorted(range(len(encoded)), key=lambda i: (encoded[i].input_ids[: prompt_length(encoded[i])],
+                                                            len(encoded[i].input_ids)))
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            yield idx, model_inputs(model, [encoded[i] for i in idx], "packed")
+        return
     lengths = [sequence_length(e) for e in encoded]
     # Packed batches need no padding cut: their cost is the real tokens (and a T x T mask per row).
     for idx in length_batches(lengths, batch_size, max_tokens, max_padding=1.0 if packing else 0.25):

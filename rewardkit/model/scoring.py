@@ -45,7 +45,8 @@ def score_encoded(model, encoded: list, batch_size: int = 32, max_tokens: int = 
     member and step rewards) are standardised with the reward mean/std the model stored. Solutions in steps
     (EncodedSteps) get their step rewards too, and their value is the model's step aggregate. `prompt_groups`
     (sizes of runs of items with the same prompt) lets a decoder compute each prompt once
-    (rewardkit.model.shared_prompt); other models ignore it."""
+    (rewardkit.model.shared_prompt), and packs solutions so that those of one prompt share it, on any
+    transformer (rewardkit.model.steps); other models ignore it."""
     from tqdm.auto import tqdm
 
     model.eval()
@@ -54,10 +55,12 @@ def score_encoded(model, encoded: list, batch_size: int = 32, max_tokens: int = 
     stats = model.spec.normalization if normalize else None
     values, members = torch.empty(len(encoded)), torch.zeros(len(encoded), n_members)
     steps: list[list[float] | None] = [None] * len(encoded)
-    if prompt_groups and can_share_prompts(model) and not any(isinstance(e, EncodedSteps) for e in encoded):
+    solutions = any(isinstance(e, EncodedSteps) for e in encoded)
+    if prompt_groups and can_share_prompts(model) and not solutions:
         batches = shared_prompt_rewards(model, encoded, prompt_groups, batch_size, precision, device)
         total = sum(-(-size // batch_size) for size in prompt_groups)
     else:
+        packing = packing or bool(prompt_groups and solutions)
         batches = plain_rewards(model, encoded, batch_size, max_tokens, packing, precision, device)
         total = None
     for idx, per_head in tqdm(batches, desc="scoring", unit="batch", total=total, disable=not progress):
@@ -96,11 +99,13 @@ def score(model, items: list[tuple], batch_size: int = 32, progress: bool = Fals
 
 
 def score_steps(model, solutions: list[tuple], batch_size: int = 32, progress: bool = False, normalize: bool = False,
-                precision: str = "fp32") -> Scores:
+                precision: str = "fp32", packing: bool = False) -> Scores:
     """Process rewards of (prompt, steps) solutions in one pass each: `.steps` holds each solution's step rewards
-    (logits: P(step is right) = sigmoid), `.values` their aggregate by the model's step_aggregate."""
+    (logits: P(step is right) = sigmoid), `.values` their aggregate by the model's step_aggregate. With packing,
+    solutions share rows and the solutions of one prompt share a single copy of it (same rewards, less work
+    when a prompt has several solutions)."""
     items = [(prompt, Steps(steps)) for prompt, steps in solutions]
-    return score(model, items, batch_size, progress, normalize, precision=precision)
+    return score(model, items, batch_size, progress, normalize, precision=precision, packing=packing)
 
 
 def score_records(model, records: Iterable[dict], batch_size: int = 32, progress: bool = False,

@@ -9,6 +9,9 @@ Vocabulary
 - *Visibility*: a step's reward may depend only on the prompt and the steps up to it. A decoder is causal, so
   this holds as it is, and one pass equals scoring each prefix alone. An encoder attends both ways, so its
   attention mask is block-causal by step: a token of step j sees the prompt and steps 0..j, nothing later.
+- *Packed* step rows (`packed_step_batch`) hold several solutions side by side with no padding between them, and
+  the solutions of one prompt share a single copy of it: the prompt's tokens see only the prompt (causal on a
+  decoder, step -1 on an encoder), so its states are the same for every solution and are computed once.
 - *Step rewards* [B, T] (logits: P(step is right) = sigmoid) with a mask [B, T] of the steps a solution has, and
   an *aggregate* per solution: min, last, mean (of the logits), or product (log of the product of the step
   probabilities: the sum of log-sigmoids). A trajectory is steps too (rewardkit.control): its steps are
@@ -20,6 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rewardkit.model.packing import assign_rows
 from rewardkit.model.text import EncodedSteps
 
 AGGREGATES = ("min", "last", "mean", "product", "sum")
@@ -51,6 +55,63 @@ def step_batch(solutions: list[EncodedSteps], pad_id: int, is_decoder: bool,
     if with_types:
         batch["token_type_ids"] = types
     return batch
+
+
+def packed_step_batch(solutions: list[EncodedSteps], pad_id: int, is_decoder: bool,
+                      row_tokens: int) -> dict[str, torch.Tensor]:
+    """The inputs of step_batch with the solutions packed into rows of about `row_tokens` tokens and each distinct
+    prompt written once per row: input_ids / position_ids / token_type_ids [R, W], attention_mask [R, 1, W, W],
+    and step_ends [S] in the order of `solutions`, so the step rewards come out as step_batch's do."""
+    by_prompt: dict[tuple, list[int]] = {}
+    for i, s in enumerate(solutions):
+        by_prompt.setdefault(tuple(s.input_ids[: prompt_length(s)]), []).append(i)
+    groups = list(by_prompt.values())
+    sizes = [prompt_length(solutions[g[0]]) + sum(len(solutions[i].input_ids) - prompt_length(solutions[i]) for i in g)
+             for g in groups]
+    rows = assign_rows(sizes, row_tokens)
+    width = max(sum(sizes[g] for g in row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    types, positions = torch.zeros_like(ids), torch.zeros_like(ids)
+    group_of = torch.full_like(ids, -1)   # which prompt's group a token belongs to (-1 = padding)
+    owner = torch.full_like(ids, -1)      # which solution (-1 = the group's shared prompt)
+    step_of = torch.full_like(ids, -1)
+    ends: list[list[int]] = [[] for _ in solutions]
+    with_types = solutions[0].token_type_ids is not None
+    for r, row in enumerate(rows):
+        cursor = 0
+        for gi in row:
+            n_prompt = prompt_length(solutions[groups[gi][0]])
+            pieces = [(-1, solutions[groups[gi][0]], 0, n_prompt)]  # (owner, solution, first id, last id + 1)
+            pieces += [(i, solutions[i], n_prompt, len(solutions[i].input_ids)) for i in groups[gi]]
+            for who, s, lo, hi in pieces:
+                span = slice(cursor, cursor + hi - lo)
+                ids[r, span] = torch.tensor(s.input_ids[lo:hi])
+                positions[r, span] = torch.arange(lo, hi)
+                step_of[r, span] = torch.tensor(s.step_of[lo:hi])
+                if with_types:
+                    types[r, span] = torch.tensor(s.token_type_ids[lo:hi])
+                group_of[r, span], owner[r, span] = gi, who
+                if who >= 0:
+                    ends[who] = [r * width + cursor + e - lo for e in s.ends]
+                cursor += hi - lo
+    real = group_of >= 0
+    sees = ((group_of.unsqueeze(2) == group_of.unsqueeze(1)) & real.unsqueeze(1) & real.unsqueeze(2)
+            & ((owner.unsqueeze(1) == -1) | (owner.unsqueeze(1) == owner.unsqueeze(2))))
+    if is_decoder:
+        sees &= torch.ones(width, width, dtype=torch.bool).tril()
+    else:
+        sees &= step_of.unsqueeze(1) <= step_of.unsqueeze(2)
+    sees |= torch.eye(width, dtype=torch.bool).unsqueeze(0) & ~real.unsqueeze(2)  # no empty softmax row
+    batch = {"input_ids": ids, "position_ids": positions, "attention_mask": sees.unsqueeze(1),
+             "step_ends": torch.tensor([e for per in ends for e in per], dtype=torch.long)}
+    if with_types:
+        batch["token_type_ids"] = types
+    return batch
+
+
+def prompt_length(solution: EncodedSteps) -> int:
+    """Tokens before the first step (the prompt and any special tokens around it)."""
+    return solution.step_of.count(-1)
 
 
 def block_causal_mask(step_of: torch.Tensor) -> torch.Tensor:

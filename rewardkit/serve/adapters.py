@@ -3,7 +3,8 @@
 - TRL `GRPOTrainer(reward_funcs=[TRLReward("path-or-url")])`: TRL calls it with keyword arguments
   `prompts`, `completions` (strings, or message lists for conversational data) and dataset columns.
 - OpenRLHF: `--remote_rm_url $(python -m rewardkit.serve.openrlhf_reward_func)` loads the file that
-  defines `reward_func(queries, prompts, labels)`; it reads REWARDKIT_URL or REWARDKIT_MODEL.
+  defines `reward_func(queries, prompts, labels)`; it reads REWARDKIT_URL or REWARDKIT_MODEL, and
+  REWARDKIT_STEP_SEPARATOR for a process reward model.
 - verl: `custom_reward_function.path=<this file> custom_reward_function.name=compute_score`, with the
   model or URL in REWARDKIT_MODEL / REWARDKIT_URL or in `reward_kwargs`.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from rewardkit.data.texts import is_conversation, text_steps
+from rewardkit.data.texts import Steps, is_conversation, text_steps
 
 
 class RewardBackend:
@@ -105,28 +106,37 @@ class TRLReward:
         return None if self.process else self.backend.last_spreads
 
 
-def openrlhf_reward(queries: list[str], prompts: list[str], labels: list | None = None, model_or_url: str | None = None) -> dict:
+def openrlhf_reward(queries: list[str], prompts: list[str], labels: list | None = None, model_or_url: str | None = None,
+                    step_separator: str | None = None) -> dict:
     """OpenRLHF's reward_func contract: rewards (for advantages), scores in [0, 1] (for dynamic filtering)
-    and extra_logs, as torch tensors."""
+    and extra_logs, as torch tensors. With a step separator the model is a process reward model: each response is
+    cut into steps there, its reward is the step aggregate and the steps' statistics go to extra_logs
+    (rewardkit.serve.protocol.process_reward_fields)."""
     import torch
 
     from rewardkit.scores import normalize, probability
-    from rewardkit.serve.protocol import split_query
+    from rewardkit.serve.protocol import process_reward_fields, split_query
 
     backend = _backend_from_env(model_or_url)
     if backend.remote:
-        out = backend.client.get_reward(queries, prompts, labels)
-        rewards, raw = out["rewards"], out["extra_logs"]["raw_reward"]
+        out = backend.client.get_reward(queries, prompts, labels, step_separator)
+        rewards, scores, logs = out["rewards"], out["scores"], out["extra_logs"]
     else:
         tokenizer = backend.model.tokenizer
         strip = tuple(t for t in (tokenizer.pad_token, tokenizer.eos_token) if t)
         pairs = [split_query(q, p, strip) for q, p in zip(queries, prompts, strict=True)]
         from rewardkit.model.scoring import score
 
-        raw = score(backend.model, pairs, backend.batch_size).values
+        if step_separator is not None:
+            pairs = [(prompt, Steps(text_steps(response, step_separator))) for prompt, response in pairs]
+        result = score(backend.model, pairs, backend.batch_size)
+        raw = result.values
         rewards = normalize(torch.tensor(raw), backend.model.spec.normalization).tolist() if backend.normalize else raw
-    return {"rewards": torch.tensor(rewards), "scores": torch.tensor(probability(rewards)),
-            "extra_logs": {"raw_reward": torch.tensor(raw)}}
+        scores, logs = probability(rewards).tolist(), {"raw_reward": raw}
+        if step_separator is not None:
+            scores, logs = process_reward_fields(raw, result.steps, backend.model.spec.step_aggregate)
+    return {"rewards": torch.tensor(rewards), "scores": torch.tensor(scores),
+            "extra_logs": {k: torch.tensor(v) for k, v in logs.items()}}
 
 
 def compute_score(data_source, solution_str: str, ground_truth=None, extra_info: dict | None = None,

@@ -41,6 +41,7 @@ from rewardkit.serve.protocol import (
     RequestError,
     compare_items,
     parse_body,
+    process_reward_fields,
     reward_items,
     score_request,
     steps_request,
@@ -149,9 +150,14 @@ class Endpoints:
 
     async def get_reward(self, data: dict) -> dict:
         """OpenRLHF's remote reward model: rewards (normalised unless --no-normalize, clipped), their
-        probabilities in [0, 1], and the raw rewards."""
-        raw = (await self.scores_for(reward_items(data, self.strip_tokens))).values
+        probabilities in [0, 1], and the raw rewards. With "step_separator", a process reward model's step
+        aggregate, and step statistics in extra_logs (protocol.process_reward_fields)."""
+        scores = await self.scores_for(reward_items(data, self.strip_tokens))
+        raw = scores.values
         rewards = self.service.clipped(self.service.normalized(raw) if self.cfg.normalize else raw)
+        if scores.steps is not None:
+            probabilities, logs = process_reward_fields(raw, scores.steps, self.model.spec.step_aggregate)
+            return {"rewards": rewards, "scores": probabilities, "extra_logs": logs}
         return {"rewards": rewards, "scores": probability(rewards).tolist(), "extra_logs": {"raw_reward": raw}}
 
     async def score(self, data: dict) -> dict:

@@ -31,9 +31,12 @@ def score_payload(pairs, normalize: bool | None) -> dict:
     return payload
 
 
-def reward_payload(queries: list[str], prompts: list[str] | None, labels: list | None) -> dict:
-    """The body OpenRLHF posts to a remote reward model."""
+def reward_payload(queries: list[str], prompts: list[str] | None, labels: list | None,
+                   step_separator: str | None = None) -> dict:
+    """The body OpenRLHF posts to a remote reward model (with a step separator: process rewards)."""
     payload: dict = {"query": queries}
+    if step_separator is not None:
+        payload["step_separator"] = step_separator
     if prompts is not None:
         payload["prompts"] = prompts
     if labels is not None:
@@ -101,8 +104,9 @@ class RewardClient(_Base):
         """Process rewards of (prompt, steps) solutions: {"scores": aggregates, "step_scores": per step}."""
         return self._post("/v1/steps", steps_payload(solutions, normalize))
 
-    def get_reward(self, queries: list[str], prompts: list[str] | None = None, labels: list | None = None) -> dict:
-        return self._post("/get_reward", reward_payload(queries, prompts, labels))
+    def get_reward(self, queries: list[str], prompts: list[str] | None = None, labels: list | None = None,
+                   step_separator: str | None = None) -> dict:
+        return self._post("/get_reward", reward_payload(queries, prompts, labels, step_separator))
 
     def health(self) -> dict:
         return _result(self._http.get(self.url + "/health"))
@@ -145,8 +149,9 @@ class AsyncRewardClient(_Base):
     async def steps(self, solutions: list[tuple], normalize: bool | None = None) -> dict:
         return await self._post("/v1/steps", steps_payload(solutions, normalize))
 
-    async def get_reward(self, queries: list[str], prompts: list[str] | None = None, labels: list | None = None) -> dict:
-        return await self._post("/get_reward", reward_payload(queries, prompts, labels))
+    async def get_reward(self, queries: list[str], prompts: list[str] | None = None, labels: list | None = None,
+                         step_separator: str | None = None) -> dict:
+        return await self._post("/get_reward", reward_payload(queries, prompts, labels, step_separator))
 
     async def health(self) -> dict:
         return _result(await self._http.get(self.url + "/health"))

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 
-from rewardkit.data.texts import Steps, check_text, is_conversation
+import numpy as np
+
+from rewardkit.data.texts import Steps, check_text, is_conversation, text_steps
 from rewardkit.errors import DataError
+from rewardkit.scores import probability
 
 
 class RequestError(Exception):
@@ -70,8 +73,13 @@ def split_query(query: str, prompt: str | None, strip_tokens: tuple[str, ...]) -
     return "", text
 
 
-def reward_items(data: dict, strip_tokens: tuple[str, ...]) -> list[tuple[str, str]]:
-    """POST /get_reward (OpenRLHF): {"query": [...], "prompts": [...] optional} -> (prompt, response) items."""
+def reward_items(data: dict, strip_tokens: tuple[str, ...]) -> list[tuple]:
+    """POST /get_reward (OpenRLHF): {"query": [...], "prompts": [...] optional, "step_separator": optional} ->
+    (prompt, response) items; with a step separator, (prompt, Steps) items: each response cut into steps there,
+    for a process reward model."""
+    separator = _field(data, "step_separator", str, required=False)
+    if separator == "":
+        raise RequestError(422, "'step_separator' must not be empty")
     queries = _field(data, "query", list)
     prompts = _field(data, "prompts", list, required=False)
     if prompts is not None and len(prompts) != len(queries):
@@ -81,7 +89,22 @@ def reward_items(data: dict, strip_tokens: tuple[str, ...]) -> list[tuple[str, s
         query = _text(query, f"query[{i}]")
         prompt = _text(prompts[i], f"prompts[{i}]") if prompts is not None else None
         items.append(split_query(query, prompt, strip_tokens))
+    if separator is not None:
+        items = [(prompt, Steps(text_steps(response, separator))) for prompt, response in items]
     return items
+
+
+def process_reward_fields(raw: list[float], step_scores: list[list[float]], aggregate: str) -> tuple[list[float], dict]:
+    """OpenRLHF's "scores" in [0, 1] and extra_logs for process rewards. OpenRLHF takes one number per sample, so the
+    steps travel as statistics: how many were scored, the lowest step's P(right), and the first step with
+    P(right) < 0.5 (-1 when none). A score is P(every step right) for the product aggregate (a sum of log
+    probabilities), else the sigmoid of the aggregate logit."""
+    scores = np.exp(raw) if aggregate == "product" else probability(raw)
+    probs = [probability(steps) if steps else np.ones(1) for steps in step_scores]
+    first_weak = [float(np.argmax(p < 0.5)) if (p < 0.5).any() else -1.0 for p in probs]
+    return np.asarray(scores, dtype=float).tolist(), {"raw_reward": list(raw), "steps": [float(len(x)) for x in step_scores],
+                                                      "lowest_step_probability": [float(p.min()) for p in probs],
+                                                      "first_weak_step": first_weak}
 
 
 def score_request(data: dict) -> tuple[list[tuple], bool | None]:

@@ -6,16 +6,26 @@ from __future__ import annotations
 import random
 
 from rewardkit.model.batching import length_batches
+from rewardkit.model.steps import prompt_length
+from rewardkit.model.text import EncodedSteps
 from rewardkit.train.examples import Example
 
 
 def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: int,
-                  group_by_length: bool = False) -> list[list[int]]:
+                  group_by_length: bool = False, by_prompt: bool = False) -> list[list[int]]:
     """Single-kind batches of example indices, shuffled deterministically by (seed, epoch).
 
     With group_by_length, the shuffled examples are sorted by length within windows of 64 batches before
-    they are cut, so a batch holds similar lengths (little padding) while batch order stays random.
+    they are cut, so a batch holds similar lengths (little padding) while batch order stays random. With by_prompt
+    as well (packed layouts, which have no padding to save), solutions of one prompt are sorted next to each other
+    first, so packed rows hold the prompt once for all of them (rewardkit.model.steps.packed_step_batch).
     """
+    def order(i: int):
+        ex = examples[i]
+        if by_prompt and isinstance(ex.sequences[0], EncodedSteps):
+            return ex.sequences[0].input_ids[: prompt_length(ex.sequences[0])], len(ex)
+        return [], len(ex)
+
     rng = random.Random(seed * 1_000_003 + epoch)
     by_kind: dict[str, list[int]] = {}
     for i, ex in enumerate(examples):
@@ -26,7 +36,7 @@ def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: in
         rng.shuffle(idx)
         if group_by_length:
             window = batch_size * 64
-            idx = [i for s in range(0, len(idx), window) for i in sorted(idx[s:s + window], key=lambda i: len(examples[i]))]
+            idx = [i for s in range(0, len(idx), window) for i in sorted(idx[s:s + window], key=order)]
         batches += [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
     rng.shuffle(batches)
     return batches

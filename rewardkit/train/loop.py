@@ -72,7 +72,8 @@ class TrainingLoop:
         started, self.seen_at_start = time.perf_counter(), state["seen_examples"]
         stop = state["step"] >= self.total_steps
         while not stop:
-            batches = epoch_batches(self.examples, cfg.batch_size, cfg.seed, state["epoch"], cfg.group_by_length)
+            batches = epoch_batches(self.examples, cfg.batch_size, cfg.seed, state["epoch"], cfg.group_by_length,
+                                    by_prompt=layout(cfg) != "padded")
             while state["batch_in_epoch"] < len(batches) and not stop:
                 self.step(batches[state["batch_in_epoch"]: state["batch_in_epoch"] + cfg.grad_accum], started, bar)
                 stop = state["step"] >= self.total_steps
