@@ -230,3 +230,72 @@ def test_a_judge_behind_the_server_batches_questions_and_reports_votes():
         three = httpx.post(f"{server.url}/v1/compare", json={"prompt": "q", "responses": ["a", "b", "c"]})
         assert three.status_code == 422 and "exactly 2" in three.json()["error"]
         assert httpx.post(f"{server.url}/get_reward", json={"query": ["x"]}).status_code == 404
+
+
+# ---------------------------------------------------------------- rejective fine-tuning
+
+
+def test_rejective_sampling_keeps_right_critiques_of_questions_not_already_solved():
+    from rewardkit.judge.rft import rejective_samples
+
+    def answer(prompt: str, j: int) -> str:
+        a = prompt.split("[Response A]")[1].split("[Response B]")[0]
+        if "easy" in prompt:     # always names the better response: every sample right
+            return "Verdict: " + ("A" if "good" in a else "B")
+        if "hopeless" in prompt:  # never parses
+            return "I cannot decide."
+        return ["Verdict: A", "Verdict: B", "Verdict: tie", "no verdict"][j]  # position-blind: right in one order only
+
+    pairs = [{"prompt": f"{kind} question", "chosen": "good", "rejected": "bad", "id": kind}
+             for kind in ("easy", "hopeless", "mixed")]
+    records, counts = rejective_samples(Judge(Scripted(answer), k=4), pairs)
+    assert counts == {"questions": 6, "samples": 24, "unparsed": 10, "right": 10, "easy_questions": 2,
+                      "hopeless_questions": 2, "kept": 2}
+    assert [(r["id"], r["order"], r["completion"]) for r in records] == [("mixed", "given", "Verdict: A"),
+                                                                          ("mixed", "swapped", "Verdict: B")]
+    kept_all, _ = rejective_samples(Judge(Scripted(answer), k=4), pairs, keep_easy=True)
+    assert len(kept_all) == 2 + 8
+
+
+def test_fine_tuning_a_judge_raises_the_likelihood_of_its_right_critiques(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rewardkit.generation.local import LocalGenerator
+    from rewardkit.judge.rft import fine_tune
+    from tests.conftest import make_tiny_causal_lm
+
+    chat = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} {% endfor %}"
+            "{% if add_generation_prompt %}<|assistant|> {% endif %}")
+    base = make_tiny_causal_lm(tmp_path / "base", chat)
+    model = AutoModelForCausalLM.from_pretrained(str(base))
+    with torch.no_grad():  # a random tiny model's logits are nearly flat: give its (not adapted) output layer range
+        model.lm_head.weight.mul_(50)
+    model.save_pretrained(str(base), safe_serialization=True)
+    records = [{"prompt": "Which is better, A or B?", "completion": "A is right. Verdict: A"}] * 8
+
+    def completion_logprob(directory) -> float:
+        tok = AutoTokenizer.from_pretrained(str(directory))
+        model = AutoModelForCausalLM.from_pretrained(str(directory)).eval()
+        prompt = tok.apply_chat_template([{"role": "user", "content": records[0]["prompt"]}], tokenize=False,
+                                         add_generation_prompt=True)
+        p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([p_ids + tok(records[0]["completion"], add_special_tokens=False)["input_ids"]])
+        with torch.no_grad():
+            logp = model(ids).logits.log_softmax(-1)[0, :-1].gather(1, ids[0, 1:, None]).squeeze(1)
+        return float(logp[len(p_ids) - 1:].sum())
+
+    out = fine_tune(base, records, tmp_path / "rft", lora_r=8, epochs=8, lr=1e-1, batch_size=4, max_length=64)
+    assert out["optimizer_steps"] == 16
+    assert completion_logprob(tmp_path / "rft" / "judge") > completion_logprob(base) + 5
+    assert LocalGenerator(str(tmp_path / "rft" / "judge")).tokenizer.chat_template == chat  # a judge loads it
+
+
+def test_rft_command_refuses_when_no_critique_is_right_and_leaves_no_output(tmp_path, monkeypatch):
+    from rewardkit.cli import main
+    from rewardkit.judge import cli as judge_cli
+
+    data = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": f"q{i}", "chosen": "good", "rejected": "bad"} for i in range(4)])
+    monkeypatch.setattr(judge_cli, "make_judge", lambda *a, **kw: Judge(Scripted(lambda p, j: "no verdict"), k=2))
+    assert main(["judge", "rft", str(data), "--output", str(tmp_path / "out"), "--no-progress"]) == 2
+    assert not (tmp_path / "out").exists()

@@ -27,27 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def policy_directory(policy: str, output: Path) -> str:
-    """A local Hugging Face directory for the policy: a GGUF file or the bundled 'smollm2' is dequantised once and
-    saved as safetensors (TRL loads the reference policy from the same directory)."""
-    from rewardkit.model.backbone import _pretrained_kwargs, resolve_backbone
+    """A local Hugging Face directory for the policy (TRL loads the reference policy from the same directory)."""
+    from rewardkit.generation.local import plain_lm_directory
 
-    path = resolve_backbone(policy)
-    if path.is_dir():
-        return str(path)
-    target = output / "policy-init"
-    if not (target / "config.json").exists():
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        where, kwargs = _pretrained_kwargs(path)
-        loaded = AutoModelForCausalLM.from_pretrained(where, **kwargs)
-        config = loaded.config
-        if hasattr(config, "quantization_config"):  # the weights are dequantised already: save them as plain floats
-            del config.quantization_config
-        plain = AutoModelForCausalLM.from_config(config)
-        plain.load_state_dict(loaded.state_dict())
-        plain.save_pretrained(target, safe_serialization=True)
-        AutoTokenizer.from_pretrained(where, **kwargs).save_pretrained(target)
-    return str(target)
+    return str(plain_lm_directory(policy, output / "policy-init"))
 
 
 def reward_target(reward: str, output: Path) -> str:

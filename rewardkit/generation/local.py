@@ -9,12 +9,35 @@ chunks from the same computed prompt.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import torch
 
 from rewardkit.generation.base import Generated, Prompt, Sample, Sampling, as_messages
 from rewardkit.model.backbone import _pretrained_kwargs, resolve_backbone
 from rewardkit.model.shared_prompt import kv_cache
+
+
+def plain_lm_directory(model: str, target: Path) -> Path:
+    """A Hugging Face directory for a causal LM that trainers can load: a directory as it is; a .gguf file or the
+    bundled 'smollm2' dequantised once into `target` as safetensors (Trainer refuses models loaded from GGUF as
+    quantized although their weights are plain floats)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_backbone(model)
+    if path.is_dir():
+        return path
+    if not (target / "config.json").exists():
+        where, kwargs = _pretrained_kwargs(path)
+        loaded = AutoModelForCausalLM.from_pretrained(where, **kwargs)
+        config = loaded.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config)
+        plain.load_state_dict(loaded.state_dict())
+        plain.save_pretrained(target, safe_serialization=True)
+        AutoTokenizer.from_pretrained(where, **kwargs).save_pretrained(target)
+    return target
 
 
 class LocalGenerator:

@@ -10,6 +10,7 @@ from pathlib import Path
 from tyro.conf import Positional
 
 from rewardkit.config import Command, ConfigError
+from rewardkit.judge.judge import verdict_summary
 from rewardkit.options import Progress
 
 
@@ -74,15 +75,9 @@ def run_label(cfg: JudgeLabelConfig) -> int:
     started = time.perf_counter()
     verdicts = judge.compare([(r["prompt"], r["chosen"], r["rejected"]) for r in pairs], cfg.both_orders, cfg.progress)
     seconds = time.perf_counter() - started
-    labelled, unparsed, ties, agree, flips = [], 0, 0, [], 0
+    labelled = []
     for r, v in zip(pairs, verdicts, strict=True):
-        flips += v.flip
-        if v.p_first is None:
-            unparsed += 1
-            continue
-        agree.append(v.p_first > 0.5 if v.p_first != 0.5 else None)
-        if v.p_first == 0.5:
-            ties += 1
+        if v.p_first is None or v.p_first == 0.5:  # no parsed vote, or a tie: no label to distil (counted)
             continue
         keep = v.p_first > 0.5
         labelled.append({"prompt": r["prompt"], "chosen": r["chosen"] if keep else r["rejected"],
@@ -91,13 +86,9 @@ def run_label(cfg: JudgeLabelConfig) -> int:
                                                       "failures": v.failures, "position_flip": v.flip,
                                                       "agrees_with_label": keep}})
     write_records(cfg.output, labelled)
-    decided = [a for a in agree if a is not None]
     judgements = len(pairs) * judge.k * (2 if cfg.both_orders else 1)
-    summary = {"data": cfg.data, "judge": judge.name, "pairs": len(pairs), "labelled": len(labelled),
-               "left_out": {"no vote parsed": unparsed, "judge tie": ties},
-               "agreement_with_labels": sum(decided) / len(decided) if decided else None,
-               "position_flip_rate": flips / len(pairs) if cfg.both_orders else None,
-               "parse_failure_rate": sum(v.failures for v in verdicts) / judgements,
+    summary = {"data": cfg.data, "judge": judge.name, "labelled": len(labelled),
+               **verdict_summary(verdicts, judge.k, cfg.both_orders),
                "seconds_per_judgement": seconds / judgements, "seconds": round(seconds, 1)}
     Path(cfg.output).with_suffix(".summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
@@ -213,6 +204,100 @@ def run_grade(cfg: GradeConfig) -> int:
     return 0
 
 
+@dataclass
+class RFTConfig:
+    """Rejective fine-tuning of a local judge (DeepSeek-GRM's SPCT, stage 1; rewardkit.judge.rft): sample k critiques
+    of each labelled training pair in both answer orders, keep those whose verdict matches the label (dropping pairs
+    every sample already gets right), fine-tune the judge on them with LoRA, and compare the judge before and after
+    on held-out pairs (greedy, both orders: agreement with the labels, position flips, parse failures). Writes OUTPUT/judge (a causal LM directory: judge with local:OUTPUT/judge),
+    OUTPUT/rft-data.jsonl (the kept critiques) and OUTPUT/summary.json."""
+
+    data: Positional[str]
+    """labelled pairwise records (chosen is the better response)"""
+    judge: str = "local:smollm2"
+    """the judge to fine-tune: local:MODEL (a directory, .gguf or smollm2)"""
+    output: str = "runs/judge-rft"
+    """output directory"""
+    k: int = 4
+    """critiques sampled per pair and order"""
+    held_out: float = 0.25
+    """share of the pairs kept apart to compare the judge before and after"""
+    eval_data: str = ""
+    """labelled pairs to compare the judge on before and after instead (then every pair of DATA trains)"""
+    max_records: int = 0
+    """use at most this many pairs (0 = all)"""
+    keep_easy: bool = False
+    """also keep the critiques of pairs every sample already gets right"""
+    lora_r: int = 16
+    """LoRA rank of the fine-tuning (adapters are merged into the saved judge)"""
+    epochs: float = 1.0
+    """passes over the kept critiques"""
+    lr: float = 1e-4
+    """learning rate"""
+    batch_size: int = 4
+    """critiques per optimizer step"""
+    max_length: int = 1024
+    """longest judge prompt + critique in tokens while fine-tuning"""
+    max_new_tokens: int = 384
+    """longest critique sampled or written when evaluating"""
+    temperature: float = 0.7
+    """sampling temperature of the k critiques"""
+    seed: int = 0
+    """seed of the split, the sampling and the fine-tuning"""
+    progress: Progress = True
+
+
+def run_rft(cfg: RFTConfig) -> int:
+    import random
+    import shutil
+
+    from rewardkit.data.io import write_records
+    from rewardkit.generation import Sampling
+    from rewardkit.generation.local import plain_lm_directory
+    from rewardkit.judge import Judge, load_judge
+    from rewardkit.judge.rft import fine_tune, rejective_samples
+    from rewardkit.model.reward_model import swap_in_directory
+
+    if not cfg.judge.startswith("local:"):
+        raise ConfigError(f"--judge must be local:MODEL to be fine-tuned here, got {cfg.judge!r}")
+    if not 0 < cfg.held_out < 1:
+        raise ConfigError(f"--held-out must be between 0 and 1, got {cfg.held_out}")
+    pairs = strict_pairs(cfg.data, cfg.max_records)
+    random.Random(cfg.seed).shuffle(pairs)
+    n_held = 0 if cfg.eval_data else max(1, round(cfg.held_out * len(pairs)))
+    held = strict_pairs(cfg.eval_data, 0) if cfg.eval_data else pairs[:n_held]
+    train = pairs[n_held:]
+    if not train:
+        raise ConfigError(f"{len(pairs)} pairs leave none to train on after holding out {n_held}")
+    greedy = Sampling(cfg.max_new_tokens, 0.0, 1.0, cfg.seed)
+    sampler = make_judge(cfg.judge, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.seed)
+    triples = [(r["prompt"], r["chosen"], r["rejected"]) for r in held]
+    before = verdict_summary(Judge(sampler.generator, 1, greedy).compare(triples, True, cfg.progress), 1, True)
+    records, counts = rejective_samples(sampler, train, cfg.keep_easy, cfg.progress)
+    if not records:
+        raise ConfigError(f"no critique to learn from: {counts}")
+    output = Path(cfg.output)
+    tmp = output.with_name(f".{output.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    base = plain_lm_directory(cfg.judge.removeprefix("local:"), tmp / "base")
+    training = fine_tune(base, records, tmp, cfg.lora_r, cfg.epochs, cfg.lr, cfg.batch_size, cfg.max_length, cfg.seed)
+    for scratch in (tmp / "base", tmp / "trainer"):
+        shutil.rmtree(scratch, ignore_errors=True)
+    tuned = load_judge(f"local:{tmp / 'judge'}")
+    tuned.sampling = greedy
+    after = verdict_summary(tuned.compare(triples, True, cfg.progress), 1, True)
+    write_records(tmp / "rft-data.jsonl", records)
+    summary = {"data": cfg.data, "eval_data": cfg.eval_data or f"{cfg.held_out:.0%} of data", "judge": cfg.judge,
+               "train_pairs": len(train), "held_out_pairs": len(held), "k": cfg.k,
+               "rejective_sampling": counts, "fine_tuning": training, "held_out_before": before, "held_out_after": after}
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+    swap_in_directory(tmp, output)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def register(commands: dict[str, Command]) -> None:
     """Add the judge commands to the command table."""
     commands["judge label"] = Command(JudgeLabelConfig, run_label,
@@ -220,3 +305,4 @@ def register(commands: dict[str, Command]) -> None:
     commands["judge meta-data"] = Command(MetaDataConfig, run_meta_data,
                                           "critiques labelled right or wrong: training data for a meta reward model")
     commands["judge grade"] = Command(GradeConfig, run_grade, "grade responses against a rubric (1-5) with a judge")
+    commands["judge rft"] = Command(RFTConfig, run_rft, "rejective fine-tuning of a local judge on its right critiques")

@@ -122,6 +122,19 @@ class Judge:
         return verdicts
 
 
+def verdict_summary(verdicts: list[Verdict], k: int, both_orders: bool) -> dict:
+    """How verdicts on labelled pairs (the first response the labelled better one) went: agreement with the labels
+    over the pairs the judge decided (no parsed vote and a tie are counted apart, never scored), position-flip rate,
+    parse-failure rate over every vote."""
+    decided = [v.p_first > 0.5 for v in verdicts if v.p_first is not None and v.p_first != 0.5]
+    votes = len(verdicts) * k * (2 if both_orders else 1)
+    return {"pairs": len(verdicts), "agreement_with_labels": sum(decided) / len(decided) if decided else None,
+            "decided": len(decided), "no_vote_parsed": sum(v.p_first is None for v in verdicts),
+            "judge_ties": sum(v.p_first == 0.5 for v in verdicts),
+            "position_flip_rate": sum(v.flip for v in verdicts) / len(verdicts) if both_orders and verdicts else None,
+            "parse_failure_rate": sum(v.failures for v in verdicts) / votes if votes else None}
+
+
 def _side(text: str | None, swapped: bool) -> str | None:
     """A verdict in the pair's given order: 'first', 'second' or 'tie' (None: unparseable or no output)."""
     verdict = parse_verdict(text) if text is not None else None

@@ -1,0 +1,80 @@
+"""Rejective fine-tuning of a judge (DeepSeek-GRM's SPCT, stage 1): sample critiques of labelled pairs, keep those
+whose verdict matches the label, and fine-tune the judge on them.
+
+Vocabulary: a *question* is one labelled pair in one answer order; both orders are asked, so a judge that always
+names the same position is not rewarded for it. Of a question's k sampled critiques, a *right* one's parsed verdict
+names the labelled better response; a tie, a wrong verdict or no parsed verdict is not right. *Rejective sampling*
+keeps the right critiques, except those of *easy* questions, which every sample already gets right (nothing to
+learn; DeepSeek-GRM drops them too) unless `keep_easy`. A *hopeless* question has no right sample and gives
+nothing. Hinted sampling (asking again with the answer named) is not done: the hint would leak into the critiques.
+Fine-tuning is supervised (TRL's SFTTrainer, the loss on the critique only) with LoRA adapters merged afterwards,
+so the result is a plain causal LM directory that `local:DIR` judges with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rewardkit.judge.judge import Judge
+from rewardkit.judge.parse import parse_verdict
+
+
+def rejective_samples(judge: Judge, pairs: list[dict], keep_easy: bool = False,
+                      progress: bool = False) -> tuple[list[dict], dict]:
+    """(SFT records {"prompt": judge prompt, "completion": a right critique, "id", "order"}, counts) from the judge's
+    k sampled critiques of each labelled pair (chosen = the better response) in both answer orders."""
+    questions = [(r, r["chosen"], r["rejected"], "A", "given") for r in pairs]
+    questions += [(r, r["rejected"], r["chosen"], "B", "swapped") for r in pairs]
+    prompts = [judge.pairwise_prompt(r["prompt"], a, b) for r, a, b, _, _ in questions]
+    outputs = judge.generator.generate(prompts, judge.k, judge.sampling, progress).samples
+    records, counts = [], {"questions": len(questions), "samples": 0, "unparsed": 0, "right": 0, "easy_questions": 0,
+                           "hopeless_questions": 0, "kept": 0}
+    for (record, _, _, answer, order), prompt, row in zip(questions, prompts, outputs, strict=True):
+        verdicts = [None if s.text is None else parse_verdict(s.text) for s in row]
+        right = [s.text for s, v in zip(row, verdicts, strict=True) if v == answer]
+        counts["samples"] += len(row)
+        counts["unparsed"] += verdicts.count(None)
+        counts["right"] += len(right)
+        if not right:
+            counts["hopeless_questions"] += 1
+        elif len(right) == len(row) and not keep_easy:
+            counts["easy_questions"] += 1
+            continue
+        records += [{"prompt": prompt, "completion": text, "id": record.get("id"), "order": order} for text in right]
+    counts["kept"] = len(records)
+    return records, counts
+
+
+def fine_tune(base: str | Path, records: list[dict], output: Path, lora_r: int = 16, epochs: float = 1.0,
+              lr: float = 1e-4, batch_size: int = 4, max_length: int = 1024, seed: int = 0) -> dict:
+    """Fine-tune the causal LM `base` (a Hugging Face directory) on (prompt -> completion) records with LoRA, the
+    loss on the completion only (the judge's chat template around both); merge the adapters and save the model as
+    safetensors with its tokenizer in `output`. Returns the trainer's step count, final loss and seconds."""
+    import time
+
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base), trust_remote_code=False)
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(str(base), trust_remote_code=False, use_safetensors=True,
+                                                 dtype=torch.float32)
+    rows = [{"prompt": [{"role": "user", "content": r["prompt"]}],
+             "completion": [{"role": "assistant", "content": r["completion"]}]} for r in records]
+    config = SFTConfig(output_dir=str(output / "trainer"), num_train_epochs=epochs, learning_rate=lr,
+                       per_device_train_batch_size=batch_size, max_length=max_length, completion_only_loss=True,
+                       bf16=False, use_cpu=not torch.cuda.is_available(), seed=seed, logging_steps=1,
+                       save_strategy="no", report_to="none", disable_tqdm=True, dataloader_num_workers=0)
+    lora = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, target_modules="all-linear", lora_dropout=0.0, task_type="CAUSAL_LM")
+    trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+                         peft_config=lora)
+    started = time.perf_counter()
+    result = trainer.train()
+    seconds = time.perf_counter() - started
+    merged = trainer.model.merge_and_unload()
+    merged.save_pretrained(str(output / "judge"), safe_serialization=True)
+    tokenizer.save_pretrained(str(output / "judge"))
+    return {"optimizer_steps": result.global_step, "train_loss": result.training_loss, "train_seconds": round(seconds, 1)}
