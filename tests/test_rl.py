@@ -179,3 +179,45 @@ def test_running_normalisation_equals_the_statistics_of_everything_seen():
     assert seeded(T([3.0]), update=False).item() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="NaN or infinite"):
         norm.update(T([1.0, float("nan")]))
+
+
+def openrlhf_functions():
+    """OpenRLHF's own compute_approx_kl and compute_reward, read from its source file (openrlhf/models/utils.py).
+    Its training stack is not installed (scripts/install.sh installs the package alone): the file imports deepspeed
+    at the top but these two functions never touch it, so a placeholder module stands in for it."""
+    import importlib.util
+    import sys
+    import types
+
+    spec = importlib.util.find_spec("openrlhf")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("openrlhf is not installed (bash scripts/install.sh '[test]' installs it)")
+    path = next(iter(spec.submodule_search_locations)) + "/models/utils.py"
+    saved = sys.modules.get("deepspeed")
+    sys.modules["deepspeed"] = types.ModuleType("deepspeed")
+    try:
+        module_spec = importlib.util.spec_from_file_location("openrlhf_models_utils", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    finally:
+        if saved is None:
+            del sys.modules["deepspeed"]
+        else:
+            sys.modules["deepspeed"] = saved
+    return module
+
+
+@pytest.mark.parametrize("estimator", ["k1", "k2", "k3"])
+def test_kl_and_per_token_rewards_equal_openrlhfs(estimator):
+    utils = openrlhf_functions()
+    torch.manual_seed(0)
+    logp, ref = -torch.rand(3, 6) * 4, -torch.rand(3, 6) * 4
+    ref[0, 1] = logp[0, 1] + 30.0  # a token far off the reference: both clamp its KL at 10
+    mask = T([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0]], dtype=torch.bool)  # OpenRLHF pads right
+    ours = kl_per_token(logp, ref, mask, estimator)
+    theirs = utils.compute_approx_kl(logp, ref, kl_estimator=estimator)
+    assert torch.allclose(ours, theirs * mask, atol=1e-5)
+    scores = T([3.0, -12.0, 0.5])
+    rewards = token_rewards(scores, mask, ours, beta=0.05, kl_placement="token", clip=10.0)
+    expected = utils.compute_reward(scores, 0.05, theirs * mask, action_mask=mask, reward_clip_range=(-10.0, 10.0))
+    assert torch.allclose(rewards, expected, atol=1e-5)
