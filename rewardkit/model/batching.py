@@ -62,7 +62,7 @@ def model_inputs(model, sequences: list, layout: str = "padded", padding_side: s
     if isinstance(sequences[0], EncodedSteps):
         if layout == "padded":
             return step_batch(sequences, model.tokenizer.pad_token_id, model.spec.is_decoder, padding_side)
-        return packed_step_batch(sequences, model.tokenizer.pad_token_id, model.spec.is_decoder, model.spec.max_length)
+        return packed_step_batch(sequences, model.tokenizer.pad_token_id, model.spec.is_decoder)
     if layout == "padded":
         return model.encoder.collate(sequences, padding_side)
     groups = (shared_prefix_groups(sequences, group_sizes or [1] * len(sequences)) if layout == "prefix"

@@ -58,8 +58,9 @@ def step_batch(solutions: list[EncodedSteps], pad_id: int, is_decoder: bool,
 
 
 def packed_step_batch(solutions: list[EncodedSteps], pad_id: int, is_decoder: bool,
-                      row_tokens: int) -> dict[str, torch.Tensor]:
-    """The inputs of step_batch with the solutions packed into rows of about `row_tokens` tokens and each distinct
+                      row_tokens: int | None = None) -> dict[str, torch.Tensor]:
+    """The inputs of step_batch with the solutions packed into rows of `row_tokens` tokens (default: the longest
+    prompt group, so no row is wider than padding would make it: attention costs W^2 per row) and each distinct
     prompt written once per row: input_ids / position_ids / token_type_ids [R, W], attention_mask [R, 1, W, W],
     and step_ends [S] in the order of `solutions`, so the step rewards come out as step_batch's do."""
     by_prompt: dict[tuple, list[int]] = {}
@@ -68,7 +69,7 @@ def packed_step_batch(solutions: list[EncodedSteps], pad_id: int, is_decoder: bo
     groups = list(by_prompt.values())
     sizes = [prompt_length(solutions[g[0]]) + sum(len(solutions[i].input_ids) - prompt_length(solutions[i]) for i in g)
              for g in groups]
-    rows = assign_rows(sizes, row_tokens)
+    rows = assign_rows(sizes, row_tokens or max(sizes))
     width = max(sum(sizes[g] for g in row) for row in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     types, positions = torch.zeros_like(ids), torch.zeros_like(ids)

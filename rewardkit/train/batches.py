@@ -17,15 +17,9 @@ def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: in
 
     With group_by_length, the shuffled examples are sorted by length within windows of 64 batches before
     they are cut, so a batch holds similar lengths (little padding) while batch order stays random. With by_prompt
-    as well (packed layouts, which have no padding to save), solutions of one prompt are sorted next to each other
-    first, so packed rows hold the prompt once for all of them (rewardkit.model.steps.packed_step_batch).
+    (packed layouts), the solutions of one prompt in a window are then moved next to the first of them, so a packed
+    batch holds their prompt once (rewardkit.model.steps.packed_step_batch); other examples keep their order.
     """
-    def order(i: int):
-        ex = examples[i]
-        if by_prompt and isinstance(ex.sequences[0], EncodedSteps):
-            return ex.sequences[0].input_ids[: prompt_length(ex.sequences[0])], len(ex)
-        return [], len(ex)
-
     rng = random.Random(seed * 1_000_003 + epoch)
     by_kind: dict[str, list[int]] = {}
     for i, ex in enumerate(examples):
@@ -34,12 +28,28 @@ def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: in
     for kind in sorted(by_kind):
         idx = by_kind[kind][:]
         rng.shuffle(idx)
+        window = batch_size * 64
+        windows = [idx[s:s + window] for s in range(0, len(idx), window)]
         if group_by_length:
-            window = batch_size * 64
-            idx = [i for s in range(0, len(idx), window) for i in sorted(idx[s:s + window], key=order)]
+            windows = [sorted(w, key=lambda i: len(examples[i])) for w in windows]
+        if by_prompt:
+            windows = [solutions_by_prompt(w, examples) for w in windows]
+        idx = [i for w in windows for i in w]
         batches += [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def solutions_by_prompt(order: list[int], examples: list[Example]) -> list[int]:
+    """`order` with every solution moved next to the first solution of its prompt (a stable sort on where each
+    prompt first appears); examples that are not solutions stay where they are relative to each other."""
+    first: dict[tuple, int] = {}
+    keys = []
+    for pos, i in enumerate(order):
+        sequence = examples[i].sequences[0]
+        key = (tuple(sequence.input_ids[: prompt_length(sequence)]) if isinstance(sequence, EncodedSteps) else (pos,))
+        keys.append(first.setdefault(key, pos))
+    return [i for _, i in sorted(zip(keys, order, strict=True), key=lambda pair: pair[0])]
 
 
 def layout(cfg) -> str:
