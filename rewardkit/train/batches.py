@@ -47,7 +47,8 @@ def solutions_by_prompt(order: list[int], examples: list[Example]) -> list[int]:
     keys = []
     for pos, i in enumerate(order):
         sequence = examples[i].sequences[0]
-        key = (tuple(sequence.input_ids[: prompt_length(sequence)]) if isinstance(sequence, EncodedSteps) else (pos,))
+        key = (("prompt", *sequence.input_ids[: prompt_length(sequence)]) if isinstance(sequence, EncodedSteps)
+               else ("example", pos))
         keys.append(first.setdefault(key, pos))
     return [i for _, i in sorted(zip(keys, order, strict=True), key=lambda pair: pair[0])]
 
