@@ -152,7 +152,9 @@ def test_packed_solutions_sharing_a_prompt_score_like_padded_ones(backbone, requ
         padded = model(step_batch(encoded, pad, decoder))
         one_row = packed_step_batch(encoded, pad, decoder, row_tokens=1000)
         assert one_row["input_ids"].shape == (1, sum(len(e.input_ids) for e in encoded) - 2 * prompt_length(encoded[0]))
-        for batch in (one_row, packed_step_batch(encoded, pad, decoder, row_tokens=8)):  # one row, or one per prompt
+        default = packed_step_batch(encoded, pad, decoder)  # rows no wider than the longest solution
+        assert default["input_ids"].shape[1] == max(len(e.input_ids) for e in encoded)
+        for batch in (one_row, default, packed_step_batch(encoded, pad, decoder, row_tokens=8)):  # 8: a row each
             assert torch.allclose(model(batch), padded, atol=1e-5)
     scores = score(model, [(p, Steps(s)) for p, s in SOLUTIONS], packing=True).steps
     assert [len(x) for x in scores] == [2, 1, 3, 1]

@@ -59,17 +59,28 @@ def step_batch(solutions: list[EncodedSteps], pad_id: int, is_decoder: bool,
 
 def packed_step_batch(solutions: list[EncodedSteps], pad_id: int, is_decoder: bool,
                       row_tokens: int | None = None) -> dict[str, torch.Tensor]:
-    """The inputs of step_batch with the solutions packed into rows of `row_tokens` tokens (default: the longest
-    prompt group, so no row is wider than padding would make it: attention costs W^2 per row) and each distinct
-    prompt written once per row: input_ids / position_ids / token_type_ids [R, W], attention_mask [R, 1, W, W],
-    and step_ends [S] in the order of `solutions`, so the step rewards come out as step_batch's do."""
+    """The inputs of step_batch with the solutions packed into rows of at most `row_tokens` tokens (default: the
+    longest solution, so no row is wider than padding makes it: on a CPU attention costs W^2 per row, masked or not),
+    and the solutions of one prompt that fit in a row after one copy of it: input_ids / position_ids /
+    token_type_ids [R, W], attention_mask [R, 1, W, W], and step_ends [S] in the order of `solutions`, so the
+    step rewards come out as step_batch's do."""
+    cap = row_tokens or max(len(s.input_ids) for s in solutions)
     by_prompt: dict[tuple, list[int]] = {}
     for i, s in enumerate(solutions):
         by_prompt.setdefault(tuple(s.input_ids[: prompt_length(s)]), []).append(i)
-    groups = list(by_prompt.values())
+    groups: list[list[int]] = []  # a prompt and the solutions that follow it in one row
+    for members in by_prompt.values():
+        n_prompt, room = prompt_length(solutions[members[0]]), 0
+        for i in members:
+            steps = len(solutions[i].input_ids) - n_prompt
+            if not groups or groups[-1][0] not in members or steps > room:
+                groups.append([])
+                room = cap - n_prompt
+            groups[-1].append(i)
+            room -= steps
     sizes = [prompt_length(solutions[g[0]]) + sum(len(solutions[i].input_ids) - prompt_length(solutions[i]) for i in g)
              for g in groups]
-    rows = assign_rows(sizes, row_tokens or max(sizes))
+    rows = assign_rows(sizes, cap)
     width = max(sum(sizes[g] for g in row) for row in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     types, positions = torch.zeros_like(ids), torch.zeros_like(ids)
