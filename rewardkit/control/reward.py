@@ -169,19 +169,13 @@ class StepRewardModel(nn.Module):
         if self.spec.architecture != "mlp" or self.spec.frame_shape:
             return None
         layers = [(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in self.mlp]
-        first_w, first_b = layers[0]
-        members, fan_in, width = first_w.shape
-        # Every member reads the same steps, so the first layer is one [N, F] @ [F, M * H] product; a matmul over a
-        # broadcast (stride-0) stack would leave BLAS for NumPy's own slow loop.
-        first_w = np.ascontiguousarray(first_w.transpose(1, 0, 2).reshape(fan_in, members * width))
 
         def forward(x: np.ndarray) -> np.ndarray:
-            x = (np.ascontiguousarray(x, dtype=np.float32) @ first_w).reshape(len(x), members, width)
-            x = np.ascontiguousarray(x.transpose(1, 0, 2)) + first_b  # [M, N, H]
-            for w, b in layers[1:]:
-                x = np.maximum(x, 0.01 * x)  # leaky ReLU
-                x = x @ w + b  # [M, N, H] @ [M, H, H'] -> [M, N, H']
-            return np.tanh(x[..., 0])
+            x = np.broadcast_to(x, (len(layers[0][0]), *x.shape))  # every member reads the same steps
+            for i, (w, b) in enumerate(layers):
+                x = x @ w + b  # [M, N, F] @ [M, F, H] -> [M, N, H]
+                x = np.tanh(x) if i == len(layers) - 1 else np.maximum(x, 0.01 * x)  # leaky ReLU
+            return x[..., 0]
 
         return forward
 
