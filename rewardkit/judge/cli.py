@@ -228,6 +228,8 @@ class RFTConfig:
     """use at most this many pairs (0 = all)"""
     keep_easy: bool = False
     """also keep the critiques of pairs every sample already gets right"""
+    balance: bool = True
+    """keep as many critiques whose right verdict is A as B (--no-balance keeps all: a position bias gets taught)"""
     lora_r: int = 16
     """LoRA rank of the fine-tuning (adapters are merged into the saved judge)"""
     epochs: float = 1.0
@@ -273,7 +275,7 @@ def run_rft(cfg: RFTConfig) -> int:
     sampler = make_judge(cfg.judge, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.seed)
     triples = [(r["prompt"], r["chosen"], r["rejected"]) for r in held]
     before = verdict_summary(Judge(sampler.generator, 1, greedy).compare(triples, True, cfg.progress), 1, True)
-    records, counts = rejective_samples(sampler, train, cfg.keep_easy, cfg.progress)
+    records, counts = rejective_samples(sampler, train, cfg.keep_easy, cfg.balance, cfg.seed, cfg.progress)
     if not records:
         raise ConfigError(f"no critique to learn from: {counts}")
     output = Path(cfg.output)

@@ -6,7 +6,10 @@ names the same position is not rewarded for it. Of a question's k sampled critiq
 names the labelled better response; a tie, a wrong verdict or no parsed verdict is not right. *Rejective sampling*
 keeps the right critiques, except those of *easy* questions, which every sample already gets right (nothing to
 learn; DeepSeek-GRM drops them too) unless `keep_easy`. A *hopeless* question has no right sample and gives
-nothing. Hinted sampling (asking again with the answer named) is not done: the hint would leak into the critiques.
+nothing. A judge with a position bias gets right mostly the questions whose answer is its favourite position, so
+the kept critiques are *balanced*: as many ending in "Verdict: A" as in "Verdict: B" (a random subset of the larger
+side, seeded), or fine-tuning teaches the bias. Hinted sampling (asking again with the answer named) is not done:
+the hint would leak into the critiques.
 Fine-tuning is supervised (TRL's SFTTrainer, the loss on the critique only) with LoRA adapters merged afterwards,
 so the result is a plain causal LM directory that `local:DIR` judges with.
 """
@@ -19,10 +22,11 @@ from rewardkit.judge.judge import Judge
 from rewardkit.judge.parse import parse_verdict
 
 
-def rejective_samples(judge: Judge, pairs: list[dict], keep_easy: bool = False,
-                      progress: bool = False) -> tuple[list[dict], dict]:
+def rejective_samples(judge: Judge, pairs: list[dict], keep_easy: bool = False, balance: bool = True,
+                      seed: int = 0, progress: bool = False) -> tuple[list[dict], dict]:
     """(SFT records {"prompt": judge prompt, "completion": a right critique, "id", "order"}, counts) from the judge's
-    k sampled critiques of each labelled pair (chosen = the better response) in both answer orders."""
+    k sampled critiques of each labelled pair (chosen = the better response) in both answer orders; with balance,
+    as many records whose verdict is A as B."""
     questions = [(r, r["chosen"], r["rejected"], "A", "given") for r in pairs]
     questions += [(r, r["rejected"], r["chosen"], "B", "swapped") for r in pairs]
     prompts = [judge.pairwise_prompt(r["prompt"], a, b) for r, a, b, _, _ in questions]
@@ -41,8 +45,22 @@ def rejective_samples(judge: Judge, pairs: list[dict], keep_easy: bool = False,
             counts["easy_questions"] += 1
             continue
         records += [{"prompt": prompt, "completion": text, "id": record.get("id"), "order": order} for text in right]
+    if balance:
+        records, counts["dropped_to_balance"] = balanced(records, seed)
     counts["kept"] = len(records)
     return records, counts
+
+
+def balanced(records: list[dict], seed: int) -> tuple[list[dict], int]:
+    """The records with as many right answers 'A' (the given order) as 'B' (swapped): a seeded random subset of the
+    larger side, the input order kept; and how many were dropped."""
+    import random
+
+    sides = {order: [i for i, r in enumerate(records) if r["order"] == order] for order in ("given", "swapped")}
+    n = min(len(v) for v in sides.values())
+    rng = random.Random(seed)
+    keep = {i for v in sides.values() for i in rng.sample(v, n)}
+    return [r for i, r in enumerate(records) if i in keep], len(records) - len(keep)
 
 
 def fine_tune(base: str | Path, records: list[dict], output: Path, lora_r: int = 16, epochs: float = 1.0,
