@@ -70,18 +70,23 @@ def model_inputs(model, sequences: list, layout: str = "padded", padding_side: s
     return pack(groups, model.tokenizer.pad_token_id, model.spec.is_decoder, model.spec.max_length)
 
 
-def scoring_batches(model, encoded: list, batch_size: int = 32, max_tokens: int = 0, packing: bool = False):
-    """(indices, model inputs) for encoded sequences in length-sorted batches, padded or packed. Packed solutions
-    (EncodedSteps) are batched by prompt first, so the solutions of one prompt share its tokens."""
+def scoring_batches(model, encoded: list, batch_size: int = 32, max_tokens: int = 0, packing: bool = False,
+                    pack_solutions: bool = False):
+    """(indices, model inputs) for encoded sequences in length-sorted batches, padded or packed. Solutions
+    (EncodedSteps) never share a batch with plain sequences (their inputs differ); packed (with `packing` or
+    `pack_solutions`) they are batched by prompt, so the solutions of one prompt share its tokens."""
     packing = packing and model.spec.backbone_type != "mlp"
-    if packing and encoded and isinstance(encoded[0], EncodedSteps):
-        order = sorted(range(len(encoded)), key=lambda i: (encoded[i].input_ids[: prompt_length(encoded[i])],
-                                                            len(encoded[i].input_ids)))
+    solutions = [i for i, e in enumerate(encoded) if isinstance(e, EncodedSteps)]
+    plain = [i for i, e in enumerate(encoded) if not isinstance(e, EncodedSteps)]
+    if solutions and (packing or pack_solutions):
+        order = sorted(solutions, key=lambda i: (encoded[i].input_ids[: prompt_length(encoded[i])], len(encoded[i].input_ids)))
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             yield idx, model_inputs(model, [encoded[i] for i in idx], "packed")
-        return
-    lengths = [sequence_length(e) for e in encoded]
-    # Packed batches need no padding cut: their cost is the real tokens (and a T x T mask per row).
-    for idx in length_batches(lengths, batch_size, max_tokens, max_padding=1.0 if packing else 0.25):
-        yield idx, model_inputs(model, [encoded[i] for i in idx], "packed" if packing else "padded")
+        solutions = []
+    for part, packed in ((solutions, False), (plain, packing)):
+        lengths = [sequence_length(encoded[i]) for i in part]
+        # Packed batches need no padding cut: their cost is the real tokens (and a T x T mask per row).
+        for cut in length_batches(lengths, batch_size, max_tokens, max_padding=1.0 if packed else 0.25):
+            idx = [part[j] for j in cut]
+            yield idx, model_inputs(model, [encoded[i] for i in idx], "packed" if packed else "padded")

@@ -60,8 +60,7 @@ def score_encoded(model, encoded: list, batch_size: int = 32, max_tokens: int = 
         batches = shared_prompt_rewards(model, encoded, prompt_groups, batch_size, precision, device)
         total = sum(-(-size // batch_size) for size in prompt_groups)
     else:
-        packing = packing or bool(prompt_groups and solutions)
-        batches = plain_rewards(model, encoded, batch_size, max_tokens, packing, precision, device)
+        batches = plain_rewards(model, encoded, batch_size, max_tokens, packing, precision, device, bool(prompt_groups))
         total = None
     for idx, per_head in tqdm(batches, desc="scoring", unit="batch", total=total, disable=not progress):
         per_head = per_head.float().cpu()
@@ -81,9 +80,10 @@ def score_encoded(model, encoded: list, batch_size: int = 32, max_tokens: int = 
     return Scores(values.tolist(), members.tolist() if n_members else None, steps if has_steps else None)
 
 
-def plain_rewards(model, encoded: list, batch_size: int, max_tokens: int, packing: bool, precision: str, device):
+def plain_rewards(model, encoded: list, batch_size: int, max_tokens: int, packing: bool, precision: str, device,
+                  pack_solutions: bool = False):
     """(indices, per-head rewards) of each length-sorted batch (padded or packed)."""
-    for idx, batch in scoring_batches(model, encoded, batch_size, max_tokens, packing):
+    for idx, batch in scoring_batches(model, encoded, batch_size, max_tokens, packing, pack_solutions):
         with autocast(precision, device):
             per_head = model({k: v.to(device) for k, v in batch.items()})
         yield idx, per_head
