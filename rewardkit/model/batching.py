@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from rewardkit.model.packing import pack, plain_groups, shared_prefix_groups
-from rewardkit.model.steps import packed_step_batch, prompt_length, step_batch
+from rewardkit.model.steps import packed_step_batch, prompt_ids, step_batch
 from rewardkit.model.text import EncodedSteps, pad_features
 
 LAYOUTS = ("padded", "packed", "prefix")
@@ -79,7 +79,7 @@ def scoring_batches(model, encoded: list, batch_size: int = 32, max_tokens: int 
     solutions = [i for i, e in enumerate(encoded) if isinstance(e, EncodedSteps)]
     plain = [i for i, e in enumerate(encoded) if not isinstance(e, EncodedSteps)]
     if solutions and (packing or pack_solutions):
-        order = sorted(solutions, key=lambda i: (encoded[i].input_ids[: prompt_length(encoded[i])], len(encoded[i].input_ids)))
+        order = sorted(solutions, key=lambda i: (prompt_ids(encoded[i]), len(encoded[i].input_ids)))
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             yield idx, model_inputs(model, [encoded[i] for i in idx], "packed")

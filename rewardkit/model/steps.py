@@ -67,19 +67,17 @@ def packed_step_batch(solutions: list[EncodedSteps], pad_id: int, is_decoder: bo
     cap = row_tokens or max(len(s.input_ids) for s in solutions)
     by_prompt: dict[tuple, list[int]] = {}
     for i, s in enumerate(solutions):
-        by_prompt.setdefault(tuple(s.input_ids[: prompt_length(s)]), []).append(i)
+        by_prompt.setdefault(prompt_ids(s), []).append(i)
     groups: list[list[int]] = []  # a prompt and the solutions that follow it in one row
-    for members in by_prompt.values():
-        n_prompt, room = prompt_length(solutions[members[0]]), 0
+    sizes: list[int] = []         # the tokens each group takes
+    for prompt, members in by_prompt.items():
         for i in members:
-            steps = len(solutions[i].input_ids) - n_prompt
-            if not groups or groups[-1][0] not in members or steps > room:
+            steps = len(solutions[i].input_ids) - len(prompt)
+            if i == members[0] or sizes[-1] + steps > cap:
                 groups.append([])
-                room = cap - n_prompt
+                sizes.append(len(prompt))
             groups[-1].append(i)
-            room -= steps
-    sizes = [prompt_length(solutions[g[0]]) + sum(len(solutions[i].input_ids) - prompt_length(solutions[i]) for i in g)
-             for g in groups]
+            sizes[-1] += steps
     rows = assign_rows(sizes, cap)
     width = max(sum(sizes[g] for g in row) for row in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -124,6 +122,11 @@ def packed_step_batch(solutions: list[EncodedSteps], pad_id: int, is_decoder: bo
 def prompt_length(solution: EncodedSteps) -> int:
     """Tokens before the first step (the prompt and any special tokens around it)."""
     return solution.step_of.count(-1)
+
+
+def prompt_ids(solution: EncodedSteps) -> tuple[int, ...]:
+    """The ids before the first step: solutions with equal prompt ids can share one copy of them."""
+    return tuple(solution.input_ids[: prompt_length(solution)])
 
 
 def block_causal_mask(step_of: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from rewardkit.model.batching import length_batches
-from rewardkit.model.steps import prompt_length
+from rewardkit.model.steps import prompt_ids
 from rewardkit.model.text import EncodedSteps
 from rewardkit.train.examples import Example
 
@@ -47,8 +47,7 @@ def solutions_by_prompt(order: list[int], examples: list[Example]) -> list[int]:
     keys = []
     for pos, i in enumerate(order):
         sequence = examples[i].sequences[0]
-        key = (("prompt", *sequence.input_ids[: prompt_length(sequence)]) if isinstance(sequence, EncodedSteps)
-               else ("example", pos))
+        key = ("prompt", prompt_ids(sequence)) if isinstance(sequence, EncodedSteps) else ("example", pos)
         keys.append(first.setdefault(key, pos))
     return [i for _, i in sorted(zip(keys, order, strict=True), key=lambda pair: pair[0])]
 
