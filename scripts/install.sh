@@ -12,8 +12,11 @@ PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 # bench/control_vs_imitation.py compares with imitation; its declared dependencies conflict with transformers 5,
 # and what it imports is in the bench and test extras.
 case "${1:-}" in *bench*|*test*) .venv/bin/python -m pip install -q --no-deps imitation==1.0.1 ;; esac
-# tests/test_rl.py checks rewardkit.rl's KL and per-token rewards against OpenRLHF's own functions, read from its
-# source file. Its training stack (deepspeed, ray, vllm) is not needed for that, and its wheel ships a top-level
-# `tests` package that would shadow ours, so it goes to a folder of its own, off the import path.
-case "${1:-}" in *test*) [ -d .venv/extra/openrlhf-0.11.2/openrlhf ] ||
-  .venv/bin/python -m pip install -q --no-deps --target .venv/extra/openrlhf-0.11.2 openrlhf==0.11.2 ;; esac
+# tests/test_rl.py checks rewardkit.rl against OpenRLHF's and verl's own functions, read from their source files.
+# Their training stacks (deepspeed, ray, vllm) are not needed for that, and both wheels ship a top-level `tests`
+# package that would shadow ours, so each goes to a folder of its own, off the import path.
+case "${1:-}" in *test*)
+  [ -d .venv/extra/openrlhf-0.11.2/openrlhf ] ||
+    .venv/bin/python -m pip install -q --no-deps --target .venv/extra/openrlhf-0.11.2 openrlhf==0.11.2
+  [ -d .venv/extra/verl-0.9.1/verl ] ||
+    .venv/bin/python -m pip install -q --no-deps --target .venv/extra/verl-0.9.1 verl==0.9.1 ;; esac

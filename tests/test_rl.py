@@ -3,8 +3,17 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
+import os
+import sys
+import types
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -181,32 +190,66 @@ def test_running_normalisation_equals_the_statistics_of_everything_seen():
         norm.update(T([1.0, float("nan")]))
 
 
-def openrlhf_functions():
-    """OpenRLHF's own compute_approx_kl and compute_reward, read from its source file (openrlhf/models/utils.py) in
-    the folder scripts/install.sh puts the package in (or $REWARDKIT_OPENRLHF_PATH). Its training stack is not
-    installed: the file imports deepspeed at the top but these two functions never touch it, so a placeholder
-    module stands in for it."""
-    import importlib.util
-    import os
-    import sys
-    import types
-    from pathlib import Path
+class Placeholder(types.ModuleType):
+    """Stands in for a module a framework imports at the top for its training stack (deepspeed, ray, tensordict);
+    the functions under test never use it."""
 
-    root = Path(os.environ.get("REWARDKIT_OPENRLHF_PATH") or Path(sys.prefix) / "extra" / "openrlhf-0.11.2")
-    path = root / "openrlhf" / "models" / "utils.py"
-    if not path.is_file():
-        pytest.skip(f"OpenRLHF's source is not at {root} (bash scripts/install.sh '[test]' puts it there)")
-    saved = sys.modules.get("deepspeed")
-    sys.modules["deepspeed"] = types.ModuleType("deepspeed")
-    try:
+    __path__: list[str] = []
+
+    def __getattr__(self, name: str) -> type:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return type(name, (), {})
+
+
+def framework_package(name: str, version: str) -> Path:
+    """The package folder scripts/install.sh puts a framework's wheel in (or $REWARDKIT_<NAME>_PATH): off the import
+    path, because these wheels ship a top-level `tests` package that would shadow ours."""
+    root = Path(os.environ.get(f"REWARDKIT_{name.upper()}_PATH") or Path(sys.prefix) / "extra" / f"{name}-{version}")
+    if not (root / name).is_dir():
+        pytest.skip(f"{name}'s source is not at {root} (bash scripts/install.sh '[test]' puts it there)")
+    return root / name
+
+
+@contextmanager
+def placeholders(*names: str):
+    """Placeholder modules for `names` while a framework's file loads; sys.modules and the environment as they were
+    afterwards (verl sets TORCHINDUCTOR_CACHE_DIR and warning filters when imported, and its imports use deprecated
+    torch.jit calls)."""
+    environ = set(os.environ)
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for name in names:
+            patch.setitem(sys.modules, name, Placeholder(name))
+        yield patch
+    for key in set(os.environ) - environ:
+        del os.environ[key]
+
+
+def openrlhf_functions():
+    """OpenRLHF's own compute_approx_kl and compute_reward, read from openrlhf/models/utils.py: it imports deepspeed
+    at the top, which these two functions never touch."""
+    path = framework_package("openrlhf", "0.11.2") / "models" / "utils.py"
+    with placeholders("deepspeed"):
         module_spec = importlib.util.spec_from_file_location("openrlhf_models_utils", path)
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
-    finally:
-        if saved is None:
-            del sys.modules["deepspeed"]
-        else:
-            sys.modules["deepspeed"] = saved
+    return module
+
+
+@pytest.fixture(scope="module")
+def verl():
+    """verl's own verl/trainer/ppo/core_algos.py (advantage estimators, KL penalties). It imports verl's utilities
+    and config classes, so the package is loaded from its folder without running verl/__init__.py (which starts
+    with ray); ray, tensordict, codetiming and orjson are imported at the top and never used by these functions."""
+    package = framework_package("verl", "0.9.1")
+    with placeholders("ray", "tensordict", "tensordict.tensorclass", "codetiming", "orjson") as patch:
+        root = types.ModuleType("verl")
+        root.__path__ = [str(package)]
+        patch.setitem(sys.modules, "verl", root)
+        module = importlib.import_module("verl.trainer.ppo.core_algos")
+        for name in [name for name in sys.modules if name.startswith("verl.")]:
+            del sys.modules[name]
     return module
 
 
@@ -224,3 +267,49 @@ def test_kl_and_per_token_rewards_equal_openrlhfs(estimator):
     rewards = token_rewards(scores, mask, ours, beta=0.05, kl_placement="token", clip=10.0)
     expected = utils.compute_reward(scores, 0.05, theirs * mask, action_mask=mask, reward_clip_range=(-10.0, 10.0))
     assert torch.allclose(rewards, expected, atol=1e-5)
+
+
+def right_padded(lengths: list[int], width: int) -> torch.Tensor:
+    return torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]
+
+
+@pytest.mark.parametrize(("estimator", "verl_name", "clamp"), [("k1", "kl", None), ("k2", "mse", None),
+                                                               ("k3", "low_var_kl", 10.0)])
+def test_kl_and_per_token_rewards_equal_verls(verl, estimator, verl_name, clamp):
+    torch.manual_seed(1)
+    logp, ref = -torch.rand(3, 5) * 4, -torch.rand(3, 5) * 4
+    ref[1, 0] = logp[1, 0] + 30.0  # verl cuts k3 at 10 and leaves k1, k2 as they are
+    mask = right_padded([5, 3, 1], 5)  # verl pads responses on the right
+    ours = kl_per_token(logp, ref, mask, estimator, clamp=clamp)
+    assert torch.allclose(ours, verl.kl_penalty(logp, ref, verl_name) * mask, atol=1e-5)
+    scores = T([2.0, -1.0, 0.5])
+    at_last_token = token_rewards(scores, mask)  # what verl's reward manager writes: the score at the last token
+    if estimator == "k1":  # verl's compute_rewards (reward-side KL) uses k1
+        expected = verl.compute_rewards(at_last_token, logp * mask, ref * mask, 0.1)
+        assert torch.allclose(token_rewards(scores, mask, ours, beta=0.1), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", ["group", "none"])
+def test_grpo_and_rloo_advantages_equal_verls(verl, scale):
+    scores = T([1.0, 0.0, 0.0, 1.0, 2.0, 2.0, 2.0, 2.0, 0.3, -1.2, 4.0, 0.7])  # group 2: all equal
+    mask = right_padded([3, 5, 1, 4, 2, 5, 5, 3, 1, 2, 4, 5], 5)
+    uid = np.repeat(np.array(["a", "b", "c"], dtype=object), 4)
+    at_last_token = token_rewards(scores, mask)
+    theirs, _ = verl.compute_grpo_outcome_advantage(at_last_token, mask.float(), uid, epsilon=1e-6,
+                                                    norm_adv_by_std_in_grpo=scale == "group")
+    assert torch.allclose(grpo_advantages(scores, 4, scale, eps=1e-6)[:, None] * mask, theirs, atol=1e-5)
+    theirs, _ = verl.compute_rloo_outcome_advantage(at_last_token, mask.float(), uid)
+    assert torch.allclose(rloo_advantages(scores, 4)[:, None] * mask, theirs, atol=1e-5)
+
+
+def test_reinforce_pp_and_gae_equal_verls(verl):
+    torch.manual_seed(2)
+    mask = right_padded([6, 4, 2, 5], 6)
+    rewards = torch.where(mask, torch.randn(4, 6), 0.0)  # a score at the end and -beta * KL on every token
+    values = torch.randn(4, 6)
+    theirs, _ = verl.compute_reinforce_plus_plus_outcome_advantage(rewards, mask.float(), types.SimpleNamespace(gamma=0.9))
+    assert torch.allclose(reinforce_pp_advantages(rewards, mask, gamma=0.9), theirs, atol=1e-5)
+    advantages, returns = gae(rewards, values, mask, gamma=0.95, lam=0.9)
+    their_advantages, their_returns = verl.compute_gae_advantage_return(rewards, values, mask.float(), 0.95, 0.9)
+    assert torch.allclose(whiten(advantages, mask), their_advantages * mask, atol=1e-5)  # verl whitens, we leave it
+    assert torch.allclose(returns * mask, their_returns * mask, atol=1e-5)

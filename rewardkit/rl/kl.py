@@ -19,8 +19,8 @@ def kl_per_token(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch
     """[B, T] KL estimates at the response tokens, 0 elsewhere.
 
     logprobs, ref_logprobs: [B, T] log-probabilities of the sampled tokens under the policy and the reference;
-    mask: [B, T] bool, True at response tokens; clamp: |KL| is cut at this value (OpenRLHF and verl cut at 10), None
-    for no cut."""
+    mask: [B, T] bool, True at response tokens; clamp: |KL| is cut at this value (OpenRLHF cuts every estimator at
+    10, verl only k3), None for no cut."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown KL estimator {estimator!r}; choose from {', '.join(ESTIMATORS)}")
     if logprobs.shape != ref_logprobs.shape or logprobs.shape != mask.shape:
