@@ -15,6 +15,7 @@ import os
 from functools import lru_cache
 
 from rewardkit.data.texts import Steps, is_conversation, text_steps
+from rewardkit.serve.protocol import step_statistics
 
 
 class RewardBackend:
@@ -143,12 +144,14 @@ def compute_score(data_source, solution_str: str, ground_truth=None, extra_info:
                   model_or_url: str | None = None, process: bool = False, separator: str = "\n",
                   **kwargs) -> float | dict:
     """verl's custom reward function. The prompt comes from extra_info['prompt'] (or 'question') when the
-    dataset provides it; otherwise the response is scored alone. With process=True (a process reward model)
-    it returns {"score": the aggregate, "step_scores": [...]}, which verl logs beside the score."""
+    dataset provides it; otherwise the response is scored alone. With process=True (a process reward model) it
+    returns {"score": the step aggregate, "steps", "lowest_step_probability", "first_weak_step"}: verl's reward
+    loop takes one reward per response and stacks every other key into one array over the batch, so the steps
+    travel as numbers, as they do to OpenRLHF."""
     extra_info = extra_info or {}
     prompt = extra_info.get("prompt") or extra_info.get("question") or ""
     backend = _backend_from_env(model_or_url)
     if process:
         values, steps = backend.score_steps([(prompt, text_steps(solution_str, separator))])
-        return {"score": values[0], "step_scores": steps[0]}
+        return {"score": values[0], **{key: value[0] for key, value in step_statistics(steps).items()}}
     return backend.score([(prompt, solution_str)])[0]

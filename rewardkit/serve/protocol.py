@@ -94,17 +94,22 @@ def reward_items(data: dict, strip_tokens: tuple[str, ...]) -> list[tuple]:
     return items
 
 
-def process_reward_fields(raw: list[float], step_scores: list[list[float]], aggregate: str) -> tuple[list[float], dict]:
-    """OpenRLHF's "scores" in [0, 1] and extra_logs for process rewards. OpenRLHF takes one number per sample, so the
-    steps travel as statistics: how many were scored, the lowest step's P(right), and the first step with
-    P(right) < 0.5 (-1 when none). A score is P(every step right) for the product aggregate (a sum of log
-    probabilities), else the sigmoid of the aggregate logit."""
-    scores = np.exp(raw) if aggregate == "product" else probability(raw)
+def step_statistics(step_scores: list[list[float]]) -> dict[str, list[float]]:
+    """Per-solution numbers that stand for its step rewards where a framework takes one number per sample (OpenRLHF's
+    extra_logs, verl's reward_extra_info): how many steps were scored, the lowest step's P(right), and the first
+    step with P(right) < 0.5 (-1 when none)."""
     probs = [probability(steps) if steps else np.ones(1) for steps in step_scores]
-    first_weak = [float(np.argmax(p < 0.5)) if (p < 0.5).any() else -1.0 for p in probs]
-    return np.asarray(scores, dtype=float).tolist(), {"raw_reward": list(raw), "steps": [float(len(x)) for x in step_scores],
-                                                      "lowest_step_probability": [float(p.min()) for p in probs],
-                                                      "first_weak_step": first_weak}
+    return {"steps": [float(len(x)) for x in step_scores],
+            "lowest_step_probability": [float(p.min()) for p in probs],
+            "first_weak_step": [float(np.argmax(p < 0.5)) if (p < 0.5).any() else -1.0 for p in probs]}
+
+
+def process_reward_fields(raw: list[float], step_scores: list[list[float]], aggregate: str) -> tuple[list[float], dict]:
+    """OpenRLHF's "scores" in [0, 1] and extra_logs for process rewards: the step statistics beside the raw reward. A
+    score is P(every step right) for the product aggregate (a sum of log probabilities), else the sigmoid of the
+    aggregate logit."""
+    scores = np.exp(raw) if aggregate == "product" else probability(raw)
+    return np.asarray(scores, dtype=float).tolist(), {"raw_reward": list(raw), **step_statistics(step_scores)}
 
 
 def score_request(data: dict) -> tuple[list[tuple], bool | None]:
