@@ -245,11 +245,11 @@ def test_judge_eval(run_script, tiny_model, tmp_path):
 
 def test_control_reward_overhead(run_script, tmp_path):
     pytest.importorskip("stable_baselines3", reason="the control extra (pip install -e '.[control]')")
-    run_script("control_reward_overhead.py", "--n-envs", "1,2", "--hidden", "8", "--steps", 20,
-               "--output", tmp_path / "out.json")
+    run_script("control_reward_overhead.py", "--env", "Pendulum-v1,NoSuchEnv-v0", "--n-envs", "1,2", "--hidden", "8",
+               "--steps", 20, "--repeats", 2, "--output", tmp_path / "out.json")
     out = json.loads((tmp_path / "out.json").read_text())
-    assert [r["n_envs"] for r in out["runs"]] == [1, 2]
-    assert all(r["numpy"]["reward_share_of_env_step"] > 0 for r in out["runs"])
+    assert [r["n_envs"] for r in out["runs"]] == [1, 2] and list(out["skipped"]) == ["NoSuchEnv-v0"]
+    assert all(r["numpy"]["reward_share_of_env_step"] > 0 and "wrapper_overhead" in r["numpy"] for r in out["runs"])
     assert_machine(out["machine"])
 
 

@@ -241,6 +241,37 @@ def test_vec_wrapper_gives_the_model_reward_and_records_episodes():
     assert reward == pytest.approx(float(model.reward(obs, np.array([0.5]))), abs=1e-6) and "true_reward" in info
 
 
+def test_episodes_of_different_lengths_are_recorded_step_for_step():
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    model = StepRewardModel(StepRewardSpec(obs_dim=3, action_dim=1, hidden=16)).eval()
+    lengths = (50, 70)
+    venv = LearnedRewardVecEnv(DummyVecEnv([lambda n=n: gym.make("Pendulum-v1", max_episode_steps=n)
+                                            for n in lengths]), model)
+    venv.seed(0)
+    obs = venv.reset()
+    rng = RNG(1)
+    seen: list[list] = [[], []]   # each environment's (observation, action, true reward) since its episode began
+    expected = []
+    for _ in range(1120):  # past the recorder's first trim of finished steps (at 1000)
+        actions = rng.uniform(-2, 2, (2, 1)).astype(np.float32)
+        new_obs, _, dones, infos = venv.step(actions)
+        for i in range(2):
+            seen[i].append((obs[i], actions[i], infos[i]["true_reward"]))
+            if dones[i]:
+                expected.append(seen[i])
+                seen[i] = []
+        obs = new_obs
+    assert [len(e.rewards) for e in venv.episodes] == [len(e) for e in expected]
+    assert len(expected) == 1120 // 50 + 1120 // 70
+    for episode, steps in zip(venv.episodes, expected, strict=True):
+        assert np.allclose(episode.observations, np.stack([s[0] for s in steps]))
+        assert np.allclose(episode.actions, np.stack([s[1] for s in steps]))
+        assert np.allclose(episode.rewards, [s[2] for s in steps])
+    assert venv.true_returns == pytest.approx([sum(s[2] for s in steps) for steps in expected], rel=1e-5)
+    assert len(venv.recorder._steps) < 1120
+
+
 def test_instructed_reach_rewards_the_instructed_target():
     env = InstructedReach()
     obs, info = env.reset(seed=3)

@@ -88,31 +88,65 @@ class Episode:
     instruction: str | None
 
 
+class EpisodeRecorder:
+    """The episodes of N vectorised environments, recorded a step at a time for all of them at once (one append a
+    step, whatever N is); an environment's episode is cut out of the steps when it ends. Finished episodes in
+    `episodes` (the last `keep`), their true returns in `true_returns` (all of them)."""
+
+    def __init__(self, n_envs: int, keep: int = 2000):
+        self.episodes: deque[Episode] = deque(maxlen=keep)
+        self.true_returns: list[float] = []
+        self._steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (states, actions, true rewards) [N, ...]
+        self._starts = np.zeros(n_envs, dtype=np.int64)  # where each environment's running episode begins in _steps
+        self._instructions: list[str | None] = [None] * n_envs
+
+    def add(self, states: np.ndarray, actions: np.ndarray, rewards: np.ndarray, dones: np.ndarray,
+            instructions: list[str | None] | None = None) -> None:
+        self._steps.append((states, np.array(actions), np.asarray(rewards, dtype=np.float32)))  # actions: the caller's
+        if instructions is not None:
+            self._instructions = list(instructions)
+        stacked: dict[int, list[np.ndarray]] = {}  # environments that started together share one stack of steps
+        for i in np.flatnonzero(dones):
+            start = int(self._starts[i])
+            if start not in stacked:
+                stacked[start] = [np.stack(part) for part in zip(*self._steps[start:], strict=True)]  # [T, N, ...]
+            states, actions, rewards = (np.ascontiguousarray(part[:, i]) for part in stacked[start])
+            self.episodes.append(Episode(states, actions, rewards, self._instructions[i]))
+            self.true_returns.append(float(rewards.sum()))
+            self._starts[i] = len(self._steps)
+        if self._starts.min() >= 1000:  # every environment has moved past these steps: drop them
+            done_with = int(self._starts.min())
+            del self._steps[:done_with]
+            self._starts -= done_with
+
+
 class LearnedRewardVecEnv(VecEnvWrapper):
-    """Rewards from `model` for (observation before the step, action[, instruction]); finished episodes kept in
-    `episodes` (at most `keep`), their true returns in `true_returns`. `fast` computes an MLP's rewards with
-    NumPy (model.numpy_mlp) instead of torch."""
+    """Rewards from `model` for (observation before the step, action[, instruction]); the episodes it sees are
+    recorded (`episodes`, at most `keep`, and `true_returns`). `fast` computes an MLP's rewards with NumPy
+    (model.numpy_mlp) instead of torch."""
 
     def __init__(self, venv, model: StepRewardModel, keep: int = 2000, fast: bool = True):
         if model.spec.frame_shape:
             raise ModelError("the environment wrappers pass state observations only; this model also needs frames")
         super().__init__(venv)
-        self.model, self.fast = model, fast
-        self.episodes: deque[Episode] = deque(maxlen=keep)
-        self.true_returns: list[float] = []
+        self.model, self.fast, self.keep = model, fast, keep
+        self.recorder = EpisodeRecorder(self.num_envs, keep)
         self.reward_seconds = self.step_seconds = 0.0
-        self._running = [self._empty() for _ in range(self.num_envs)]
         self._last_obs = None
         self._embeddings: dict[str, np.ndarray] = {}
         self._fast, self._fast_version = None, -1
 
-    @staticmethod
-    def _empty() -> dict:
-        return {"obs": [], "actions": [], "rewards": [], "instruction": None}
+    @property
+    def episodes(self) -> deque[Episode]:
+        return self.recorder.episodes
+
+    @property
+    def true_returns(self) -> list[float]:
+        return self.recorder.true_returns
 
     def reset(self):
         self._last_obs = self.venv.reset()
-        self._running = [self._empty() for _ in range(self.num_envs)]
+        self.recorder = EpisodeRecorder(self.num_envs, self.keep)
         return self._last_obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -127,18 +161,9 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         instructions = [info.get("instruction") for info in infos] if self.model.spec.instructed else None
         rewards = self.learned_rewards(state, self._actions, instructions)
         self.reward_seconds += time.perf_counter() - stepped
-        for i, info in enumerate(infos):
-            info["true_reward"] = float(true_rewards[i])
-            run = self._running[i]
-            run["obs"].append(state[i])
-            run["actions"].append(self._actions[i])
-            run["rewards"].append(float(true_rewards[i]))
-            run["instruction"] = info.get("instruction") if self.model.spec.instructed else None
-            if dones[i]:
-                self.episodes.append(Episode(np.stack(run["obs"]), np.stack(run["actions"]),
-                                             np.asarray(run["rewards"], dtype=np.float32), run["instruction"]))
-                self.true_returns.append(float(sum(run["rewards"])))
-                self._running[i] = self._empty()
+        for info, true_reward in zip(infos, true_rewards.tolist(), strict=True):
+            info["true_reward"] = true_reward
+        self.recorder.add(state, self._actions, true_rewards, dones, instructions)
         self._last_obs = obs
         self.step_seconds += stepped - start
         return obs, rewards.astype(np.float32), dones, infos
