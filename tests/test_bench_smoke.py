@@ -233,11 +233,11 @@ def test_judge_eval(run_script, tiny_model, tmp_path):
     server = ChatServer(lambda body: "Reasoning.\nVerdict: A")  # a judge that always picks the first position
     try:
         run_script("judge_eval.py", "--judge", f"{server.url}#fake", "--rm", tiny_model, "--pairs", 4, "--k", "1,2",
-                   "--threads", 1, "--output", tmp_path / "out.json")
+                   "--meta", tiny_model, "--threads", 1, "--output", tmp_path / "out.json")
     finally:
         server.close()
     out = json.loads((tmp_path / "out.json").read_text())
-    assert [r["k"] for r in out["judge_runs"]] == [1, 2]
+    assert [(r["k"], r["k_meta"]) for r in out["judge_runs"]] == [(1, 0), (2, 0), (2, 1)]
     assert all(r["position_flip_rate"] == 1.0 and r["accuracy_given_order_only"] == 1.0 for r in out["judge_runs"])
     assert out["scalar_rm"]["seconds_per_pair"] > 0
     assert_machine(out["machine"])

@@ -182,6 +182,32 @@ def test_training_on_packed_solutions_gives_the_padded_gradients(tiny_bert_no_dr
         assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_gradient_checkpointing_gives_the_same_gradients_on_a_decoder(tiny_llama):
+    from rewardkit.data.records import normalize_record
+    from rewardkit.model.backbone import enable_checkpointing
+    from rewardkit.train.config import TrainConfig
+    from rewardkit.train.examples import collate, prepare_examples
+    from rewardkit.train.objectives import batch_loss
+
+    model = build(tiny_llama).train()
+    records = [normalize_record({"prompt": p, "steps": s, "labels": [1.0] + [0.0] * (len(s) - 1)}) for p, s in SOLUTIONS]
+    batch = collate(prepare_examples(records, model).examples, model, "left")
+    calls, mlp = [], model.backbone.layers[0].mlp  # a recomputed layer runs twice a step (hooks see it once)
+    mlp.forward = lambda *args, forward=mlp.forward, **kwargs: calls.append(1) or forward(*args, **kwargs)
+    grads, runs = [], []
+    for checkpointing in (False, True):
+        if checkpointing:
+            enable_checkpointing(model.backbone)
+        model.zero_grad()
+        calls.clear()
+        batch_loss(model, batch, {"stepwise": "step-bce"}, TrainConfig(train="unused"))[0].backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+        runs.append(len(calls))
+    assert runs == [1, 2] and len(grads[0]) == len(grads[1]) > 0
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
 def test_packed_epochs_put_the_solutions_of_a_prompt_side_by_side():
     from rewardkit.model.text import EncodedSteps
     from rewardkit.train.batches import epoch_batches
@@ -225,13 +251,14 @@ def test_whole_training_run_is_the_same_packed_or_padded(tiny_bert_no_dropout, t
 
     write_records(tmp_path / "t.jsonl", generate("mix", 48, seed=3, split="train"))
     weights = {}
-    for name, extra in (("padded", {}), ("packed", {"packing": True}), ("chunked", {"max_batch_tokens": 64})):
+    for name, extra in (("padded", {}), ("packed", {"packing": True}), ("chunked", {"max_batch_tokens": 64}),
+                        ("checkpointed", {"gradient_checkpointing": True})):
         cfg = TrainConfig(train=str(tmp_path / "t.jsonl"), output=str(tmp_path / name), backbone=str(tiny_bert_no_dropout),
                           max_length=64, batch_size=8, epochs=1, lr=1e-3, eval_fraction=0.0, final_model="last",
                           progress=False, **extra)
         train(cfg)
         weights[name] = RM.load(tmp_path / name / "model").state_dict()
-    for name in ("packed", "chunked"):
+    for name in ("packed", "chunked", "checkpointed"):
         for key, value in weights["padded"].items():
             assert torch.allclose(value, weights[name][key], atol=1e-4), (name, key)
 

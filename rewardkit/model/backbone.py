@@ -108,6 +108,16 @@ def disable_dropout(module: nn.Module) -> int:
     return changed
 
 
+def enable_checkpointing(backbone: nn.Module) -> None:
+    """Recompute each layer's activations in the backward pass instead of keeping them. Non-reentrant, so it works
+    with frozen inputs (LoRA) and replays dropout as it was. Transformers 5 renames gradient_checkpointing_enable to
+    activation_checkpointing_enable; whichever this version has is used."""
+    if hasattr(backbone, "activation_checkpointing_enable"):
+        backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def is_decoder_config(config) -> bool:
     """Causal LMs (Llama, Qwen, GPT-2, ...) as opposed to encoders (BERT, MiniLM, RoBERTa)."""
     from transformers.models.auto.modeling_auto import (

@@ -22,7 +22,13 @@ from rewardkit.data.io import read_records, write_records
 from rewardkit.data.kinds import choose_objectives
 from rewardkit.data.prompts import split_by_prompt
 from rewardkit.errors import ConfigError
-from rewardkit.model.backbone import disable_dropout, is_decoder_config, load_config, set_threads
+from rewardkit.model.backbone import (
+    disable_dropout,
+    enable_checkpointing,
+    is_decoder_config,
+    load_config,
+    set_threads,
+)
 from rewardkit.model.precision import resolve_precision
 from rewardkit.model.reward_model import RewardModel, add_lora, intact_directory, merge_lora, model_summary
 from rewardkit.model.scoring import pooled_features
@@ -78,6 +84,8 @@ def build_model(cfg: TrainConfig, records: list[dict]) -> RewardModel:
         disable_dropout(model.backbone)
     if cfg.freeze_backbone:
         model.backbone.requires_grad_(False)
+    if cfg.gradient_checkpointing:
+        enable_checkpointing(model.backbone)
     if cfg.lora_r:
         model.backbone = add_lora(model.backbone, cfg.lora_r, cfg.lora_alpha)
         model.spec.lora = {"r": cfg.lora_r, "alpha": cfg.lora_alpha}
