@@ -35,6 +35,8 @@ peak RSS is its own).
 - rewardkit-packed, rewardkit-auto-packed: the same with --packing: solutions side by side in rows of max-length
                tokens, no padding, and the solutions of one prompt in a batch share one copy of it (batches are
                cut from solutions sorted by prompt within windows of 64 batches; optional).
+- rewardkit-ckpt, rewardkit-auto-ckpt: the same with --gradient-checkpointing, as TRL's default checkpoints
+               (memory against speed; optional).
 
 Held-out read-out, each side its own: TRL's step logit is logit[correct] - logit[wrong] at its label positions (so
 argmax = the sign; softmax P(correct) = sigmoid of it), rewardkit's is rk.score_steps's step score (P(correct) =
@@ -218,7 +220,7 @@ def run_trl(train, test, args, checkpointing: bool, bf16: bool) -> dict:
             "step_scores": step_scores}
 
 
-def run_rewardkit(train, test, args, precision: str, packing: bool) -> dict:
+def run_rewardkit(train, test, args, precision: str, packing: bool, checkpointing: bool) -> dict:
     import rewardkit as rk
 
     work = Path(args.work)
@@ -228,7 +230,7 @@ def run_rewardkit(train, test, args, precision: str, packing: bool) -> dict:
                          lr=args.lr, head_lr=args.lr, warmup_ratio=0.1, scheduler="linear", max_grad_norm=1.0,
                          eval_fraction=0.0, precision=precision, threads=args.threads, seed=0, final_model="last",
                          progress=False, chat_template=False, step_separator=SEPARATOR, last_step_only=False,
-                         after_first_error="as-labelled", packing=packing)
+                         after_first_error="as-labelled", packing=packing, gradient_checkpointing=checkpointing)
     summary = rk.train_model(cfg)
     model = rk.load_model(summary["model"])
     scores = rk.score_steps(model, [(r["prompt"], r["steps"]) for r in test], precision="fp32")
@@ -236,6 +238,7 @@ def run_rewardkit(train, test, args, precision: str, packing: bool) -> dict:
 
     return {"train_seconds": summary["train_seconds"], "truncation": summary["truncation"],
             "precision": resolve_precision(precision), "layout": "packed" if packing else "padded",
+            "gradient_checkpointing": checkpointing,
             "step_scores": [list(s) for s in scores.steps]}
 
 
@@ -247,7 +250,7 @@ def child(args) -> int:
     load_before = load_average()
     if args.side.startswith("rewardkit"):
         result = run_rewardkit(train, test, args, precision="auto" if "-auto" in args.side else "fp32",
-                               packing=args.side.endswith("-packed"))
+                               packing="-packed" in args.side, checkpointing="-ckpt" in args.side)
     else:
         result = run_trl(train, test, args, checkpointing=args.side != "trl-no-ckpt", bf16=args.side == "trl-bf16")
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
@@ -556,7 +559,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backbone", default="minilm", help="minilm, smollm2 or a local model directory")
     parser.add_argument("--sides", default="trl,rewardkit", help="comma-separated: trl, trl-no-ckpt, trl-bf16, rewardkit, rewardkit-auto, "
-                                                                 "rewardkit-packed, rewardkit-auto-packed")
+                                                                 "rewardkit-packed, rewardkit-auto-packed, rewardkit-ckpt, "
+                                                                 "rewardkit-auto-ckpt")
     parser.add_argument("--trl-path", help=f"a directory holding a TRL with PRMTrainer (default: $REWARDKIT_TRL_PRM_PATH, "
                                            f"else {DEFAULT_TRL_PATH} if it exists), used when the installed TRL has none")
     parser.add_argument("--output", help="default: bench/results/prm_vs_trl[_prmbench][_smollm2].json")

@@ -270,6 +270,9 @@ def test_episodes_of_different_lengths_are_recorded_step_for_step():
         assert np.allclose(episode.rewards, [s[2] for s in steps])
     assert venv.true_returns == pytest.approx([sum(s[2] for s in steps) for steps in expected], rel=1e-5)
     assert len(venv.recorder._steps) < 1120
+    venv.reset()  # unfinished episodes are dropped, finished ones kept
+    venv.step(rng.uniform(-2, 2, (2, 1)).astype(np.float32))
+    assert len(venv.episodes) == len(expected) and len(venv.recorder._steps) == 1
 
 
 def test_instructed_reach_rewards_the_instructed_target():

@@ -119,6 +119,10 @@ class EpisodeRecorder:
             del self._steps[:done_with]
             self._starts -= done_with
 
+    def restart(self) -> None:
+        """Forget the unfinished episodes (the environments were reset); finished ones stay."""
+        self._steps, self._starts[:] = [], 0
+
 
 class LearnedRewardVecEnv(VecEnvWrapper):
     """Rewards from `model` for (observation before the step, action[, instruction]); the episodes it sees are
@@ -129,7 +133,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
         if model.spec.frame_shape:
             raise ModelError("the environment wrappers pass state observations only; this model also needs frames")
         super().__init__(venv)
-        self.model, self.fast, self.keep = model, fast, keep
+        self.model, self.fast = model, fast
         self.recorder = EpisodeRecorder(self.num_envs, keep)
         self.reward_seconds = self.step_seconds = 0.0
         self._last_obs = None
@@ -146,7 +150,7 @@ class LearnedRewardVecEnv(VecEnvWrapper):
 
     def reset(self):
         self._last_obs = self.venv.reset()
-        self.recorder = EpisodeRecorder(self.num_envs, self.keep)
+        self.recorder.restart()
         return self._last_obs
 
     def step_async(self, actions: np.ndarray) -> None:
