@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import partial
 
 import numpy as np
 import pytest
@@ -100,12 +101,37 @@ def test_step_reward_depends_on_its_own_step_only():
     assert torch.allclose(returns, base.sum(dim=2))
 
 
-def test_numpy_fast_path_equals_torch():
-    model = StepRewardModel(StepRewardSpec(obs_dim=4, action_dim=2, hidden=32)).eval()
-    x = np.random.default_rng(0).normal(size=(7, 6)).astype(np.float32)
+@pytest.mark.parametrize(("chunk", "instructed"), [(0, False), (3, False), (0, True)])
+def test_numpy_fast_path_equals_torch(chunk, instructed):
+    spec = StepRewardSpec(obs_dim=4, action_dim=2, chunk=chunk, hidden=32, instructed=instructed, instruction_dim=8)
+    model = StepRewardModel(spec).eval()
+    rng = RNG(0)
+    obs, actions = rng.normal(3.0, 10.0, (7, 4)), rng.normal(-1.0, 0.1, (7, *spec.action_shape))
+    emb = rng.normal(size=(7, 8))
+    model.standardise_inputs(torch.tensor(2 * obs), torch.tensor(actions + 1))  # the statistics of other steps
+    assert not torch.allclose(model.obs_std, torch.ones(4)) and not torch.allclose(model.action_mean, torch.zeros(2))
+    as_tensor = partial(torch.tensor, dtype=torch.float32)
     with torch.no_grad():
-        plain = model.step_rewards(torch.from_numpy(x[:, :4]).unsqueeze(1), torch.from_numpy(x[:, 4:]).unsqueeze(1))[:, :, 0]
-    assert np.allclose(model.numpy_mlp()(x), plain.numpy(), atol=1e-6)
+        plain = model.step_rewards(as_tensor(obs).unsqueeze(1), as_tensor(actions).unsqueeze(1),
+                                   as_tensor(emb) if instructed else None)[:, :, 0]
+    x = np.concatenate([obs] + ([emb] if instructed else []) + [actions.reshape(7, -1)], axis=1).astype(np.float32)
+    assert np.allclose(model.numpy_mlp()(x), plain.numpy(), atol=1e-5)
+
+
+def test_fitting_does_not_depend_on_the_scale_of_an_input():
+    """Inputs are standardised by the fitted steps' statistics: an observation dimension in other units (x 1000,
+    shifted) trains the same model and ranks held-out steps the same."""
+    rng = RNG(0)
+    train, test = labelled(linear_task(200, rng), rng), linear_task(50, rng)
+    rescale = lambda seg: Segment(seg.observations * np.array([1000.0, 1.0], np.float32) + np.array([5.0, 0], np.float32), seg.actions)  # noqa: E731
+    rewards = []
+    for change in (lambda seg: seg, rescale):
+        torch.manual_seed(0)
+        model = StepRewardModel(StepRewardSpec(obs_dim=2, action_dim=1, hidden=32))
+        fit_preferences(model, pair_tensors(model, [(change(a), change(b)) for a, b in train[0]], train[1]), epochs=5,
+                        lr=1e-3, stop_accuracy=2.0)
+        rewards.append(model.score_segments([change(seg) for seg in test]))
+    assert np.allclose(rewards[0], rewards[1], atol=1e-3)
 
 
 def test_chunk_transformer_reads_action_chunks(tmp_path):

@@ -70,11 +70,12 @@ def fit_preferences(model: StepRewardModel, data: PairTensors, epochs: int = 50,
                     lr: float = 3e-4, seed: int = 0, optimizer: torch.optim.Optimizer | None = None,
                     stop_accuracy: float = 0.97) -> dict:
     """Train in place for at most `epochs` passes over the data, stopping after the first pass whose training
-    accuracy reaches `stop_accuracy` (PEBBLE's rule; above 1 = never stop early); returns the last pass's loss,
-    training accuracy and the passes run. Pass the same optimizer between rounds to continue training, as PEBBLE
-    does."""
+    accuracy reaches `stop_accuracy` (PEBBLE's rule; above 1 = never stop early); the model's input
+    standardisation is set from the data's steps first. Returns the last pass's loss, training accuracy and the
+    passes run. Pass the same optimizer between rounds to continue training, as PEBBLE does."""
     generator = torch.Generator().manual_seed(seed)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    model.standardise_inputs(data.obs, data.actions)
     model.train()
     n, members = len(data), model.spec.members
     passes = 0

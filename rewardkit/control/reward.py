@@ -10,7 +10,10 @@ centred on the mean embedding of the instructions the model was first trained wi
 sentence embeddings of related instructions share most of their direction ("reach the red target" and "... blue
 target" have cosine 0.8), and the centring leaves the part that tells them apart. Camera
 frames [C, H, W] (small: a CPU model) pass through each member's own small CNN, whose features join the observation.
-Step rewards are tanh-bounded, as in PEBBLE, so a segment's return cannot grow without limit.
+Step rewards are tanh-bounded, as in PEBBLE, so a segment's return cannot grow without limit. Observations and
+actions are standardised per dimension by the statistics of the steps the model is fitted on (set at every fit,
+saved with the weights): state vectors mix scales — Reacher's joint velocities spread about 10, the fingertip's
+distance to the target, which decides the reward, about 0.1 — and an MLP on raw inputs learns from the large ones.
 
 A saved model is a directory with control_reward.json (StepRewardSpec) and model.safetensors; never a pickle.
 """
@@ -119,6 +122,9 @@ class StepRewardModel(nn.Module):
                                          for _ in range(spec.members))
         if spec.instructed:  # set once by center_instructions, saved with the weights
             self.register_buffer("instruction_center", torch.zeros(spec.instruction_dim))
+        for name, width in (("obs", spec.obs_dim), ("action", spec.action_dim)):  # set by standardise_inputs
+            self.register_buffer(f"{name}_mean", torch.zeros(width))
+            self.register_buffer(f"{name}_std", torch.ones(width))
         self._texts = None  # the instruction encoder, loaded on first use
         self.version = 0    # bumped by every fit, so copies of the weights (numpy_mlp) know they are stale
 
@@ -137,6 +143,8 @@ class StepRewardModel(nn.Module):
         [M, B, T, *action_shape], instruction [M, B, E], frames [M, B, T, C, H, W] (training gives each member its
         own order of the data)."""
         M, B, T = obs.shape[:3]
+        obs = (obs - self.obs_mean) / self.obs_std
+        actions = (actions - self.action_mean) / self.action_std  # per action dimension, chunks included
         if self.spec.instructed:
             obs = torch.cat([obs, instruction.unsqueeze(2).expand(M, B, T, -1)], dim=-1)
         if self.spec.frame_shape:
@@ -162,6 +170,15 @@ class StepRewardModel(nn.Module):
         mask = torch.ones(M * B, T, dtype=torch.bool)
         return aggregate_steps(per_step.reshape(M * B, T), mask, "sum").reshape(M, B)
 
+    def standardise_inputs(self, obs: torch.Tensor, actions: torch.Tensor) -> None:
+        """Set the per-dimension mean and std of observations [..., D_obs] and actions [..., D_act] from the steps
+        given (a constant dimension keeps std 1)."""
+        for name, x in (("obs", obs), ("action", actions)):
+            flat = x.reshape(-1, x.shape[-1]).float()
+            std = flat.std(dim=0)
+            getattr(self, f"{name}_mean").copy_(flat.mean(dim=0))
+            getattr(self, f"{name}_std").copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+
     def numpy_mlp(self):
         """The MLP ensemble as a NumPy function of step inputs x [N, F] (observation, instruction embedding,
         flattened action) -> rewards [M, N], for inside an environment loop: one small batch per step, where a
@@ -169,9 +186,15 @@ class StepRewardModel(nn.Module):
         if self.spec.architecture != "mlp" or self.spec.frame_shape:
             return None
         layers = [(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in self.mlp]
+        repeat = self.spec.chunk or 1
+        parts = [(self.obs_mean, self.obs_std)]
+        if self.spec.instructed:
+            parts.append((torch.zeros(self.spec.instruction_dim), torch.ones(self.spec.instruction_dim)))
+        parts.append((self.action_mean.repeat(repeat), self.action_std.repeat(repeat)))
+        mean, std = (torch.cat(column).numpy().copy() for column in zip(*parts, strict=True))
 
         def forward(x: np.ndarray) -> np.ndarray:
-            x = np.broadcast_to(x, (len(layers[0][0]), *x.shape))  # every member reads the same steps
+            x = np.broadcast_to((x - mean) / std, (len(layers[0][0]), *x.shape))  # every member reads the same steps
             for i, (w, b) in enumerate(layers):
                 x = x @ w + b  # [M, N, F] @ [M, F, H] -> [M, N, H]
                 x = np.tanh(x) if i == len(layers) - 1 else np.maximum(x, 0.01 * x)  # leaky ReLU
