@@ -77,12 +77,12 @@ def main() -> int:
     triples = [(p["prompt"], p["chosen"], p["rejected"]) for p in pairs]
     result = {"benchmark": "judge_eval", "judge": args.judge, "meta": args.meta, "pairs": len(pairs), "max_new_tokens": args.max_new_tokens,
               "data": args.data or "built-in mix, held-out templates", "machine": machine_info(), "judge_runs": []}
-    sampled = FirstSamples(load_judge(args.judge).generator, max(args.k))
+    generator = load_judge(args.judge).generator
+    sampled = FirstSamples(generator, max(args.k))
     meta = load_scorer(args.meta, progress=False) if args.meta else None
     runs = [(k, 0) for k in args.k] + ([(k, k // 2) for k in args.k if k > 1] if meta else [])
     for k, k_meta in runs:
-        judge = Judge(sampled if k > 1 else load_judge(args.judge).generator, k, meta=meta if k_meta else None,
-                      k_meta=k_meta)
+        judge = Judge(sampled if k > 1 else generator, k, meta=meta if k_meta else None, k_meta=k_meta)
         judge.sampling = Sampling(args.max_new_tokens, 0.0 if k == 1 else 0.7, 1.0, 0)
         started, generating = time.perf_counter(), sampled.seconds
         verdicts = judge.compare(triples, both_orders=True, progress=True)
