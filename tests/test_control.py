@@ -118,9 +118,10 @@ def test_numpy_fast_path_equals_torch(chunk, instructed):
     assert np.allclose(model.numpy_mlp()(x), plain.numpy(), atol=1e-5)
 
 
-def test_fitting_does_not_depend_on_the_scale_of_an_input():
+def test_fitting_does_not_depend_on_the_scale_of_an_input(tmp_path):
     """Inputs are standardised by the fitted steps' statistics: an observation dimension in other units (x 1000,
-    shifted) trains the same model and ranks held-out steps the same."""
+    shifted) trains the same model and ranks held-out steps the same; the statistics are saved with it, and a
+    file without them loads as a model that reads its inputs as they are."""
     rng = RNG(0)
     train, test = labelled(linear_task(200, rng), rng), linear_task(50, rng)
     rescale = lambda seg: Segment(seg.observations * np.array([1000.0, 1.0], np.float32) + np.array([5.0, 0], np.float32), seg.actions)  # noqa: E731
@@ -132,6 +133,13 @@ def test_fitting_does_not_depend_on_the_scale_of_an_input():
                         lr=1e-3, stop_accuracy=2.0)
         rewards.append(model.score_segments([change(seg) for seg in test]))
     assert np.allclose(rewards[0], rewards[1], atol=1e-3)
+    model.save(tmp_path / "m")
+    assert np.array_equal(StepRewardModel.load(tmp_path / "m").score_segments([rescale(seg) for seg in test]), rewards[1])
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(tmp_path / "m" / "model.safetensors"))
+    save_file({k: v for k, v in weights.items() if not k.startswith(("obs_", "action_"))}, str(tmp_path / "m" / "model.safetensors"))
+    assert torch.equal(StepRewardModel.load(tmp_path / "m").obs_std, torch.ones(2))
 
 
 def test_chunk_transformer_reads_action_chunks(tmp_path):

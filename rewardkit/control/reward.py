@@ -274,7 +274,10 @@ class StepRewardModel(nn.Module):
         known = {f.name for f in dataclasses.fields(StepRewardSpec)}
         spec = StepRewardSpec(**{k: v for k, v in json.loads((directory / SPEC_FILE).read_text()).items() if k in known})
         model = cls(spec)
-        model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        state = load_file(str(directory / WEIGHTS_FILE))
+        for name in ("obs_mean", "obs_std", "action_mean", "action_std"):
+            state.setdefault(name, getattr(model, name))  # a model saved without them reads its inputs as they are
+        model.load_state_dict(state)
         return model.eval()
 
 
