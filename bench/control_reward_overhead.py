@@ -8,9 +8,8 @@ the MLP's NumPy copy (fast path, the default). The reward model is a control ens
 layers of each --hidden width (64 is rewardkit's default, 256 PEBBLE's). Two numbers per run: the reward's share
 (reward time / the inner environments' step time, both timed by the wrapper) and the wrapper's whole overhead
 (wall time through the wrapper / bare wall time - 1: the reward plus recording the episodes), each from the fastest
-of --repeats interleaved rounds. An environment that
-cannot be made here (MuJoCo ones need `mujoco`) is listed as skipped. Writes
-bench/results/control_reward_overhead.json with the machine it ran on.
+of --repeats interleaved rounds. An environment that cannot be made here (MuJoCo ones need `mujoco`) is listed as
+skipped. Writes bench/results/control_reward_overhead.json with the machine it ran on.
 """
 
 from __future__ import annotations

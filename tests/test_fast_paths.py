@@ -245,6 +245,7 @@ def test_prefix_sharing_is_refused_for_encoders(tiny_bert, tmp_path):
 def test_whole_training_run_is_the_same_packed_or_padded(tiny_bert_no_dropout, tmp_path):
     from rewardkit.data.io import write_records
     from rewardkit.data.synth import generate
+    from rewardkit.errors import ConfigError
     from rewardkit.model.reward_model import RewardModel as RM
     from rewardkit.train.config import TrainConfig
     from rewardkit.train.trainer import train
@@ -252,15 +253,23 @@ def test_whole_training_run_is_the_same_packed_or_padded(tiny_bert_no_dropout, t
     write_records(tmp_path / "t.jsonl", generate("mix", 48, seed=3, split="train"))
     weights = {}
     for name, extra in (("padded", {}), ("packed", {"packing": True}), ("chunked", {"max_batch_tokens": 64}),
-                        ("checkpointed", {"gradient_checkpointing": True})):
+                        ("checkpointed", {"gradient_checkpointing": True}), ("lora", {"lora_r": 4}),
+                        ("lora-checkpointed", {"lora_r": 4, "gradient_checkpointing": True})):
         cfg = TrainConfig(train=str(tmp_path / "t.jsonl"), output=str(tmp_path / name), backbone=str(tiny_bert_no_dropout),
                           max_length=64, batch_size=8, epochs=1, lr=1e-3, eval_fraction=0.0, final_model="last",
                           progress=False, **extra)
         train(cfg)
         weights[name] = RM.load(tmp_path / name / "model").state_dict()
-    for name in ("packed", "chunked", "checkpointed"):
-        for key, value in weights["padded"].items():
+    for name, plain in (("packed", "padded"), ("chunked", "padded"), ("checkpointed", "padded"),
+                        ("lora-checkpointed", "lora")):
+        for key, value in weights[plain].items():
             assert torch.allclose(value, weights[name][key], atol=1e-4), (name, key)
+    query = next(k for k in weights["lora"] if k.endswith("layer.0.attention.self.query.weight"))
+    base = RM.build(str(tiny_bert_no_dropout)).state_dict()[query]
+    assert not torch.allclose(weights["lora-checkpointed"][query], base, atol=1e-4)  # the adapters did train
+    with pytest.raises(ConfigError, match="frozen backbone"):
+        TrainConfig(train="t.jsonl", backbone=str(tiny_bert_no_dropout), freeze_backbone=True,
+                    gradient_checkpointing=True).validate()
 
 
 def test_cached_features_train_the_same_heads_as_a_frozen_backbone(tiny_bert_no_dropout, tmp_path):

@@ -16,6 +16,7 @@ so the result is a plain causal LM directory that `local:DIR` judges with.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from rewardkit.judge.judge import Judge
@@ -54,8 +55,6 @@ def rejective_samples(judge: Judge, pairs: list[dict], keep_easy: bool = False, 
 def balanced(records: list[dict], seed: int) -> tuple[list[dict], int]:
     """The records with as many right answers 'A' (the given order) as 'B' (swapped): a seeded random subset of the
     larger side, the input order kept; and how many were dropped."""
-    import random
-
     sides = {order: [i for i, r in enumerate(records) if r["order"] == order] for order in ("given", "swapped")}
     n = min(len(v) for v in sides.values())
     rng = random.Random(seed)

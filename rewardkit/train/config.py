@@ -141,7 +141,7 @@ class TrainConfig(Checked):
     max_batch_tokens: int = 4096
     """most padded tokens per forward pass: a longer batch is split and its gradients accumulated (same update, bounded memory; 0 = no cap)"""
     gradient_checkpointing: bool = False
-    """recompute each backbone layer's activations in the backward pass instead of keeping them: less memory for long sequences and larger backbones, about a third more compute (Transformers backbones)"""
+    """recompute each backbone layer's activations in the backward pass instead of keeping them: less memory for long sequences and larger backbones, one more forward pass of compute (13% slower in the PRMBench benchmark; Transformers backbones being trained)"""
     cache_features: bool = False
     """with --freeze-backbone and no LoRA: compute the backbone's features once, then train only the heads on them (much faster for many epochs; dropout in the backbone is off)"""
     packing: bool = False
@@ -171,8 +171,11 @@ class TrainConfig(Checked):
             raise ConfigError("--length-head and --ensemble cannot be combined")
         if self.cache_features and (not self.freeze_backbone or self.lora_r or self.backbone == "mlp"):
             raise ConfigError("--cache-features needs --freeze-backbone, no LoRA, and a transformer backbone")
-        if self.gradient_checkpointing and (self.backbone == "mlp" or self.cache_features):
-            raise ConfigError("--gradient-checkpointing applies to a Transformers backbone being trained, not an MLP "
-                              "or cached features")
+        if self.gradient_checkpointing and (self.backbone == "mlp" or self.cache_features
+                                            or (self.freeze_backbone and not self.lora_r)):
+            # a frozen backbone keeps no activations for its own gradients: checkpointing would only add a backward
+            # pass through it (Transformers makes the embeddings require gradients when checkpointing)
+            raise ConfigError("--gradient-checkpointing applies to a Transformers backbone being trained (fully or "
+                              "with LoRA), not an MLP, a frozen backbone or cached features")
         if self.prefix_sharing and self.backbone == "mlp":
             raise ConfigError("--prefix-sharing needs a decoder backbone, not an MLP over feature vectors")
