@@ -16,8 +16,10 @@ Methods (each run in its own process with one torch thread; --jobs at a time):
                      round, initial epoch multiplier 4, exploration 0.05, hyperbolic query schedule), 10 iterations
                      and fragments of the same length as rewardkit's segments
 Both ask the same simulated teacher (rewardkit.control.teachers, imitation through a PreferenceGatherer that calls
-it), so only the preference learning differs. References per seed: a uniformly random policy and SAC trained on the
-true reward for the same steps; the normalised return is (R - R_random) / (R_true_reward_SAC - R_random).
+it), so only the preference learning differs. With --label-flips F both losses expect that share of wrong answers
+(rewardkit's --label-flips F, imitation's PreferenceModel(noise_prob=2F): the same likelihood). References per
+seed: a uniformly random policy and SAC trained on the true reward for the same steps; the normalised return is
+(R - R_random) / (R_true_reward_SAC - R_random).
 Reward quality is measured on held-out episodes (10 of the final policy, 10 random): Pearson/Spearman of learned vs
 true segment returns, preference accuracy and, where the true reward is known as a function, EPIC distance.
 Writes bench/results/control_vs_imitation[-ENV].json (every run, the means and spreads, the machine).
@@ -63,7 +65,7 @@ def run_rewardkit(spec: dict, instructed: bool) -> dict:
 
     settings = LoopSettings(env=spec["env"], teacher=spec["teacher"], queries=spec["queries"], steps=spec["steps"],
                             rounds=spec["rounds"], segment=spec["segment"], warmup=spec["warmup"], instructed=instructed,
-                            seed=spec["seed"])
+                            label_flips=spec["label_flips"], seed=spec["seed"])
     result = run_loop(settings)
     model = result.reward_model
     return {**quality(spec, result.policy, learned_returns_fn(model), learned_reward_fn(model)),
@@ -105,7 +107,9 @@ def run_imitation(spec: dict) -> dict:
     net = BasicRewardNet(venv.observation_space, venv.action_space, normalize_input_layer=RunningNorm)
     agent = SAC("MlpPolicy", venv, seed=seed, verbose=0, device="cpu", learning_starts=spec["warmup"])
     generator = pc.AgentTrainer(algorithm=agent, reward_fn=net, venv=venv, exploration_frac=0.05, rng=rng)
-    trainer = pc.BasicRewardTrainer(pc.PreferenceModel(net), loss=pc.CrossEntropyRewardLoss(), epochs=3, rng=rng)
+    # imitation's noise_prob is the share of uniformly random answers, half of them wrong: 2x the flip rate
+    model = pc.PreferenceModel(net, noise_prob=2 * spec["label_flips"])
+    trainer = pc.BasicRewardTrainer(model, loss=pc.CrossEntropyRewardLoss(), epochs=3, rng=rng)
     comparisons = pc.PreferenceComparisons(
         generator, net, num_iterations=spec["rounds"], fragmenter=pc.RandomFragmenter(warning_threshold=0, rng=rng),
         preference_gatherer=RewardkitTeacher(TEACHERS[spec["teacher"]], rng), reward_trainer=trainer,
@@ -178,10 +182,10 @@ def summarise(runs: list[dict]) -> list[dict]:
         if r["method"] != "reference":
             ref = refs[r["seed"]]
             r["normalised_return"] = (r["true_return"] - ref["random_return"]) / (ref["true_reward_sac_return"] - ref["random_return"])
-            groups.setdefault((r["method"], r["teacher"], r["queries"]), []).append(r)
+            groups.setdefault((r["method"], r["teacher"], r["queries"], r.get("label_flips", 0.0)), []).append(r)
     rows = []
-    for (method, teacher, queries), rs in sorted(groups.items()):
-        row = {"method": method, "teacher": teacher, "queries": queries, "seeds": len(rs)}
+    for (method, teacher, queries, flips), rs in sorted(groups.items()):
+        row = {"method": method, "teacher": teacher, "queries": queries, "label_flips": flips, "seeds": len(rs)}
         for key in ("normalised_return", "true_return", "pearson", "spearman", "preference_accuracy", "epic", "wall_seconds"):
             values = [r[key] for r in rs if r.get(key) is not None]
             if values:
@@ -234,6 +238,8 @@ def main() -> int:
     parser.add_argument("--segment", type=int, default=50, help="steps per segment (imitation: fragment length)")
     parser.add_argument("--references", default="", help="reuse the reference runs of an earlier results file "
                         "(same env, steps, warm-up and seeds) instead of training them again")
+    parser.add_argument("--label-flips", type=float, default=0.0, help="share of wrong answers both methods' losses "
+                        "expect (rewardkit: --label-flips; imitation: PreferenceModel's noise_prob, twice this)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--output", default="")
     args = parser.parse_args()
@@ -252,7 +258,7 @@ def main() -> int:
         if len(reused) != len(seeds):
             parser.error(f"{args.references} has no reference run with these settings for every seed")
     specs = [] if reused else [{"method": "reference", "seed": s, "teacher": None, "queries": 0, **common} for s in seeds]
-    specs += [{"method": m, "teacher": t, "queries": int(q), "seed": s, **common}
+    specs += [{"method": m, "teacher": t, "queries": int(q), "seed": s, "label_flips": args.label_flips, **common}
               for q in args.queries.split(",") for t in args.teachers.split(",") for m in args.methods.split(",")
               for s in seeds]
     started = time.perf_counter()

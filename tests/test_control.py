@@ -372,6 +372,8 @@ def test_control_run_refuses_bad_settings(capsys):
 
     assert main(["control", "run", "--queries", "3", "--rounds", "5", "--output", "/nonexistent/x"]) == 2
     assert "at least one query per round" in capsys.readouterr().err
+    assert main(["control", "run", "--label-flips", "0.5", "--output", "/nonexistent/x"]) == 2
+    assert "--label-flips must be in [0, 0.5)" in capsys.readouterr().err
 
 
 def test_served_step_rewards_equal_the_model_and_refuse_bad_steps():

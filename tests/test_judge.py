@@ -269,6 +269,28 @@ def test_rejective_sampling_balances_the_verdicts_a_position_biased_judge_gets_r
     assert len(unbalanced) == 12
 
 
+def test_hinted_sampling_asks_hopeless_questions_again_and_keeps_the_plain_prompt():
+    from rewardkit.judge.judge import TEMPLATES
+    from rewardkit.judge.rft import rejective_samples
+
+    def answer(prompt: str, j: int) -> str:
+        if "hint for you alone" not in prompt:
+            return "I cannot decide."                    # every question is hopeless without the hint
+        named = prompt.split("Response ")[-1][0]          # the hint names the better response last
+        return [f"Verdict: {named}", f"The hint says {named}.\nVerdict: {named}", "Verdict: tie", "no verdict"][j]
+
+    pairs = [{"prompt": "q", "chosen": "good", "rejected": "bad", "id": "p"}]
+    plain, counts = rejective_samples(Judge(Scripted(answer), k=4), pairs)
+    assert plain == [] and counts["hopeless_questions"] == 2 and "hinted_questions" not in counts
+    hint = (TEMPLATES / "pairwise_hint.txt").read_text()
+    records, counts = rejective_samples(Judge(Scripted(answer), k=4), pairs, hint=hint)
+    # per order: one right critique kept, one dropped for naming the hint; A when the chosen is first, B swapped
+    assert counts["hinted_questions"] == 2 and counts["hinted_right"] == 2 and counts["hint_mentioned"] == 2
+    assert [(r["order"], r["completion"], r["hinted"]) for r in records] == [("given", "Verdict: A", True),
+                                                                               ("swapped", "Verdict: B", True)]
+    assert all("hint" not in r["prompt"] for r in records)
+
+
 def test_fine_tuning_a_judge_raises_the_likelihood_of_its_right_critiques(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

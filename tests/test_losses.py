@@ -40,6 +40,26 @@ def test_bradley_terry_label_smoothing_hand_values_and_bounded_optimum():
     assert losses.weighted_bradley_terry(pos[:, None], neg[:, None], weights, eps).item() == pytest.approx(expected, abs=1e-6)
 
 
+def test_flip_robust_nll_hand_values_bounded_loss_and_reduction_to_bt():
+    d = torch.tensor([0.0, math.log(3.0), math.log(3.0)])    # σ(d) = 0.5, 0.75, 0.75
+    label = torch.tensor([1.0, 1.0, 0.25])
+    # the teacher says "a" with probability q = 0.1 + 0.8·σ(d): 0.5, 0.7, 0.7
+    expected = [math.log(2), -math.log(0.7), -0.25 * math.log(0.7) - 0.75 * math.log(0.3)]
+    assert losses.flip_robust_nll(d, label, 0.1).tolist() == pytest.approx(expected, abs=1e-6)
+    # a label the model is sure is wrong costs at most -log(flip) and no longer pulls on the model,
+    # where label smoothing keeps pulling with slope 1 - eps
+    far = torch.tensor([-40.0], requires_grad=True)
+    loss = losses.flip_robust_nll(far, torch.ones(1), 0.1)
+    assert loss.item() == pytest.approx(-math.log(0.1), abs=1e-6)
+    assert torch.autograd.grad(loss.sum(), far)[0].item() == pytest.approx(0.0, abs=1e-6)
+    smoothed = losses.preference_nll(far, 0.1)
+    assert torch.autograd.grad(smoothed.sum(), far)[0].item() == pytest.approx(-0.9, abs=1e-6)
+    # flip 0 is Bradley-Terry with the soft label
+    assert losses.flip_robust_nll(d, label, 0.0).tolist() == pytest.approx(losses.preference_nll(d, 1 - label).tolist(), abs=1e-6)
+    with pytest.raises(ValueError, match="flip"):
+        losses.flip_robust_nll(d, label, 0.5)
+
+
 def test_hinge_hand_values():
     pos, neg = torch.tensor([2.0, 0.5, 0.0]), torch.tensor([0.0, 0.0, 1.0])
     # margins 1: max(0, 1-2)=0, max(0, 1-0.5)=0.5, max(0, 1+1)=2

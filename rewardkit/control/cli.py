@@ -122,6 +122,8 @@ class FitConfig:
     """passes over the training pairs"""
     lr: float = 3e-4
     """Adam's learning rate"""
+    label_flips: float = 0.0
+    """share of labels expected to be wrong: the loss then stops fitting labels the ensemble is confident are wrong"""
     eval_fraction: float = 0.2
     """share of the pairs held out to report accuracy on"""
     seed: int = 0
@@ -141,6 +143,8 @@ def run_fit(cfg: FitConfig) -> int:
     set_threads(cfg.threads)
     if not 0 <= cfg.eval_fraction < 1:
         raise ConfigError(f"--eval-fraction must be in [0, 1), got {cfg.eval_fraction}")
+    if not 0 <= cfg.label_flips < 0.5:
+        raise ConfigError(f"--label-flips must be in [0, 0.5), got {cfg.label_flips}")
     pairs, labels = read_pairs(cfg.pairs)
     first = pairs[0][0]
     chunked = first.actions.ndim == 3
@@ -159,7 +163,7 @@ def run_fit(cfg: FitConfig) -> int:
     held, train = order[:n_eval], order[n_eval:]
     model = StepRewardModel(spec)
     fit = fit_preferences(model, pair_tensors(model, [pairs[i] for i in train], labels[train]), epochs=cfg.epochs,
-                          lr=cfg.lr, seed=cfg.seed, stop_accuracy=2.0)
+                          lr=cfg.lr, seed=cfg.seed, stop_accuracy=2.0, label_flips=cfg.label_flips)
     out = {"pairs": len(pairs), "train": len(train), "held_out": len(held), **fit}
     if len(held):
         data = pair_tensors(model, [pairs[i] for i in held], labels[held])

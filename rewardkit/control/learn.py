@@ -14,7 +14,7 @@ import torch
 from rewardkit.control.reward import StepRewardModel
 from rewardkit.control.segments import Segment
 from rewardkit.errors import DataError
-from rewardkit.losses.preference import preference_nll
+from rewardkit.losses.preference import flip_robust_nll
 
 
 @dataclass
@@ -51,9 +51,11 @@ def pair_tensors(model: StepRewardModel, pairs: list[tuple[Segment, Segment]], l
     return PairTensors(obs, act, instruction, frames, torch.as_tensor(labels, dtype=torch.float32))
 
 
-def pair_loss(model: StepRewardModel, data: PairTensors, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean Bradley-Terry loss over members, member m on pairs index[m] ([M, b]); and whether each member's
-    higher return falls on the preferred segment [M, b] (pairs labelled 0.5 count as right)."""
+def pair_loss(model: StepRewardModel, data: PairTensors, index: torch.Tensor,
+              label_flips: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean Bradley-Terry loss over members, member m on pairs index[m] ([M, b]), for a teacher who names the
+    wrong segment with probability `label_flips`; and whether each member's higher return falls on the preferred
+    segment [M, b] (pairs labelled 0.5 count as right)."""
     def part(x: torch.Tensor | None, s: int) -> torch.Tensor | None:
         return None if x is None else x[s][index]
 
@@ -61,18 +63,19 @@ def pair_loss(model: StepRewardModel, data: PairTensors, index: torch.Tensor) ->
                for s in (0, 1)]
     diff = returns[0] - returns[1]                      # [M, b]
     label = data.labels[index]
-    loss = preference_nll(diff, label_smoothing=1 - label).mean()
+    loss = flip_robust_nll(diff, label, label_flips).mean()
     right = ((diff > 0) == (label > 0.5)) | (label == 0.5)
     return loss, right
 
 
 def fit_preferences(model: StepRewardModel, data: PairTensors, epochs: int = 50, batch_size: int = 128,
                     lr: float = 3e-4, seed: int = 0, optimizer: torch.optim.Optimizer | None = None,
-                    stop_accuracy: float = 0.97) -> dict:
+                    stop_accuracy: float = 0.97, label_flips: float = 0.0) -> dict:
     """Train in place for at most `epochs` passes over the data, stopping after the first pass whose training
     accuracy reaches `stop_accuracy` (PEBBLE's rule; above 1 = never stop early); the model's input
-    standardisation is set from the data's steps first. Returns the last pass's loss, training accuracy and the
-    passes run. Pass the same optimizer between rounds to continue training, as PEBBLE does."""
+    standardisation is set from the data's steps first. With `label_flips` > 0 the loss expects that share of
+    wrong labels (rewardkit.losses.flip_robust_nll). Returns the last pass's loss, training accuracy and the passes
+    run. Pass the same optimizer between rounds to continue training, as PEBBLE does."""
     generator = torch.Generator().manual_seed(seed)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     model.standardise_inputs(data.obs, data.actions)
@@ -84,7 +87,7 @@ def fit_preferences(model: StepRewardModel, data: PairTensors, epochs: int = 50,
         order = torch.stack([torch.randperm(n, generator=generator) for _ in range(members)])  # [M, N]
         total, right = 0.0, 0
         for start in range(0, n, batch_size):
-            loss, correct = pair_loss(model, data, order[:, start:start + batch_size])
+            loss, correct = pair_loss(model, data, order[:, start:start + batch_size], label_flips)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -122,6 +122,8 @@ def run_loop(settings: LoopSettings, progress=None) -> LoopResult:
         raise ConfigError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {settings.algorithm!r}")
     if settings.rounds < 1 or settings.queries < settings.rounds:
         raise ConfigError(f"need at least one query per round ({settings.queries} queries, {settings.rounds} rounds)")
+    if not 0 <= settings.label_flips < 0.5:
+        raise ConfigError(f"--label-flips must be in [0, 0.5), got {settings.label_flips}")
     if settings.steps <= settings.warmup:
         raise ConfigError(f"--steps {settings.steps} leaves no steps after the --warmup {settings.warmup}")
     rng = np.random.default_rng(settings.seed)
@@ -153,7 +155,7 @@ def run_loop(settings: LoopSettings, progress=None) -> LoopResult:
         t2 = time.perf_counter()
         fit = fit_preferences(model, pair_tensors(model, pairs, np.asarray(labels)), epochs=settings.epochs,
                               seed=settings.seed + r, optimizer=optimizer,
-                              stop_accuracy=settings.stop_accuracy) if pairs else {}
+                              stop_accuracy=settings.stop_accuracy, label_flips=settings.label_flips) if pairs else {}
         relabel_replay_buffer(algorithm, model, settings.instructed)
         t3 = time.perf_counter()
         timing["policy_seconds"] += t1 - t0

@@ -34,6 +34,9 @@ class LoopSettings:
     """most passes over the labels per refit"""
     stop_accuracy: float = 0.97
     """a refit stops after the first pass whose training accuracy reaches this (PEBBLE's rule)"""
+    label_flips: float = 0.0
+    """share of answers the teacher is expected to get wrong (0.1 for B-Pref's mistake teacher): the loss then stops
+    fitting answers the ensemble is confident are wrong"""
     lr: float = 3e-4
     """the reward model's learning rate (Adam, kept across rounds)"""
     members: int = 3

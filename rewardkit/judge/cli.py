@@ -230,6 +230,9 @@ class RFTConfig:
     """also keep the critiques of pairs every sample already gets right"""
     balance: bool = True
     """keep as many critiques whose right verdict is A as B (--no-balance keeps all: a position bias gets taught)"""
+    hinted: bool = False
+    """ask the pairs no sample got right again with the better response named (judge/templates/pairwise_hint.txt);
+    their right critiques are kept with the plain prompt and flagged "hinted" (they may shortcut to the answer)"""
     lora_r: int = 16
     """LoRA rank of the fine-tuning (adapters are merged into the saved judge)"""
     epochs: float = 1.0
@@ -257,6 +260,7 @@ def run_rft(cfg: RFTConfig) -> int:
     from rewardkit.generation import Sampling
     from rewardkit.generation.local import plain_lm_directory
     from rewardkit.judge import Judge, load_judge
+    from rewardkit.judge.judge import TEMPLATES
     from rewardkit.judge.rft import fine_tune, rejective_samples
     from rewardkit.model.reward_model import swap_in_directory
 
@@ -275,7 +279,8 @@ def run_rft(cfg: RFTConfig) -> int:
     sampler = make_judge(cfg.judge, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.seed)
     triples = [(r["prompt"], r["chosen"], r["rejected"]) for r in held]
     before = verdict_summary(Judge(sampler.generator, 1, greedy).compare(triples, True, cfg.progress), 1, True)
-    records, counts = rejective_samples(sampler, train, cfg.keep_easy, cfg.balance, cfg.seed, cfg.progress)
+    hint = (TEMPLATES / "pairwise_hint.txt").read_text() if cfg.hinted else None
+    records, counts = rejective_samples(sampler, train, cfg.keep_easy, cfg.balance, cfg.seed, cfg.progress, hint)
     if not records:
         raise ConfigError(f"no critique to learn from: {counts}")
     output = Path(cfg.output)

@@ -8,8 +8,10 @@ keeps the right critiques, except those of *easy* questions, which every sample 
 learn; DeepSeek-GRM drops them too) unless `keep_easy`. A *hopeless* question has no right sample and gives
 nothing. A judge with a position bias gets right mostly the questions whose answer is its favourite position, so
 the kept critiques are *balanced*: as many ending in "Verdict: A" as in "Verdict: B" (a random subset of the larger
-side, seeded), or fine-tuning teaches the bias. Hinted sampling (asking again with the answer named) is not done:
-the hint would leak into the critiques.
+side, seeded), or fine-tuning teaches the bias. *Hinted sampling* (optional) asks the hopeless questions again with
+the better response named in a note after the prompt (templates/pairwise_hint.txt); a right critique of a hinted
+question is kept with the plain prompt and flagged "hinted", unless it mentions the hint. DeepSeek-GRM found that
+hinted critiques sometimes shortcut to the answer, which is why it is off by default and flagged when on.
 Fine-tuning is supervised (TRL's SFTTrainer, the loss on the critique only) with LoRA adapters merged afterwards,
 so the result is a plain causal LM directory that `local:DIR` judges with.
 """
@@ -24,16 +26,18 @@ from rewardkit.judge.parse import parse_verdict
 
 
 def rejective_samples(judge: Judge, pairs: list[dict], keep_easy: bool = False, balance: bool = True,
-                      seed: int = 0, progress: bool = False) -> tuple[list[dict], dict]:
-    """(SFT records {"prompt": judge prompt, "completion": a right critique, "id", "order"}, counts) from the judge's
-    k sampled critiques of each labelled pair (chosen = the better response) in both answer orders; with balance,
-    as many records whose verdict is A as B."""
+                      seed: int = 0, progress: bool = False, hint: str | None = None) -> tuple[list[dict], dict]:
+    """(SFT records {"prompt": judge prompt, "completion": a right critique, "id", "order", "hinted"}, counts) from
+    the judge's k sampled critiques of each labelled pair (chosen = the better response) in both answer orders;
+    with `hint` (a note with an {answer} field), hopeless questions are asked again with it; with balance, as many
+    records whose verdict is A as B."""
     questions = [(r, r["chosen"], r["rejected"], "A", "given") for r in pairs]
     questions += [(r, r["rejected"], r["chosen"], "B", "swapped") for r in pairs]
     prompts = [judge.pairwise_prompt(r["prompt"], a, b) for r, a, b, _, _ in questions]
     outputs = judge.generator.generate(prompts, judge.k, judge.sampling, progress).samples
     records, counts = [], {"questions": len(questions), "samples": 0, "unparsed": 0, "right": 0, "easy_questions": 0,
                            "hopeless_questions": 0, "kept": 0}
+    hopeless = []
     for (record, _, _, answer, order), prompt, row in zip(questions, prompts, outputs, strict=True):
         verdicts = [None if s.text is None else parse_verdict(s.text) for s in row]
         right = [s.text for s, v in zip(row, verdicts, strict=True) if v == answer]
@@ -42,10 +46,23 @@ def rejective_samples(judge: Judge, pairs: list[dict], keep_easy: bool = False, 
         counts["right"] += len(right)
         if not right:
             counts["hopeless_questions"] += 1
+            hopeless.append((record, answer, order, prompt))
         elif len(right) == len(row) and not keep_easy:
             counts["easy_questions"] += 1
             continue
-        records += [{"prompt": prompt, "completion": text, "id": record.get("id"), "order": order} for text in right]
+        records += [{"prompt": prompt, "completion": text, "id": record.get("id"), "order": order, "hinted": False}
+                    for text in right]
+    if hint and hopeless:
+        hinted = [prompt + "\n\n" + hint.format(answer=answer) for _, answer, _, prompt in hopeless]
+        outputs = judge.generator.generate(hinted, judge.k, judge.sampling, progress).samples
+        counts.update(hinted_questions=len(hopeless), hinted_right=0, hint_mentioned=0)
+        for (record, answer, order, prompt), row in zip(hopeless, outputs, strict=True):
+            right = [s.text for s in row if s.text is not None and parse_verdict(s.text) == answer]
+            plain = [text for text in right if "hint" not in text.lower()]
+            counts["hinted_right"] += len(plain)
+            counts["hint_mentioned"] += len(right) - len(plain)
+            records += [{"prompt": prompt, "completion": text, "id": record.get("id"), "order": order, "hinted": True}
+                        for text in plain]
     if balance:
         records, counts["dropped_to_balance"] = balanced(records, seed)
     counts["kept"] = len(records)

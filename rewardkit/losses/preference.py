@@ -4,6 +4,8 @@ Every loss returns the batch mean."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -26,6 +28,22 @@ def preference_nll(diff: torch.Tensor, label_smoothing: torch.Tensor | float = 0
     if not isinstance(label_smoothing, torch.Tensor) and not label_smoothing:
         return -F.logsigmoid(diff)
     return -((1 - label_smoothing) * F.logsigmoid(diff) + label_smoothing * F.logsigmoid(-diff))
+
+
+def flip_robust_nll(diff: torch.Tensor, label: torch.Tensor | float, flip: float) -> torch.Tensor:
+    """Per-pair −log P(label) for margins d [B] when the teacher names the wrong side with probability `flip`
+    (B-Pref's "mistake" teacher): it says "a" with probability q = flip + (1 − 2·flip)·σ(d), and a soft label p
+    (P(a preferred), [B] or a number) is scored as −p·log q − (1 − p)·log(1 − q). Unlike label smoothing, whose
+    loss on a wrongly labelled pair grows linearly with the margin against it, this loss is bounded by −log(flip):
+    once the model is confident a label is a mistake, that label stops pulling on it. flip = 0 is Bradley–Terry."""
+    if not 0 <= flip < 0.5:
+        raise ValueError(f"flip must be in [0, 0.5), got {flip}")
+    if not flip:
+        return preference_nll(diff, 1 - label)
+    log_flip, log_keep = math.log(flip), math.log1p(-2 * flip)
+    says_a = torch.logaddexp(torch.full_like(diff, log_flip), log_keep + F.logsigmoid(diff))
+    says_b = torch.logaddexp(torch.full_like(diff, log_flip), log_keep + F.logsigmoid(-diff))
+    return -(label * says_a + (1 - label) * says_b)
 
 
 def weighted_bradley_terry(r_pos: torch.Tensor, r_neg: torch.Tensor, weights: torch.Tensor,
