@@ -333,3 +333,56 @@ def test_rft_command_refuses_when_no_critique_is_right_and_leaves_no_output(tmp_
     monkeypatch.setattr(judge_cli, "make_judge", lambda *a, **kw: Judge(Scripted(lambda p, j: "no verdict"), k=2))
     assert main(["judge", "rft", str(data), "--output", str(tmp_path / "out"), "--no-progress"]) == 2
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- online RL (SPCT stage 2)
+
+
+def test_the_rule_reward_pays_only_the_labelled_verdict():
+    from rewardkit.judge.online import judge_questions, verdict_reward
+
+    completions = ["A reads better.\nVerdict: A", "Verdict: B", "Verdict: tie", "no verdict at all",
+                   [{"role": "assistant", "content": "Verdict: B"}]]
+    assert verdict_reward([None] * 5, completions, answer=["A", "A", "A", "B", "B"]) == [1.0, -1.0, -1.0, -1.0, 1.0]
+    rows = judge_questions(Judge(Scripted(prefers_good)), [{"prompt": "q", "chosen": "good", "rejected": "bad"}])
+    assert [r["answer"] for r in rows] == ["A", "B"]
+    first, second = (r["prompt"][0]["content"] for r in rows)
+    assert first.index("good") < first.index("bad") and second.index("bad") < second.index("good")
+
+
+def test_online_rl_runs_on_trl_and_a_group_with_one_reward_leaves_the_judge_as_it_was(tmp_path, monkeypatch):
+    pytest.importorskip("trl")
+    pytest.importorskip("peft")
+    import torch
+    from safetensors.torch import load_file
+
+    from rewardkit.cli import main
+    from tests.conftest import make_tiny_causal_lm
+
+    chat = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} {% endfor %}"
+            "{% if add_generation_prompt %}<|assistant|> {% endif %}")
+    base = make_tiny_causal_lm(tmp_path / "base", chat)
+    data = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": f"q{i}", "chosen": "good", "rejected": "bad"} for i in range(6)])
+    out = tmp_path / "rl"
+    assert main(["judge", "rl", str(data), "--judge", f"local:{base}", "--output", str(out), "--steps", "2",
+                 "--max-new-tokens", "8", "--lr", "1e-2", "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    curve = summary["online_rl"]["curve"]
+    # a random tiny model never writes a verdict: every critique earns -1, every advantage is 0, and the KL term has
+    # no gradient where the policy is its reference, so the merged judge equals the one it started from
+    assert summary["online_rl"]["optimizer_steps"] == 2 and [c["reward"] for c in curve] == [-1.0, -1.0]
+    assert summary["held_out_after"]["parse_failure_rate"] == 1.0 and summary["train_pairs"] == 4
+    before, after = load_file(base / "model.safetensors"), load_file(out / "judge" / "model.safetensors")
+    assert all(torch.allclose(before[k], after[k]) for k in before)
+    # rewards that differ within a group do move it (and the moved weights are what is saved)
+    from rewardkit.judge import online
+
+    def uneven(prompts, completions, answer, **kwargs):
+        return [float(i % 2) for i in range(len(completions))]
+
+    uneven.__name__ = "verdict"
+    monkeypatch.setattr(online, "verdict_reward", uneven)
+    assert main(["judge", "rl", str(data), "--judge", f"local:{base}", "--output", str(tmp_path / "moved"),
+                 "--steps", "2", "--max-new-tokens", "8", "--lr", "1e-2", "--no-progress"]) == 0
+    moved = load_file(tmp_path / "moved" / "judge" / "model.safetensors")
+    assert not all(torch.allclose(before[k], moved[k]) for k in before)

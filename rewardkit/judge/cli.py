@@ -252,17 +252,9 @@ class RFTConfig:
     progress: Progress = True
 
 
-def run_rft(cfg: RFTConfig) -> int:
+def tuning_split(cfg) -> tuple[list[dict], list[dict]]:
+    """(training pairs, held-out pairs) of a judge-tuning command: --eval-data, or --held-out of DATA."""
     import random
-    import shutil
-
-    from rewardkit.data.io import write_records
-    from rewardkit.generation import Sampling
-    from rewardkit.generation.local import plain_lm_directory
-    from rewardkit.judge import Judge, load_judge
-    from rewardkit.judge.judge import TEMPLATES
-    from rewardkit.judge.rft import fine_tune, rejective_samples
-    from rewardkit.model.reward_model import swap_in_directory
 
     if not cfg.judge.startswith("local:"):
         raise ConfigError(f"--judge must be local:MODEL to be fine-tuned here, got {cfg.judge!r}")
@@ -275,33 +267,133 @@ def run_rft(cfg: RFTConfig) -> int:
     train = pairs[n_held:]
     if not train:
         raise ConfigError(f"{len(pairs)} pairs leave none to train on after holding out {n_held}")
-    greedy = Sampling(cfg.max_new_tokens, 0.0, 1.0, cfg.seed)
-    sampler = make_judge(cfg.judge, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.seed)
+    return train, held
+
+
+def greedy_comparison(generator, held: list[dict], max_new_tokens: int, seed: int, progress: bool) -> dict:
+    """How a judge over `generator` does on held-out pairs, one greedy vote per order (verdict_summary)."""
+    from rewardkit.generation import Sampling
+    from rewardkit.judge import Judge
+
+    judge = Judge(generator, 1, Sampling(max_new_tokens, 0.0, 1.0, seed))
     triples = [(r["prompt"], r["chosen"], r["rejected"]) for r in held]
-    before = verdict_summary(Judge(sampler.generator, 1, greedy).compare(triples, True, cfg.progress), 1, True)
-    hint = (TEMPLATES / "pairwise_hint.txt").read_text() if cfg.hinted else None
-    records, counts = rejective_samples(sampler, train, cfg.keep_easy, cfg.balance, cfg.seed, cfg.progress, hint)
-    if not records:
-        raise ConfigError(f"no critique to learn from: {counts}")
-    output = Path(cfg.output)
+    return verdict_summary(judge.compare(triples, True, progress), 1, True)
+
+
+def save_tuned_judge(tmp: Path, output: Path, summary: dict) -> None:
+    """Drop the trainer's scratch, write the summary and move the finished directory into place."""
+    import shutil
+
+    from rewardkit.model.reward_model import swap_in_directory
+
+    for scratch in (tmp / "base", tmp / "trainer"):
+        shutil.rmtree(scratch, ignore_errors=True)
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+    swap_in_directory(tmp, output)
+    print(json.dumps(summary, indent=2))
+
+
+def scratch_directory(output: Path) -> Path:
+    import shutil
+
     tmp = output.with_name(f".{output.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
+    return tmp
+
+
+def run_rft(cfg: RFTConfig) -> int:
+    from rewardkit.data.io import write_records
+    from rewardkit.generation.local import plain_lm_directory
+    from rewardkit.judge import load_judge
+    from rewardkit.judge.judge import TEMPLATES
+    from rewardkit.judge.rft import fine_tune, rejective_samples
+
+    train, held = tuning_split(cfg)
+    sampler = make_judge(cfg.judge, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.seed)
+    before = greedy_comparison(sampler.generator, held, cfg.max_new_tokens, cfg.seed, cfg.progress)
+    hint = (TEMPLATES / "pairwise_hint.txt").read_text() if cfg.hinted else None
+    records, counts = rejective_samples(sampler, train, cfg.keep_easy, cfg.balance, cfg.seed, cfg.progress, hint)
+    if not records:
+        raise ConfigError(f"no critique to learn from: {counts}")
+    tmp = scratch_directory(Path(cfg.output))
     base = plain_lm_directory(cfg.judge.removeprefix("local:"), tmp / "base")
     training = fine_tune(base, records, tmp, cfg.lora_r, cfg.epochs, cfg.lr, cfg.batch_size, cfg.max_length, cfg.seed)
-    for scratch in (tmp / "base", tmp / "trainer"):
-        shutil.rmtree(scratch, ignore_errors=True)
-    tuned = load_judge(f"local:{tmp / 'judge'}")
-    tuned.sampling = greedy
-    after = verdict_summary(tuned.compare(triples, True, cfg.progress), 1, True)
+    after = greedy_comparison(load_judge(f"local:{tmp / 'judge'}").generator, held, cfg.max_new_tokens, cfg.seed,
+                              cfg.progress)
     write_records(tmp / "rft-data.jsonl", records)
-    summary = {"data": cfg.data, "eval_data": cfg.eval_data or f"{cfg.held_out:.0%} of data", "judge": cfg.judge,
-               "train_pairs": len(train), "held_out_pairs": len(held), "k": cfg.k,
-               "rejective_sampling": counts, "fine_tuning": training, "held_out_before": before, "held_out_after": after}
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
-    swap_in_directory(tmp, output)
-    print(json.dumps(summary, indent=2))
+    save_tuned_judge(tmp, Path(cfg.output), {
+        "data": cfg.data, "eval_data": cfg.eval_data or f"{cfg.held_out:.0%} of data", "judge": cfg.judge,
+        "train_pairs": len(train), "held_out_pairs": len(held), "k": cfg.k, "rejective_sampling": counts,
+        "fine_tuning": training, "held_out_before": before, "held_out_after": after})
+    return 0
+
+
+@dataclass
+class OnlineRLConfig:
+    """Rule-based online RL of a local judge (DeepSeek-GRM's SPCT, stage 2; rewardkit.judge.online): GRPO (TRL) on
+    the judge prompts of labelled pairs in both answer orders, reward +1 when a sampled critique's verdict names the
+    labelled better response and -1 otherwise (unparsed included), a KL penalty to the starting judge, LoRA merged
+    afterwards; compares the judge before and after on held-out pairs (greedy, both orders). Start from a judge
+    that writes the verdict format (e.g. after `judge rft`): a group whose samples all earn the same reward teaches
+    nothing. Writes OUTPUT/judge and OUTPUT/summary.json (with the reward and KL of every step)."""
+
+    data: Positional[str]
+    """labelled pairwise records (chosen is the better response)"""
+    judge: str = "local:smollm2"
+    """the judge to train: local:MODEL (a directory, .gguf or smollm2)"""
+    output: str = "runs/judge-rl"
+    """output directory"""
+    steps: int = 20
+    """GRPO optimizer steps"""
+    prompts_per_step: int = 2
+    """judge questions per step"""
+    num_generations: int = 4
+    """critiques sampled per question (GRPO's group)"""
+    temperature: float = 1.0
+    """sampling temperature of the critiques"""
+    lr: float = 1e-5
+    """learning rate"""
+    beta: float = 0.04
+    """KL coefficient (TRL's k3 in the loss)"""
+    lora_r: int = 16
+    """LoRA rank (adapters are merged into the saved judge)"""
+    held_out: float = 0.25
+    """share of the pairs kept apart to compare the judge before and after"""
+    eval_data: str = ""
+    """labelled pairs to compare the judge on before and after instead (then every pair of DATA trains)"""
+    max_records: int = 0
+    """use at most this many pairs (0 = all)"""
+    max_new_tokens: int = 384
+    """longest critique sampled or written when evaluating"""
+    seed: int = 0
+    """seed of the split, the sampling and the training"""
+    progress: Progress = True
+
+
+def run_online_rl(cfg: OnlineRLConfig) -> int:
+    from rewardkit.generation.local import plain_lm_directory
+    from rewardkit.judge import load_judge
+    from rewardkit.judge.online import judge_questions, train_online
+
+    if cfg.num_generations < 2:
+        raise ConfigError(f"--num-generations must be at least 2 (GRPO compares samples), got {cfg.num_generations}")
+    train, held = tuning_split(cfg)
+    judge = load_judge(cfg.judge)
+    before = greedy_comparison(judge.generator, held, cfg.max_new_tokens, cfg.seed, cfg.progress)
+    rows = judge_questions(judge, train)
+    del judge  # GRPO loads its own copy
+    tmp = scratch_directory(Path(cfg.output))
+    base = plain_lm_directory(cfg.judge.removeprefix("local:"), tmp / "base")
+    training = train_online(base, rows, tmp, cfg.steps, cfg.prompts_per_step, cfg.num_generations, cfg.max_new_tokens,
+                            cfg.temperature, cfg.lr, cfg.beta, cfg.lora_r, cfg.seed)
+    after = greedy_comparison(load_judge(f"local:{tmp / 'judge'}").generator, held, cfg.max_new_tokens, cfg.seed,
+                              cfg.progress)
+    save_tuned_judge(tmp, Path(cfg.output), {
+        "data": cfg.data, "eval_data": cfg.eval_data or f"{cfg.held_out:.0%} of data", "judge": cfg.judge,
+        "train_pairs": len(train), "held_out_pairs": len(held), "online_rl": training,
+        "held_out_before": before, "held_out_after": after})
     return 0
 
 
@@ -313,3 +405,5 @@ def register(commands: dict[str, Command]) -> None:
                                           "critiques labelled right or wrong: training data for a meta reward model")
     commands["judge grade"] = Command(GradeConfig, run_grade, "grade responses against a rubric (1-5) with a judge")
     commands["judge rft"] = Command(RFTConfig, run_rft, "rejective fine-tuning of a local judge on its right critiques")
+    commands["judge rl"] = Command(OnlineRLConfig, run_online_rl,
+                                   "online RL of a local judge (GRPO) with a +1/-1 reward for the labelled verdict")
