@@ -205,27 +205,41 @@ def run_grade(cfg: GradeConfig) -> int:
 
 
 @dataclass
-class RFTConfig:
-    """Rejective fine-tuning of a local judge (DeepSeek-GRM's SPCT, stage 1; rewardkit.judge.rft): sample k critiques
-    of each labelled training pair in both answer orders, keep those whose verdict matches the label (dropping pairs
-    every sample already gets right), fine-tune the judge on them with LoRA, and compare the judge before and after
-    on held-out pairs (greedy, both orders: agreement with the labels, position flips, parse failures). Writes OUTPUT/judge (a causal LM directory: judge with local:OUTPUT/judge),
-    OUTPUT/rft-data.jsonl (the kept critiques) and OUTPUT/summary.json."""
+class TuningConfig:
+    """What the judge-tuning commands share: the labelled pairs, the judge, the held-out comparison."""
 
     data: Positional[str]
     """labelled pairwise records (chosen is the better response)"""
     judge: str = "local:smollm2"
-    """the judge to fine-tune: local:MODEL (a directory, .gguf or smollm2)"""
-    output: str = "runs/judge-rft"
-    """output directory"""
-    k: int = 4
-    """critiques sampled per pair and order"""
+    """the judge to tune: local:MODEL (a directory, .gguf or smollm2)"""
     held_out: float = 0.25
     """share of the pairs kept apart to compare the judge before and after"""
     eval_data: str = ""
     """labelled pairs to compare the judge on before and after instead (then every pair of DATA trains)"""
     max_records: int = 0
     """use at most this many pairs (0 = all)"""
+    lora_r: int = 16
+    """LoRA rank (adapters are merged into the saved judge)"""
+    max_new_tokens: int = 384
+    """longest critique sampled or written when evaluating"""
+    seed: int = 0
+    """seed of the split, the sampling and the training"""
+    progress: Progress = True
+
+
+@dataclass
+class RFTConfig(TuningConfig):
+    """Rejective fine-tuning of a local judge (DeepSeek-GRM's SPCT, stage 1; rewardkit.judge.rft): sample k critiques
+    of each labelled training pair in both answer orders, keep those whose verdict matches the label (dropping pairs
+    every sample already gets right), fine-tune the judge on them with LoRA, and compare the judge before and after
+    on held-out pairs (greedy, both orders: agreement with the labels, position flips, parse failures). Writes
+    OUTPUT/judge (a causal LM directory: judge with local:OUTPUT/judge), OUTPUT/rft-data.jsonl (the kept critiques)
+    and OUTPUT/summary.json."""
+
+    output: str = "runs/judge-rft"
+    """output directory"""
+    k: int = 4
+    """critiques sampled per pair and order"""
     keep_easy: bool = False
     """also keep the critiques of pairs every sample already gets right"""
     balance: bool = True
@@ -233,8 +247,6 @@ class RFTConfig:
     hinted: bool = False
     """ask the pairs no sample got right again with the better response named (judge/templates/pairwise_hint.txt);
     their right critiques are kept with the plain prompt and flagged "hinted" (they may shortcut to the answer)"""
-    lora_r: int = 16
-    """LoRA rank of the fine-tuning (adapters are merged into the saved judge)"""
     epochs: float = 1.0
     """passes over the kept critiques"""
     lr: float = 1e-4
@@ -243,16 +255,11 @@ class RFTConfig:
     """critiques per optimizer step"""
     max_length: int = 1024
     """longest judge prompt + critique in tokens while fine-tuning"""
-    max_new_tokens: int = 384
-    """longest critique sampled or written when evaluating"""
     temperature: float = 0.7
     """sampling temperature of the k critiques"""
-    seed: int = 0
-    """seed of the split, the sampling and the fine-tuning"""
-    progress: Progress = True
 
 
-def tuning_split(cfg) -> tuple[list[dict], list[dict]]:
+def tuning_split(cfg: TuningConfig) -> tuple[list[dict], list[dict]]:
     """(training pairs, held-out pairs) of a judge-tuning command: --eval-data, or --held-out of DATA."""
     import random
 
@@ -331,7 +338,7 @@ def run_rft(cfg: RFTConfig) -> int:
 
 
 @dataclass
-class OnlineRLConfig:
+class OnlineRLConfig(TuningConfig):
     """Rule-based online RL of a local judge (DeepSeek-GRM's SPCT, stage 2; rewardkit.judge.online): GRPO (TRL) on
     the judge prompts of labelled pairs in both answer orders, reward +1 when a sampled critique's verdict names the
     labelled better response and -1 otherwise (unparsed included), a KL penalty to the starting judge, LoRA merged
@@ -339,10 +346,6 @@ class OnlineRLConfig:
     that writes the verdict format (e.g. after `judge rft`): a group whose samples all earn the same reward teaches
     nothing. Writes OUTPUT/judge and OUTPUT/summary.json (with the reward and KL of every step)."""
 
-    data: Positional[str]
-    """labelled pairwise records (chosen is the better response)"""
-    judge: str = "local:smollm2"
-    """the judge to train: local:MODEL (a directory, .gguf or smollm2)"""
     output: str = "runs/judge-rl"
     """output directory"""
     steps: int = 20
@@ -357,19 +360,6 @@ class OnlineRLConfig:
     """learning rate"""
     beta: float = 0.04
     """KL coefficient (TRL's k3 in the loss)"""
-    lora_r: int = 16
-    """LoRA rank (adapters are merged into the saved judge)"""
-    held_out: float = 0.25
-    """share of the pairs kept apart to compare the judge before and after"""
-    eval_data: str = ""
-    """labelled pairs to compare the judge on before and after instead (then every pair of DATA trains)"""
-    max_records: int = 0
-    """use at most this many pairs (0 = all)"""
-    max_new_tokens: int = 384
-    """longest critique sampled or written when evaluating"""
-    seed: int = 0
-    """seed of the split, the sampling and the training"""
-    progress: Progress = True
 
 
 def run_online_rl(cfg: OnlineRLConfig) -> int:
