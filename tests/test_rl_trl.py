@@ -79,6 +79,41 @@ def test_trl_grpo_advantages_equal_rewardkits(tiny_policy, tiny_rm, tmp_path):
     assert sorted(theirs.tolist()) == pytest.approx(sorted(ours.tolist()), abs=1e-5)
 
 
+@pytest.mark.parametrize("aggregation", ["sum_then_normalize", "normalize_then_sum"])
+def test_trl_multi_reward_advantages_equal_rewardkits_combination(aggregation, tiny_policy, tiny_rm, tmp_path):
+    """Two weighted reward functions: TRL's sum_then_normalize is combine_rewards('sum') then GRPO's group step;
+    its normalize_then_sum (GDPO) is combine_rewards('normalize_then_sum')."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rewardkit.rl import combine_rewards
+    from rewardkit.rl.trl import MonitoredReward, completion_text
+    from rewardkit.serve.adapters import TRLReward
+
+    seen = []
+
+    class Recording(GRPOTrainer):
+        def _compute_loss(self, model, inputs):
+            seen.append(inputs["advantages"].detach().clone())
+            return super()._compute_loss(model, inputs)
+
+    proxy = MonitoredReward(TRLReward(str(tiny_rm), normalize=False))
+    length = MonitoredReward(lambda prompts, completions, **kw: [float(len(completion_text(c))) for c in completions],
+                             name="length")
+    data = Dataset.from_list([{"prompt": f"Question {i}?"} for i in range(6)])
+    config = GRPOConfig(output_dir=str(tmp_path / "trl"), max_steps=1, num_generations=3, per_device_train_batch_size=6,
+                        max_completion_length=4, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True,
+                        gradient_checkpointing=False, disable_tqdm=True, temperature=1.5, reward_weights=[1.0, 0.5],
+                        multi_objective_aggregation=aggregation)
+    Recording(model=str(tiny_policy), reward_funcs=[proxy, length], args=config, train_dataset=data).train()
+    rewards = torch.tensor([proxy.last, length.last]).T                                      # [B, 2]
+    if aggregation == "sum_then_normalize":
+        ours = grpo_advantages(combine_rewards(rewards, [1.0, 0.5]), group_size=3, scale="group", eps=1e-4)
+    else:
+        ours = combine_rewards(rewards, [1.0, 0.5], "normalize_then_sum", group_size=3, eps=1e-4)
+    assert sorted(torch.cat(seen).tolist()) == pytest.approx(sorted(ours.tolist()), abs=1e-5)
+
+
 def test_trl_rloo_advantages_equal_rewardkits(tiny_policy, tiny_rm, tmp_path):
     from datasets import Dataset
     from trl import RLOOConfig, RLOOTrainer
