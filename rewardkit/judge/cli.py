@@ -301,6 +301,7 @@ def save_tuned_judge(tmp: Path, output: Path, summary: dict) -> None:
 
 
 def scratch_directory(output: Path) -> Path:
+    """An empty .OUTPUT.tmp beside OUTPUT to build in: OUTPUT itself appears only when the command succeeds."""
     import shutil
 
     tmp = output.with_name(f".{output.name}.tmp")
