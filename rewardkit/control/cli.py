@@ -123,7 +123,7 @@ class FitConfig:
     lr: float = 3e-4
     """Adam's learning rate"""
     label_flips: float = 0.0
-    """share of labels expected to be wrong: the loss then stops fitting labels the ensemble is confident are wrong"""
+    """share of labels expected to be wrong: a label the ensemble is confident is wrong then stops pulling on it"""
     eval_fraction: float = 0.2
     """share of the pairs held out to report accuracy on"""
     seed: int = 0

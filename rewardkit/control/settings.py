@@ -35,8 +35,8 @@ class LoopSettings:
     stop_accuracy: float = 0.97
     """a refit stops after the first pass whose training accuracy reaches this (PEBBLE's rule)"""
     label_flips: float = 0.0
-    """share of answers the teacher is expected to get wrong (0.1 for B-Pref's mistake teacher): the loss then stops
-    fitting answers the ensemble is confident are wrong"""
+    """share of answers the teacher is expected to get wrong (0.1 for B-Pref's mistake teacher): an answer the
+    ensemble is confident is wrong then stops pulling on it"""
     lr: float = 3e-4
     """the reward model's learning rate (Adam, kept across rounds)"""
     members: int = 3
