@@ -230,6 +230,17 @@ def test_fit_learns_a_reward_from_oracle_preferences():
     fit = fit_preferences(model, pair_tensors(model, *train), epochs=40, lr=1e-3)
     assert model.version == 1 and fit["epochs"] <= 40
     assert held_out_accuracy(model, *test) > max(0.85, before + 0.2)
+    # --label-flips reaches the loss: the flip-aware likelihood of each member's return margins
+    from rewardkit.losses import flip_robust_nll
+
+    data = pair_tensors(model, *test)
+    index = torch.arange(len(data)).expand(model.spec.members, -1)
+    with torch.no_grad():
+        margins = model.segment_returns(data.obs[0], data.actions[0]) - model.segment_returns(data.obs[1], data.actions[1])
+        flipped, _ = pair_loss(model, data, index, label_flips=0.1)
+        plain, _ = pair_loss(model, data, index)
+    assert flipped.item() == pytest.approx(flip_robust_nll(margins, data.labels, 0.1).mean().item(), abs=1e-6)
+    assert abs(flipped.item() - plain.item()) > 1e-3
     with pytest.raises(DataError, match="label 1: must be P"):
         pair_tensors(model, train[0][:2], np.array([1.0, np.nan]))
 

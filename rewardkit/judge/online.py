@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rewardkit.judge.judge import Judge
 from rewardkit.judge.parse import parse_verdict
+from rewardkit.judge.rft import judge_lora, labelled_questions, save_merged
 from rewardkit.rl.trl import completion_text
 
 
@@ -30,15 +31,9 @@ verdict_reward.__name__ = "verdict"
 
 
 def judge_questions(judge: Judge, pairs: list[dict]) -> list[dict]:
-    """GRPO rows {"prompt": [user message], "answer"}: each labelled pair (chosen = the better response) asked with
-    the chosen response first (answer A) and second (answer B)."""
-    rows = []
-    for first_is_chosen, answer in ((True, "A"), (False, "B")):
-        for r in pairs:
-            a, b = (r["chosen"], r["rejected"]) if first_is_chosen else (r["rejected"], r["chosen"])
-            rows.append({"prompt": [{"role": "user", "content": judge.pairwise_prompt(r["prompt"], a, b)}],
-                         "answer": answer})
-    return rows
+    """GRPO rows {"prompt": [user message], "answer"}: each labelled pair asked in both orders (rft.labelled_questions)."""
+    return [{"prompt": [{"role": "user", "content": prompt}], "answer": answer}
+            for _, prompt, answer, _ in labelled_questions(judge, pairs)]
 
 
 def train_online(base: str | Path, rows: list[dict], output: Path, steps: int = 20, prompts_per_step: int = 2,
@@ -49,7 +44,6 @@ def train_online(base: str | Path, rows: list[dict], output: Path, steps: int = 
     seconds, and the mean rule reward and KL of each logged step."""
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
     from transformers import AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
@@ -58,14 +52,12 @@ def train_online(base: str | Path, rows: list[dict], output: Path, steps: int = 
                         per_device_train_batch_size=prompts_per_step * num_generations, logging_steps=1,
                         save_strategy="no", report_to="none", use_cpu=not torch.cuda.is_available(), bf16=False,
                         seed=seed, disable_tqdm=True)
-    lora = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, target_modules="all-linear", lora_dropout=0.0, task_type="CAUSAL_LM")
     trainer = GRPOTrainer(model=str(base), reward_funcs=[verdict_reward], args=config,
-                          train_dataset=Dataset.from_list(rows), peft_config=lora)
+                          train_dataset=Dataset.from_list(rows), peft_config=judge_lora(lora_r))
     started = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - started
-    trainer.model.merge_and_unload().save_pretrained(str(output / "judge"), safe_serialization=True)
-    AutoTokenizer.from_pretrained(str(base), trust_remote_code=False).save_pretrained(str(output / "judge"))
+    save_merged(trainer, AutoTokenizer.from_pretrained(str(base), trust_remote_code=False), output / "judge")
     curve = [{"step": h["step"], "reward": h.get("rewards/verdict/mean"), "kl": h.get("kl")}
              for h in trainer.state.log_history if "rewards/verdict/mean" in h]
     return {"optimizer_steps": result.global_step, "train_seconds": round(seconds, 1), "curve": curve}

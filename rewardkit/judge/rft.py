@@ -25,20 +25,40 @@ from rewardkit.judge.judge import Judge
 from rewardkit.judge.parse import parse_verdict
 
 
+def labelled_questions(judge: Judge, pairs: list[dict]) -> list[tuple[dict, str, str, str]]:
+    """(record, judge prompt, right verdict, order) for each labelled pair (chosen = the better response) asked with
+    the chosen response first ("A", "given") and then second ("B", "swapped")."""
+    given = [(r, judge.pairwise_prompt(r["prompt"], r["chosen"], r["rejected"]), "A", "given") for r in pairs]
+    swapped = [(r, judge.pairwise_prompt(r["prompt"], r["rejected"], r["chosen"]), "B", "swapped") for r in pairs]
+    return given + swapped
+
+
+def judge_lora(r: int):
+    """The LoRA adapters both tuning stages train: every linear layer, rank r, alpha 2r."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=2 * r, target_modules="all-linear", lora_dropout=0.0, task_type="CAUSAL_LM")
+
+
+def save_merged(trainer, tokenizer, directory: Path) -> None:
+    """Merge the trained adapters into the model and save it as safetensors with its tokenizer."""
+    trainer.model.merge_and_unload().save_pretrained(str(directory), safe_serialization=True)
+    tokenizer.save_pretrained(str(directory))
+
+
 def rejective_samples(judge: Judge, pairs: list[dict], keep_easy: bool = False, balance: bool = True,
                       seed: int = 0, progress: bool = False, hint: str | None = None) -> tuple[list[dict], dict]:
     """(SFT records {"prompt": judge prompt, "completion": a right critique, "id", "order", "hinted"}, counts) from
     the judge's k sampled critiques of each labelled pair (chosen = the better response) in both answer orders;
     with `hint` (a note with an {answer} field), hopeless questions are asked again with it; with balance, as many
     records whose verdict is A as B."""
-    questions = [(r, r["chosen"], r["rejected"], "A", "given") for r in pairs]
-    questions += [(r, r["rejected"], r["chosen"], "B", "swapped") for r in pairs]
-    prompts = [judge.pairwise_prompt(r["prompt"], a, b) for r, a, b, _, _ in questions]
+    questions = labelled_questions(judge, pairs)
+    prompts = [prompt for _, prompt, _, _ in questions]
     outputs = judge.generator.generate(prompts, judge.k, judge.sampling, progress).samples
     records, counts = [], {"questions": len(questions), "samples": 0, "unparsed": 0, "right": 0, "easy_questions": 0,
                            "hopeless_questions": 0, "kept": 0}
     hopeless = []
-    for (record, _, _, answer, order), prompt, row in zip(questions, prompts, outputs, strict=True):
+    for (record, prompt, answer, order), row in zip(questions, outputs, strict=True):
         verdicts = [None if s.text is None else parse_verdict(s.text) for s in row]
         right = [s.text for s, v in zip(row, verdicts, strict=True) if v == answer]
         counts["samples"] += len(row)
@@ -88,7 +108,6 @@ def fine_tune(base: str | Path, records: list[dict], output: Path, lora_r: int =
 
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
@@ -102,13 +121,10 @@ def fine_tune(base: str | Path, records: list[dict], output: Path, lora_r: int =
                        per_device_train_batch_size=batch_size, max_length=max_length, completion_only_loss=True,
                        bf16=False, use_cpu=not torch.cuda.is_available(), seed=seed, logging_steps=1,
                        save_strategy="no", report_to="none", disable_tqdm=True, dataloader_num_workers=0)
-    lora = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, target_modules="all-linear", lora_dropout=0.0, task_type="CAUSAL_LM")
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         peft_config=lora)
+                         peft_config=judge_lora(lora_r))
     started = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - started
-    merged = trainer.model.merge_and_unload()
-    merged.save_pretrained(str(output / "judge"), safe_serialization=True)
-    tokenizer.save_pretrained(str(output / "judge"))
+    save_merged(trainer, tokenizer, output / "judge")
     return {"optimizer_steps": result.global_step, "train_loss": result.training_loss, "train_seconds": round(seconds, 1)}
