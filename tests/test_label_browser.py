@@ -16,8 +16,8 @@ webdriver = pytest.importorskip("selenium.webdriver")
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver")
 
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from rewardkit.label.app import create_app  # noqa: E402
@@ -41,10 +41,16 @@ def browser():
 
 
 def submit(driver, button_id: str) -> None:
-    """Click a button of the label form and wait until the next page has replaced it."""
-    form = driver.find_element(By.ID, "label-form")
+    """Click a button of the label form and wait until the next page has loaded.
+
+    A mark on `window` tells the pages apart: the form posts and the browser loads a new document, which starts with
+    a fresh `window`. (Waiting for the old form element to go stale races with chromium, which may answer "node does
+    not belong to the document" instead of "stale element" while the new document is being swapped in.)"""
+    driver.execute_script("window.rewardkitOldPage = true;")
     driver.find_element(By.ID, button_id).click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(form))
+    # a script run while the document is being swapped may fail; the wait tries again
+    WebDriverWait(driver, 20, ignored_exceptions=(WebDriverException,)).until(lambda d: d.execute_script(
+        "return window.rewardkitOldPage === undefined && document.readyState === 'complete';"))
 
 
 def done(driver) -> str:
