@@ -65,7 +65,7 @@ def run_rewardkit(spec: dict, instructed: bool) -> dict:
 
     settings = LoopSettings(env=spec["env"], teacher=spec["teacher"], queries=spec["queries"], steps=spec["steps"],
                             rounds=spec["rounds"], segment=spec["segment"], warmup=spec["warmup"], instructed=instructed,
-                            label_flips=spec["label_flips"], seed=spec["seed"])
+                            label_flips=spec["label_flips"], refit_stop=spec["refit_stop"], seed=spec["seed"])
     result = run_loop(settings)
     model = result.reward_model
     return {**quality(spec, result.policy, learned_returns_fn(model), learned_reward_fn(model)),
@@ -182,10 +182,12 @@ def summarise(runs: list[dict]) -> list[dict]:
         if r["method"] != "reference":
             ref = refs[r["seed"]]
             r["normalised_return"] = (r["true_return"] - ref["random_return"]) / (ref["true_reward_sac_return"] - ref["random_return"])
-            groups.setdefault((r["method"], r["teacher"], r["queries"], r.get("label_flips", 0.0)), []).append(r)
+            key = (r["method"], r["teacher"], r["queries"], r.get("label_flips", 0.0), r.get("refit_stop", ""))
+            groups.setdefault(key, []).append(r)
     rows = []
-    for (method, teacher, queries, flips), rs in sorted(groups.items()):
-        row = {"method": method, "teacher": teacher, "queries": queries, "label_flips": flips, "seeds": len(rs)}
+    for (method, teacher, queries, flips, stop), rs in sorted(groups.items()):
+        row = {"method": method, "teacher": teacher, "queries": queries, "label_flips": flips,
+               **({"refit_stop": stop} if stop else {}), "seeds": len(rs)}
         for key in ("normalised_return", "true_return", "pearson", "spearman", "preference_accuracy", "epic", "wall_seconds"):
             values = [r[key] for r in rs if r.get(key) is not None]
             if values:
@@ -240,6 +242,8 @@ def main() -> int:
                         "(same env, steps, warm-up and seeds) instead of training them again")
     parser.add_argument("--label-flips", type=float, default=0.0, help="share of wrong answers both methods' losses "
                         "expect (rewardkit: --label-flips; imitation: PreferenceModel's noise_prob, twice this)")
+    parser.add_argument("--refit-stop", default="accuracy", choices=["accuracy", "held-out"],
+                        help="how rewardkit's refits stop (control run --refit-stop)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--output", default="")
     args = parser.parse_args()
@@ -258,7 +262,8 @@ def main() -> int:
         if len(reused) != len(seeds):
             parser.error(f"{args.references} has no reference run with these settings for every seed")
     specs = [] if reused else [{"method": "reference", "seed": s, "teacher": None, "queries": 0, **common} for s in seeds]
-    specs += [{"method": m, "teacher": t, "queries": int(q), "seed": s, "label_flips": args.label_flips, **common}
+    specs += [{"method": m, "teacher": t, "queries": int(q), "seed": s, "label_flips": args.label_flips,
+               **({"refit_stop": args.refit_stop} if m == "rewardkit" else {}), **common}
               for q in args.queries.split(",") for t in args.teachers.split(",") for m in args.methods.split(",")
               for s in seeds]
     started = time.perf_counter()

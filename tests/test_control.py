@@ -14,7 +14,7 @@ gym = pytest.importorskip("gymnasium")
 pytest.importorskip("stable_baselines3")
 
 from rewardkit.control.envs import INSTRUCTIONS, InstructedReach, LearnedReward, LearnedRewardVecEnv  # noqa: E402
-from rewardkit.control.learn import fit_preferences, pair_loss, pair_tensors  # noqa: E402
+from rewardkit.control.learn import fit_preferences, member_folds, pair_loss, pair_tensors  # noqa: E402
 from rewardkit.control.queries import query_scores, select_queries  # noqa: E402
 from rewardkit.control.reward import StepRewardModel, StepRewardSpec  # noqa: E402
 from rewardkit.control.segments import Segment, read_pairs, write_pairs  # noqa: E402
@@ -243,6 +243,40 @@ def test_fit_learns_a_reward_from_oracle_preferences():
     assert abs(flipped.item() - plain.item()) > 1e-3
     with pytest.raises(DataError, match="label 1: must be P"):
         pair_tensors(model, train[0][:2], np.array([1.0, np.nan]))
+
+
+def test_member_folds_hold_out_a_fold_per_member():
+    """7 pairs, 3 members -> 5 folds (pair i in fold i mod 5); member m trains outside fold m, is checked on it."""
+    train, validation = member_folds(7, 3, torch.Generator().manual_seed(0))
+    assert [t.tolist() for t in train] == [[1, 2, 3, 4, 6], [0, 2, 3, 4, 5], [0, 1, 3, 4, 5, 6]]
+    assert sorted(validation[0].tolist()) == [0, 5] and sorted(validation[1].tolist()) == [1, 6]
+    assert validation[2].tolist() == [2, 2]  # a short fold padded by repeating its own pair
+
+
+def test_held_out_stopping_keeps_the_best_pass_and_learns_fewer_wrong_labels():
+    """A teacher who is wrong on 25% of the pairs: running every pass, the members learn many of the wrong answers;
+    held-out stopping ends earlier, keeps the pass with the lowest loss on the held-out folds (the restored weights
+    give exactly that loss) and agrees with fewer wrong labels and at least as well with the truth."""
+    rng = RNG(2)
+    pairs, truth = labelled(linear_task(240, rng), rng)
+    noisy = np.where(rng.random(len(truth)) < 0.25, 1 - truth, truth)
+    wrong = noisy != truth
+    test = labelled(linear_task(200, rng), rng)
+    results = {}
+    for held_out in (False, True):
+        torch.manual_seed(0)
+        model = StepRewardModel(StepRewardSpec(obs_dim=2, action_dim=1, hidden=64))
+        data = pair_tensors(model, pairs, noisy)
+        fit = fit_preferences(model, data, epochs=150, lr=3e-3, stop_accuracy=2.0, held_out=held_out)
+        learnt_wrong = held_out_accuracy(model, [pairs[i] for i in np.flatnonzero(wrong)], noisy[wrong])
+        results[held_out] = (fit, learnt_wrong, held_out_accuracy(model, *test))
+    (every, every_wrong, every_test), (stopped, stopped_wrong, stopped_test) = results[False], results[True]
+    assert every["epochs"] == 150 and every["stop"] == "accuracy"
+    assert stopped["stop"] == "held-out" and stopped["best_epoch"] < stopped["epochs"] < 150
+    validation = member_folds(len(pairs), 3, torch.Generator().manual_seed(0))[1]
+    with torch.no_grad():
+        assert pair_loss(model, data, validation)[0].item() == pytest.approx(stopped["fold_loss"], abs=1e-6)
+    assert stopped_wrong < every_wrong and stopped_test >= every_test
 
 
 def test_instruction_is_what_tells_the_tasks_apart():

@@ -119,7 +119,10 @@ class FitConfig:
     layers: int = 3
     """hidden layers per member (transformer layers for the chunk-transformer)"""
     epochs: int = 50
-    """passes over the training pairs"""
+    """passes over the training pairs (at most, with --stop held-out)"""
+    stop: Literal["epochs", "held-out"] = "epochs"
+    """run every pass, or stop when the members' loss on their own held-out folds of the training pairs stops
+    falling and keep the best pass"""
     lr: float = 3e-4
     """Adam's learning rate"""
     label_flips: float = 0.0
@@ -163,7 +166,8 @@ def run_fit(cfg: FitConfig) -> int:
     held, train = order[:n_eval], order[n_eval:]
     model = StepRewardModel(spec)
     fit = fit_preferences(model, pair_tensors(model, [pairs[i] for i in train], labels[train]), epochs=cfg.epochs,
-                          lr=cfg.lr, seed=cfg.seed, stop_accuracy=2.0, label_flips=cfg.label_flips)
+                          lr=cfg.lr, seed=cfg.seed, stop_accuracy=2.0, label_flips=cfg.label_flips,
+                          held_out=cfg.stop == "held-out")
     out = {"pairs": len(pairs), "train": len(train), "held_out": len(held), **fit}
     if len(held):
         data = pair_tensors(model, [pairs[i] for i in held], labels[held])
@@ -172,7 +176,8 @@ def run_fit(cfg: FitConfig) -> int:
         out["held_out_accuracy"] = float(right.float().mean())
     model.save(cfg.output)
     (Path(cfg.output) / "fit.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"{len(train)} pairs trained, training accuracy {fit['train_accuracy']:.3f}"
+    kept = f" (kept pass {fit['best_epoch']} of {fit['epochs']}: held-out folds)" if fit["stop"] == "held-out" else ""
+    print(f"{len(train)} pairs trained, training accuracy {fit['train_accuracy']:.3f}{kept}"
           + (f", held-out accuracy {out['held_out_accuracy']:.3f} on {len(held)}" if len(held) else "") + f" -> {cfg.output}")
     return 0
 

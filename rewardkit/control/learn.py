@@ -6,6 +6,8 @@ where the labels say little, which is what query selection reads.
 
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +17,8 @@ from rewardkit.control.reward import StepRewardModel
 from rewardkit.control.segments import Segment
 from rewardkit.errors import DataError
 from rewardkit.losses.preference import flip_robust_nll
+
+FOLDS = 5  # held-out stopping: at least this many folds, so a member trains on at least 4/5 of the pairs
 
 
 @dataclass
@@ -68,33 +72,80 @@ def pair_loss(model: StepRewardModel, data: PairTensors, index: torch.Tensor,
     return loss, right
 
 
+def shuffled(pool: torch.Tensor, width: int, generator: torch.Generator) -> torch.Tensor:
+    """The pair indices of `pool` in a random order, padded to `width` by repeating random ones of them."""
+    order = pool[torch.randperm(len(pool), generator=generator)]
+    if len(order) < width:
+        order = torch.cat([order, pool[torch.randint(len(pool), (width - len(pool),), generator=generator)]])
+    return order
+
+
+def member_folds(n: int, members: int, generator: torch.Generator) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Cross-validation folds for an ensemble: pair i belongs to fold i mod F, F = max(members, 5), so a pair keeps
+    its fold as labels are added round after round. Member m trains on the pairs outside fold m and is checked on
+    fold m: each member trains on at least 4/5 of the pairs, and the ensemble as a whole on all of them. Returns
+    each member's training pairs and the validation index [M, V] (shorter folds padded by repeats). Needs n >= F."""
+    fold = torch.arange(n) % max(members, FOLDS)
+    train = [torch.nonzero(fold != m).flatten() for m in range(members)]
+    held = [torch.nonzero(fold == m).flatten() for m in range(members)]
+    width = max(len(h) for h in held)
+    validation = torch.stack([shuffled(h, width, generator) for h in held])
+    return train, validation
+
+
 def fit_preferences(model: StepRewardModel, data: PairTensors, epochs: int = 50, batch_size: int = 128,
                     lr: float = 3e-4, seed: int = 0, optimizer: torch.optim.Optimizer | None = None,
-                    stop_accuracy: float = 0.97, label_flips: float = 0.0) -> dict:
-    """Train in place for at most `epochs` passes over the data, stopping after the first pass whose training
-    accuracy reaches `stop_accuracy` (PEBBLE's rule; above 1 = never stop early); the model's input
-    standardisation is set from the data's steps first. With `label_flips` > 0 the loss expects that share of
-    wrong labels (rewardkit.losses.flip_robust_nll). Returns the last pass's loss, training accuracy and the passes
-    run. Pass the same optimizer between rounds to continue training, as PEBBLE does."""
+                    stop_accuracy: float = 0.97, label_flips: float = 0.0, held_out: bool = False,
+                    patience: int = 5) -> dict:
+    """Train in place for at most `epochs` passes over the data; the model's input standardisation is set from the
+    data's steps first. Two ways to stop early:
+    - by training accuracy (default): after the first pass whose accuracy reaches `stop_accuracy` (PEBBLE's rule;
+      above 1 = never stop early). With a noisy teacher this rule is rarely met, and the passes run on until the
+      members have learnt the wrong answers too;
+    - `held_out`: each member holds out its own fold of the pairs (member_folds); after `patience` passes without a
+      lower mean loss on the held-out folds, training stops and the weights of the best pass are restored. With
+      fewer pairs than folds (an early round) the accuracy rule is used instead.
+    With `label_flips` > 0 the loss expects that share of wrong labels (rewardkit.losses.flip_robust_nll). Returns
+    the last pass's loss and training accuracy, the passes run, the rule used (`stop`) and with held-out stopping
+    the best pass (`best_epoch`) and its loss on the held-out folds (`fold_loss`). Pass the same optimizer between
+    rounds to continue training, as PEBBLE does."""
     generator = torch.Generator().manual_seed(seed)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     model.standardise_inputs(data.obs, data.actions)
-    model.train()
     n, members = len(data), model.spec.members
+    held_out = held_out and n >= max(members, FOLDS)
+    pools, validation = member_folds(n, members, generator) if held_out else ([torch.arange(n)] * members, None)
+    width = max(len(p) for p in pools)
+    best = {"loss": math.inf, "pass": 0, "weights": None}
     passes = 0
     while passes < epochs:
         passes += 1
-        order = torch.stack([torch.randperm(n, generator=generator) for _ in range(members)])  # [M, N]
+        model.train()
+        order = torch.stack([shuffled(p, width, generator) for p in pools])                   # [M, W]
         total, right = 0.0, 0
-        for start in range(0, n, batch_size):
+        for start in range(0, width, batch_size):
             loss, correct = pair_loss(model, data, order[:, start:start + batch_size], label_flips)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total += loss.item() * correct.shape[1]
             right += int(correct.sum())
-        if right / (n * members) >= stop_accuracy:
+        if validation is None:
+            if right / (width * members) >= stop_accuracy:
+                break
+            continue
+        model.eval()
+        with torch.no_grad():
+            held_loss = pair_loss(model, data, validation, label_flips)[0].item()
+        if held_loss < best["loss"]:
+            best = {"loss": held_loss, "pass": passes, "weights": copy.deepcopy(model.state_dict())}
+        elif passes - best["pass"] >= patience:
             break
     model.eval()
     model.version += 1
-    return {"loss": total / n, "train_accuracy": right / (n * members), "epochs": passes}
+    fit = {"loss": total / width, "train_accuracy": right / (width * members), "epochs": passes,
+           "stop": "held-out" if held_out else "accuracy"}
+    if validation is not None:
+        model.load_state_dict(best["weights"])
+        fit.update(best_epoch=best["pass"], fold_loss=best["loss"])
+    return fit

@@ -155,7 +155,8 @@ def run_loop(settings: LoopSettings, progress=None) -> LoopResult:
         t2 = time.perf_counter()
         fit = fit_preferences(model, pair_tensors(model, pairs, np.asarray(labels)), epochs=settings.epochs,
                               seed=settings.seed + r, optimizer=optimizer,
-                              stop_accuracy=settings.stop_accuracy, label_flips=settings.label_flips) if pairs else {}
+                              stop_accuracy=settings.stop_accuracy, label_flips=settings.label_flips,
+                              held_out=settings.refit_stop == "held-out") if pairs else {}
         relabel_replay_buffer(algorithm, model, settings.instructed)
         t3 = time.perf_counter()
         timing["policy_seconds"] += t1 - t0

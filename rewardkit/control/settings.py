@@ -34,6 +34,9 @@ class LoopSettings:
     """most passes over the labels per refit"""
     stop_accuracy: float = 0.97
     """a refit stops after the first pass whose training accuracy reaches this (PEBBLE's rule)"""
+    refit_stop: Literal["accuracy", "held-out"] = "accuracy"
+    """how a refit stops early: by --stop-accuracy, or when the members' loss on their own held-out folds of the
+    labels stops falling (then the best pass is kept; with a noisy teacher this keeps the wrong answers unlearnt)"""
     label_flips: float = 0.0
     """share of answers the teacher is expected to get wrong (0.1 for B-Pref's mistake teacher): an answer the
     ensemble is confident is wrong then stops pulling on it"""
