@@ -130,7 +130,7 @@ def fit_preferences(model: StepRewardModel, data: PairTensors, epochs: int = 50,
             optimizer.step()
             total += loss.item() * correct.shape[1]
             right += int(correct.sum())
-        if validation is None:
+        if not held_out:
             if right / (width * members) >= stop_accuracy:
                 break
             continue
@@ -145,7 +145,7 @@ def fit_preferences(model: StepRewardModel, data: PairTensors, epochs: int = 50,
     model.version += 1
     fit = {"loss": total / width, "train_accuracy": right / (width * members), "epochs": passes,
            "stop": "held-out" if held_out else "accuracy"}
-    if validation is not None:
+    if held_out:
         model.load_state_dict(best["weights"])
         fit.update(best_epoch=best["pass"], fold_loss=best["loss"])
     return fit
