@@ -173,6 +173,33 @@ def test_meta_rm_keeps_the_critiques_it_rates_highest():
     assert v.votes == ["second", "first", "first", "second"] and v.p_first == 0.5 and v.flip
 
 
+def test_judgements_become_records_with_hand_values():
+    """Three pairs judged k = 2 in both orders by a judge that names the response containing "good" once and then
+    writes junk: pair 0 -> chosen kept at share 1.0; pair 1 (its own label reversed) -> swapped; pair 2 (no "good")
+    -> no parsed vote, no record. The meta-RM records are the parsed critiques, scored by the labelled verdict."""
+    from rewardkit.judge.records import distillation_records, meta_rm_records
+
+    def answer(prompt, j):
+        a, b = (prompt.split(f"[Response {side}]\n")[1].split("\n\n")[0] for side in "AB")
+        if j == 1 or "good" not in a + b:
+            return "junk"
+        return "Verdict: A" if "good" in a else "Verdict: B"
+
+    judge = Judge(Scripted(answer), k=2)
+    pairs = [{"prompt": "q0", "chosen": "good 0", "rejected": "bad 0", "id": "p0"},
+             {"prompt": "q1", "chosen": "bad 1", "rejected": "good 1", "id": "p1"},
+             {"prompt": "q2", "chosen": "meh", "rejected": "meh too", "id": "p2"}]
+    records = distillation_records(pairs, judge.compare([(r["prompt"], r["chosen"], r["rejected"]) for r in pairs]),
+                                   judge.name)
+    assert [(r["id"], r["chosen"], r["probability"], r["judge"]["agrees_with_label"]) for r in records] == [
+        ("p0", "good 0", 1.0, True), ("p1", "good 1", 1.0, False)]
+    assert records[0]["judge"]["failures"] == 2 and not records[0]["judge"]["position_flip"]
+    meta, unparsed = meta_rm_records(judge, pairs)
+    assert unparsed == 4 + 4  # one junk sample per question (6) plus pair 2's other two
+    assert [r["score"] for r in meta] == [1.0, 0.0, 1.0, 0.0]  # given order: p0 right, p1 wrong; swapped: the same
+    assert meta[0]["prompt"] == judge.pairwise_prompt("q0", "good 0", "bad 0") and meta[0]["response"] == "Verdict: A"
+
+
 def test_rubric_grades_parse_strictly():
     from rewardkit.judge.parse import parse_grade
 

@@ -69,22 +69,14 @@ def make_judge(spec: str, k: int, max_new_tokens: int, temperature: float, seed:
 
 def run_label(cfg: JudgeLabelConfig) -> int:
     from rewardkit.data.io import write_records
+    from rewardkit.judge.records import distillation_records
 
     pairs = strict_pairs(cfg.data, cfg.max_records)
     judge = make_judge(cfg.judge, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.seed, cfg.meta, cfg.k_meta)
     started = time.perf_counter()
     verdicts = judge.compare([(r["prompt"], r["chosen"], r["rejected"]) for r in pairs], cfg.both_orders, cfg.progress)
     seconds = time.perf_counter() - started
-    labelled = []
-    for r, v in zip(pairs, verdicts, strict=True):
-        if v.p_first is None or v.p_first == 0.5:  # no parsed vote, or a tie: no label to distil (counted)
-            continue
-        keep = v.p_first > 0.5
-        labelled.append({"prompt": r["prompt"], "chosen": r["chosen"] if keep else r["rejected"],
-                         "rejected": r["rejected"] if keep else r["chosen"], "probability": max(v.p_first, 1 - v.p_first),
-                         "id": r.get("id"), "judge": {"name": judge.name, "p_labelled_chosen": v.p_first, "votes": v.votes,
-                                                      "failures": v.failures, "position_flip": v.flip,
-                                                      "agrees_with_label": keep}})
+    labelled = distillation_records(pairs, verdicts, judge.name)
     write_records(cfg.output, labelled)
     judgements = len(pairs) * judge.k * (2 if cfg.both_orders else 1)
     summary = {"data": cfg.data, "judge": judge.name, "labelled": len(labelled),
@@ -132,23 +124,11 @@ class MetaDataConfig:
 
 def run_meta_data(cfg: MetaDataConfig) -> int:
     from rewardkit.data.io import write_records
+    from rewardkit.judge.records import meta_rm_records
 
     pairs = strict_pairs(cfg.data, cfg.max_records)
     judge = make_judge(cfg.judge, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.seed)
-    orders = [(r["prompt"], r["chosen"], r["rejected"], "A") for r in pairs] + \
-             [(r["prompt"], r["rejected"], r["chosen"], "B") for r in pairs]
-    prompts = [judge.pairwise_prompt(p, a, b) for p, a, b, _ in orders]
-    outputs = judge.generator.generate(prompts, judge.k, judge.sampling, cfg.progress).samples
-    from rewardkit.judge.parse import parse_verdict
-
-    records, unparsed = [], 0
-    for (_, _, _, right), prompt, row in zip(orders, prompts, outputs, strict=True):
-        for sample in row:
-            verdict = None if sample.text is None else parse_verdict(sample.text)
-            if verdict is None:
-                unparsed += 1
-                continue
-            records.append({"prompt": prompt, "response": sample.text, "score": float(verdict == right)})
+    records, unparsed = meta_rm_records(judge, pairs, cfg.progress)
     write_records(cfg.output, records)
     right = sum(r["score"] for r in records)
     print(f"{len(records)} critiques ({right:.0f} with the labelled verdict, {len(records) - right:.0f} without); "
@@ -183,6 +163,7 @@ class GradeConfig:
 
 def run_grade(cfg: GradeConfig) -> int:
     from rewardkit.data.io import iter_records, write_records
+    from rewardkit.judge.records import graded_records
 
     if not cfg.rubric or not Path(cfg.rubric).is_file():
         raise ConfigError("--rubric FILE is needed: the criteria and what each grade from 1 to 5 means")
@@ -196,8 +177,7 @@ def run_grade(cfg: GradeConfig) -> int:
         raise ConfigError(f"{cfg.data} holds no rating or pairwise records to grade")
     judge = make_judge(cfg.judge, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.seed)
     ratings = judge.grade(items, Path(cfg.rubric).read_text(), cfg.progress)
-    graded = [{"prompt": p, "response": r, "score": s, "judge": {"name": judge.name, "votes": v}}
-              for (p, r), s, v in zip(items, ratings.scores, ratings.votes, strict=True) if s == s]  # NaN: none parsed
+    graded = graded_records(items, ratings, judge.name)
     write_records(cfg.output, graded)
     print(f"{len(graded)} of {len(items)} responses graded ({len(items) - len(graded)} with no parsed grade; "
           f"{ratings.failures} unparseable votes) -> {cfg.output}")
@@ -277,46 +257,13 @@ def tuning_split(cfg: TuningConfig) -> tuple[list[dict], list[dict]]:
     return train, held
 
 
-def greedy_comparison(generator, held: list[dict], max_new_tokens: int, seed: int, progress: bool) -> dict:
-    """How a judge over `generator` does on held-out pairs, one greedy vote per order (verdict_summary)."""
-    from rewardkit.generation import Sampling
-    from rewardkit.judge import Judge
-
-    judge = Judge(generator, 1, Sampling(max_new_tokens, 0.0, 1.0, seed))
-    triples = [(r["prompt"], r["chosen"], r["rejected"]) for r in held]
-    return verdict_summary(judge.compare(triples, True, progress), 1, True)
-
-
-def save_tuned_judge(tmp: Path, output: Path, summary: dict) -> None:
-    """Drop the trainer's scratch, write the summary and move the finished directory into place."""
-    import shutil
-
-    from rewardkit.model.reward_model import swap_in_directory
-
-    for scratch in (tmp / "base", tmp / "trainer"):
-        shutil.rmtree(scratch, ignore_errors=True)
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
-    swap_in_directory(tmp, output)
-    print(json.dumps(summary, indent=2))
-
-
-def scratch_directory(output: Path) -> Path:
-    """An empty .OUTPUT.tmp beside OUTPUT to build in: OUTPUT itself appears only when the command succeeds."""
-    import shutil
-
-    tmp = output.with_name(f".{output.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
 def run_rft(cfg: RFTConfig) -> int:
     from rewardkit.data.io import write_records
     from rewardkit.generation.local import plain_lm_directory
     from rewardkit.judge import load_judge
     from rewardkit.judge.judge import TEMPLATES
     from rewardkit.judge.rft import fine_tune, rejective_samples
+    from rewardkit.judge.tuning import greedy_comparison, save_tuned_judge, scratch_directory
 
     train, held = tuning_split(cfg)
     sampler = make_judge(cfg.judge, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.seed)
@@ -335,6 +282,7 @@ def run_rft(cfg: RFTConfig) -> int:
         "data": cfg.data, "eval_data": cfg.eval_data or f"{cfg.held_out:.0%} of data", "judge": cfg.judge,
         "train_pairs": len(train), "held_out_pairs": len(held), "k": cfg.k, "rejective_sampling": counts,
         "fine_tuning": training, "held_out_before": before, "held_out_after": after})
+    print((Path(cfg.output) / "summary.json").read_text())
     return 0
 
 
@@ -367,6 +315,7 @@ def run_online_rl(cfg: OnlineRLConfig) -> int:
     from rewardkit.generation.local import plain_lm_directory
     from rewardkit.judge import load_judge
     from rewardkit.judge.online import judge_questions, train_online
+    from rewardkit.judge.tuning import greedy_comparison, save_tuned_judge, scratch_directory
 
     if cfg.num_generations < 2:
         raise ConfigError(f"--num-generations must be at least 2 (GRPO compares samples), got {cfg.num_generations}")
@@ -385,6 +334,7 @@ def run_online_rl(cfg: OnlineRLConfig) -> int:
         "data": cfg.data, "eval_data": cfg.eval_data or f"{cfg.held_out:.0%} of data", "judge": cfg.judge,
         "train_pairs": len(train), "held_out_pairs": len(held), "online_rl": training,
         "held_out_before": before, "held_out_after": after})
+    print((Path(cfg.output) / "summary.json").read_text())
     return 0
 
 

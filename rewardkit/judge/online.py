@@ -6,7 +6,7 @@ otherwise: a tie, the other response and an unparseable output all cost the same
 right in the asked format and for nothing else. Both orders of every pair are in the data, so always naming one
 position earns +1 and -1 equally often. Start from a judge that already writes the format (after `judge rft`):
 when every sample of a group gets the same reward, GRPO's group-normalised advantage is 0 and the group teaches
-nothing. Training runs on TRL's GRPOTrainer with LoRA adapters merged afterwards, as `rft.fine_tune` does, so
+nothing. Training runs on TRL's GRPOTrainer with LoRA adapters merged afterwards, as `rft.fine_tune` does (rewardkit.judge.tuning), so
 the result is a plain causal LM directory that `local:DIR` judges with.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rewardkit.judge.judge import Judge
 from rewardkit.judge.parse import parse_verdict
-from rewardkit.judge.rft import judge_lora, labelled_questions, save_merged
+from rewardkit.judge.tuning import judge_lora, labelled_questions, save_merged
 from rewardkit.rl.trl import completion_text
 
 
@@ -31,7 +31,7 @@ verdict_reward.__name__ = "verdict"
 
 
 def judge_questions(judge: Judge, pairs: list[dict]) -> list[dict]:
-    """GRPO rows {"prompt": [user message], "answer"}: each labelled pair asked in both orders (rft.labelled_questions)."""
+    """GRPO rows {"prompt": [user message], "answer"}: each labelled pair asked in both orders (tuning.labelled_questions)."""
     return [{"prompt": [{"role": "user", "content": prompt}], "answer": answer}
             for _, prompt, answer, _ in labelled_questions(judge, pairs)]
 

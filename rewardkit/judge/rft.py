@@ -23,27 +23,7 @@ from pathlib import Path
 
 from rewardkit.judge.judge import Judge
 from rewardkit.judge.parse import parse_verdict
-
-
-def labelled_questions(judge: Judge, pairs: list[dict]) -> list[tuple[dict, str, str, str]]:
-    """(record, judge prompt, right verdict, order) for each labelled pair (chosen = the better response) asked with
-    the chosen response first ("A", "given") and then second ("B", "swapped")."""
-    given = [(r, judge.pairwise_prompt(r["prompt"], r["chosen"], r["rejected"]), "A", "given") for r in pairs]
-    swapped = [(r, judge.pairwise_prompt(r["prompt"], r["rejected"], r["chosen"]), "B", "swapped") for r in pairs]
-    return given + swapped
-
-
-def judge_lora(r: int):
-    """The LoRA adapters both tuning stages train: every linear layer, rank r, alpha 2r."""
-    from peft import LoraConfig
-
-    return LoraConfig(r=r, lora_alpha=2 * r, target_modules="all-linear", lora_dropout=0.0, task_type="CAUSAL_LM")
-
-
-def save_merged(trainer, tokenizer, directory: Path) -> None:
-    """Merge the trained adapters into the model and save it as safetensors with its tokenizer."""
-    trainer.model.merge_and_unload().save_pretrained(str(directory), safe_serialization=True)
-    tokenizer.save_pretrained(str(directory))
+from rewardkit.judge.tuning import judge_lora, labelled_questions, save_merged
 
 
 def rejective_samples(judge: Judge, pairs: list[dict], keep_easy: bool = False, balance: bool = True,
