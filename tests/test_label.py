@@ -346,9 +346,9 @@ def test_trajectory_clips_are_labelled_and_export_for_control_fit(tmp_path):
                           "reach the <red> target")
     write_pairs(tmp_path / "q.jsonl", [(seg(), seg()) for _ in range(2)], np.array([1.0, 0.0]))
     store = LabelStore(f"sqlite:///{tmp_path / 'labels.db'}")
-    from rewardkit.label.cli import read_for_labelling
+    from rewardkit.label.tasks import read_for_labelling
 
-    made = [item_from_record(r, "r") for r in read_for_labelling(str(tmp_path / "q.jsonl"))]
+    made = [item_from_record(r, "r") for r in read_for_labelling(str(tmp_path / "q.jsonl"))[0]]
     assert {m[0] for m in made} == {"clips"}
     tokens = store.create_campaign("clips", "clips", [m[1] for m in made], [m[2] for m in made], ["ann"], 1)
     client = TestClient(create_app(store))
@@ -365,14 +365,16 @@ def test_trajectory_clips_are_labelled_and_export_for_control_fit(tmp_path):
 
 
 def test_a_bon_output_becomes_ranking_items(tmp_path):
-    from rewardkit.label.cli import read_for_labelling
+    from rewardkit.label.tasks import read_for_labelling
 
     candidates = [{"response": f"r{v}", "score": v, "value": v} for v in (5, 1, 3, 9, 7, 2)] + [
         {"response": None, "score": None, "value": None, "error": "timeout"}]
     rows = [{"id": "p0", "prompt": "q", "chosen": 3, "candidates": candidates, "provenance": {"n": 7}},
-            {"id": "p1", "prompt": "q2", "chosen": 0, "candidates": candidates[:2], "provenance": {"n": 2}}]
+            {"id": "p1", "prompt": "q2", "chosen": 0, "candidates": candidates[:2], "provenance": {"n": 2}},
+            {"id": "p2", "prompt": "q3", "chosen": 0, "candidates": candidates[:1] + candidates[-1:], "provenance": {"n": 2}}]
     (tmp_path / "bon.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    first, second = read_for_labelling(str(tmp_path / "bon.jsonl"), most_candidates=4)
+    (first, second), left_out = read_for_labelling(str(tmp_path / "bon.jsonl"), most_candidates=4)
+    assert left_out == 1  # p2 has one usable candidate: nothing to compare, counted
     # six usable, sorted 9 7 5 3 2 1; four evenly spaced: positions 0, 2 (5/3*... rounds to 2), 3, 5
     assert first == {"kind": "ranking", "prompt": "q", "responses": ["r9", "r5", "r3", "r1"]}
     assert second == {"kind": "pairwise", "prompt": "q2", "chosen": "r5", "rejected": "r1"}

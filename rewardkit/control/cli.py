@@ -37,7 +37,7 @@ class ControlConfig(LoopSettings):
 def run_control(cfg: ControlConfig) -> int:
 
     from rewardkit.control import quality as q
-    from rewardkit.control.loop import run_loop
+    from rewardkit.control.loop import run_loop, train_on_true_reward
     from rewardkit.control.plots import plot_curve
     from rewardkit.control.policy import save_policy
     from rewardkit.control.segments import write_pairs
@@ -64,13 +64,7 @@ def run_control(cfg: ControlConfig) -> int:
                "true_return": quality.pop("true_return"), "random_return": quality.pop("random_return"),
                "held_out": quality, "timing": result.timing}
     if cfg.reference:
-        import gymnasium as gym
-
-        from rewardkit.control.loop import ALGORITHMS
-
-        expert = ALGORITHMS[cfg.algorithm]("MlpPolicy", gym.make(cfg.env), seed=cfg.seed, device="cpu", verbose=0,
-                                           **({"learning_starts": cfg.warmup} if cfg.algorithm == "sac" else {}))
-        expert.learn(cfg.steps)
+        expert = train_on_true_reward(settings)
         summary["true_reward_policy_return"] = q.mean_return(q.collect_episodes(
             cfg.env, expert, cfg.eval_episodes, 10_000 + 100 * cfg.seed, model.spec.obs_dim))
         summary["normalised_return"] = q.normalised_return(summary["true_return"], summary["random_return"],
@@ -138,9 +132,9 @@ def run_fit(cfg: FitConfig) -> int:
     import numpy as np
     import torch
 
-    from rewardkit.control.learn import fit_preferences, pair_loss, pair_tensors
-    from rewardkit.control.reward import StepRewardModel, StepRewardSpec
-    from rewardkit.control.segments import check_segment, read_pairs
+    from rewardkit.control.learn import fit_preferences, pair_accuracy, pair_tensors, spec_for_pairs
+    from rewardkit.control.reward import StepRewardModel
+    from rewardkit.control.segments import read_pairs
     from rewardkit.model.backbone import set_threads
 
     set_threads(cfg.threads)
@@ -149,17 +143,7 @@ def run_fit(cfg: FitConfig) -> int:
     if not 0 <= cfg.label_flips < 0.5:
         raise ConfigError(f"--label-flips must be in [0, 0.5), got {cfg.label_flips}")
     pairs, labels = read_pairs(cfg.pairs)
-    first = pairs[0][0]
-    chunked = first.actions.ndim == 3
-    instructed = first.instruction is not None
-    frame_shape = list(first.frames.shape[1:]) if first.frames is not None else []
-    spec = StepRewardSpec(first.observations.shape[1], first.actions.shape[-1], chunk=first.actions.shape[1] if chunked else 0,
-                          architecture=cfg.architecture, members=cfg.members, hidden=cfg.hidden, layers=cfg.layers,
-                          instructed=instructed, frame_shape=frame_shape)
-    for i, (a, b) in enumerate(pairs):  # every record must fit the model the first one asks for
-        for name, s in (("a", a), ("b", b)):
-            check_segment(s, f"{cfg.pairs}: record {i + 1}.{name}", spec.obs_dim, spec.action_shape, instructed,
-                          frame_shape)
+    spec = spec_for_pairs(pairs, cfg.pairs, cfg.architecture, cfg.members, cfg.hidden, cfg.layers)
     torch.manual_seed(cfg.seed)
     order = np.random.default_rng(cfg.seed).permutation(len(pairs))
     n_eval = int(round(cfg.eval_fraction * len(pairs)))
@@ -170,10 +154,7 @@ def run_fit(cfg: FitConfig) -> int:
                           held_out=cfg.stop == "held-out")
     out = {"pairs": len(pairs), "train": len(train), "held_out": len(held), **fit}
     if len(held):
-        data = pair_tensors(model, [pairs[i] for i in held], labels[held])
-        with torch.no_grad():
-            _, right = pair_loss(model, data, torch.arange(len(held)).expand(spec.members, -1))
-        out["held_out_accuracy"] = float(right.float().mean())
+        out["held_out_accuracy"] = pair_accuracy(model, pair_tensors(model, [pairs[i] for i in held], labels[held]))
     model.save(cfg.output)
     (Path(cfg.output) / "fit.json").write_text(json.dumps(out, indent=2) + "\n")
     kept = f" (kept pass {fit['best_epoch']} of {fit['epochs']}: held-out folds)" if fit["stop"] == "held-out" else ""

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rewardkit.control.reward import StepRewardModel
-from rewardkit.control.segments import Segment
+from rewardkit.control.reward import StepRewardModel, StepRewardSpec
+from rewardkit.control.segments import Segment, check_segment
 from rewardkit.errors import DataError
 from rewardkit.losses.preference import flip_robust_nll
 
@@ -70,6 +70,31 @@ def pair_loss(model: StepRewardModel, data: PairTensors, index: torch.Tensor,
     loss = flip_robust_nll(diff, label, label_flips).mean()
     right = ((diff > 0) == (label > 0.5)) | (label == 0.5)
     return loss, right
+
+
+def pair_accuracy(model: StepRewardModel, data: PairTensors) -> float:
+    """Share of (member, pair) where the member's higher return falls on the preferred segment."""
+    with torch.no_grad():
+        _, right = pair_loss(model, data, torch.arange(len(data)).expand(model.spec.members, -1))
+    return float(right.float().mean())
+
+
+def spec_for_pairs(pairs: list[tuple[Segment, Segment]], where: str, architecture: str = "mlp", members: int = 3,
+                   hidden: int = 64, layers: int = 3) -> StepRewardSpec:
+    """The model the first pair's segments ask for (observation and action sizes, chunks, instruction, frames);
+    every segment is checked against it, errors naming `where`, the record and the field."""
+    first = pairs[0][0]
+    chunked = first.actions.ndim == 3
+    instructed = first.instruction is not None
+    frame_shape = list(first.frames.shape[1:]) if first.frames is not None else []
+    spec = StepRewardSpec(first.observations.shape[1], first.actions.shape[-1], chunk=first.actions.shape[1] if chunked else 0,
+                          architecture=architecture, members=members, hidden=hidden, layers=layers,
+                          instructed=instructed, frame_shape=frame_shape)
+    for i, (a, b) in enumerate(pairs):
+        for name, segment in (("a", a), ("b", b)):
+            check_segment(segment, f"{where}: record {i + 1}.{name}", spec.obs_dim, spec.action_shape, instructed,
+                          frame_shape)
+    return spec
 
 
 def shuffled(pool: torch.Tensor, width: int, generator: torch.Generator) -> torch.Tensor:

@@ -76,6 +76,14 @@ def make_algorithm(settings: LoopSettings, venv) -> object:
     return ALGORITHMS[settings.algorithm]("MlpPolicy", venv, seed=settings.seed, verbose=0, device="cpu", **kwargs)
 
 
+def train_on_true_reward(settings: LoopSettings) -> object:
+    """The same algorithm, seed and environment steps trained on the environment's own reward: the reference a
+    learned reward's policy is normalised against."""
+    algorithm = make_algorithm(settings, gym.make(settings.env))
+    algorithm.learn(settings.steps)
+    return algorithm
+
+
 def relabel_replay_buffer(algorithm, model: StepRewardModel, instructed: bool) -> None:
     """Rewrite the rewards stored in an off-policy algorithm's replay buffer with the current learned reward."""
     buffer = getattr(algorithm, "replay_buffer", None)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rewardkit.data.texts import text_of
+from rewardkit.errors import DataError
 from rewardkit.eval.metrics import bootstrap_ci, ks_statistic, pair_credit, spearman
 
 RM_BENCH_STYLES = ("concise", "detailed_plain", "detailed_markdown")
@@ -100,6 +101,43 @@ def score_shift(reference: list[float], current: list[float]) -> dict:
             "ks_statistic": d, "ks_p_value": p,
             "share_above_reference_max": float((cur > ref.max()).mean()), "share_below_reference_min": float((cur < ref.min()).mean()),
             "share_outside_reference_p1_p99": float(((cur < low) | (cur > high)).mean())}
+
+
+SCORE_FIELDS = ("response_score", "reward", "score")
+
+
+def scores_in(path: str, scorer=None) -> list[float]:
+    """Scores from a JSONL file for score_shift: computed with `scorer` from the responses (response, chosen and
+    rejected, or responses), or read from the rows (a bare number, chosen_score and rejected_score, response_scores,
+    or one of SCORE_FIELDS); a row with neither is an error naming the file and line."""
+    from rewardkit.data.io import iter_raw
+    from rewardkit.eval.scorers import score_items
+
+    items, values = [], []
+    for line, row in iter_raw(path):
+        if scorer is not None:
+            if not isinstance(row, dict):
+                raise DataError("expected a JSON object", source=path, line=line)
+            prompt = row.get("prompt", "")
+            responses = ([row["chosen"], row["rejected"]] if "chosen" in row and "rejected" in row
+                         else row.get("responses") or ([row["response"]] if "response" in row else None))
+            if responses is None:
+                raise DataError("no response to score (expected response, chosen/rejected or responses)", source=path, line=line)
+            items += [(prompt, r) for r in responses]
+            continue
+        if isinstance(row, int | float) and not isinstance(row, bool):
+            values.append(float(row))
+        elif isinstance(row, dict) and "chosen_score" in row and "rejected_score" in row:
+            values += [float(row["chosen_score"]), float(row["rejected_score"])]
+        elif isinstance(row, dict) and isinstance(row.get("response_scores"), list):
+            values += [float(s) for s in row["response_scores"]]
+        else:
+            field = next((f for f in SCORE_FIELDS if isinstance(row, dict) and isinstance(row.get(f), int | float)), None)
+            if field is None:
+                raise DataError(f"no score found (expected one of {', '.join(SCORE_FIELDS)}, chosen_score/rejected_score, "
+                                "or pass --model to score the responses)", source=path, line=line)
+            values.append(float(row[field]))
+    return score_items(scorer, items).values if scorer is not None else values
 
 
 def _moments(x: np.ndarray) -> dict:

@@ -11,7 +11,7 @@ from typing import Literal
 from tyro.conf import Positional
 
 from rewardkit.config import Command, ConfigError
-from rewardkit.data.io import iter_raw, iter_records
+from rewardkit.data.io import iter_records
 from rewardkit.errors import DataError
 from rewardkit.model.backbone import set_threads
 from rewardkit.options import Compile, Precision, Progress, ScoringBatchSize, Threads
@@ -178,42 +178,8 @@ class ShiftConfig:
     batch_size: ScoringBatchSize = 32
 
 
-SCORE_FIELDS = ("response_score", "reward", "score")
-
-
-def scores_in(path: str, scorer=None) -> list[float]:
-    """Scores from a file: computed with `scorer` from the responses, or read from the rows."""
-    from rewardkit.eval.scorers import score_items
-
-    items, values = [], []
-    for line, row in iter_raw(path):
-        if scorer is not None:
-            if not isinstance(row, dict):
-                raise DataError("expected a JSON object", source=path, line=line)
-            prompt = row.get("prompt", "")
-            responses = ([row["chosen"], row["rejected"]] if "chosen" in row and "rejected" in row
-                         else row.get("responses") or ([row["response"]] if "response" in row else None))
-            if responses is None:
-                raise DataError("no response to score (expected response, chosen/rejected or responses)", source=path, line=line)
-            items += [(prompt, r) for r in responses]
-            continue
-        if isinstance(row, int | float) and not isinstance(row, bool):
-            values.append(float(row))
-        elif isinstance(row, dict) and "chosen_score" in row and "rejected_score" in row:
-            values += [float(row["chosen_score"]), float(row["rejected_score"])]
-        elif isinstance(row, dict) and isinstance(row.get("response_scores"), list):
-            values += [float(s) for s in row["response_scores"]]
-        else:
-            field = next((f for f in SCORE_FIELDS if isinstance(row, dict) and isinstance(row.get(f), int | float)), None)
-            if field is None:
-                raise DataError(f"no score found (expected one of {', '.join(SCORE_FIELDS)}, chosen_score/rejected_score, "
-                                "or pass --model to score the responses)", source=path, line=line)
-            values.append(float(row[field]))
-    return score_items(scorer, items).values if scorer is not None else values
-
-
 def run_shift(cfg: ShiftConfig) -> int:
-    from rewardkit.eval.bias import score_shift
+    from rewardkit.eval.bias import score_shift, scores_in
     from rewardkit.eval.scorers import load_scorer
 
     scorer = load_scorer(cfg.model, cfg.batch_size) if cfg.model else None

@@ -56,43 +56,12 @@ class StartConfig:
     """seeds assignment and the shown order of responses"""
 
 
-def read_for_labelling(path: str, most_candidates: int = 4) -> list[dict]:
-    """rewardkit records, `rewardkit bon` output (tasks.bon_record), or control segment pairs ({"a", "b", "label"?}
-    per line: shown as clips)."""
-    from rewardkit.control.segments import check_pair, segment_from_json
-    from rewardkit.data.io import iter_raw, read_records
-    from rewardkit.errors import DataError
-    from rewardkit.label.tasks import bon_record
-
-    raws = list(iter_raw(path))
-    first = raws[0][1] if raws else {}
-    if isinstance(first, dict) and "candidates" in first and "provenance" in first:
-        records = []
-        for line, raw in raws:
-            if not isinstance(raw, dict) or not isinstance(raw.get("candidates"), list):
-                raise DataError("not a `rewardkit bon` record (needs candidates)", source=path, line=line)
-            records.append(bon_record(raw, most_candidates))
-        kept = [r for r in records if len(r.get("responses", [0, 0])) >= 2]
-        if len(kept) < len(records):
-            print(f"{len(records) - len(kept)} bon record(s) with fewer than two usable candidates left out")
-        return kept
-    if not (isinstance(first, dict) and "a" in first and "b" in first):
-        return read_records(path).records
-    records = []
-    for i, record in raws:
-        a = segment_from_json(record.get("a") if isinstance(record, dict) else None, f"{path}: record {i}.a")
-        b = segment_from_json(record.get("b"), f"{path}: record {i}.b")
-        check_pair(a, b, f"{path}: record {i}")
-        records.append({**record, "a": a.to_json(), "b": b.to_json()})
-    return records
-
-
 def run_start(cfg: StartConfig) -> int:
     import uvicorn
 
     from rewardkit.label.app import create_app, next_batch
     from rewardkit.label.store import LabelStore
-    from rewardkit.label.tasks import item_from_record
+    from rewardkit.label.tasks import item_from_record, read_for_labelling
 
     if cfg.select != "random" and not cfg.active_model:
         raise ConfigError(f"--select {cfg.select} needs --active-model (a reward model, an ensemble for disagreement)")
@@ -104,7 +73,9 @@ def run_start(cfg: StartConfig) -> int:
     store = LabelStore(cfg.db)
     name = cfg.campaign or Path(cfg.records).stem
     if store.campaign(name) is None:
-        records = read_for_labelling(cfg.records, cfg.most_candidates)
+        records, left_out = read_for_labelling(cfg.records, cfg.most_candidates)
+        if left_out:
+            print(f"{left_out} bon record(s) with fewer than two usable candidates left out")
         made = [item_from_record(r, f"{cfg.records}: record {i + 1}") for i, r in enumerate(records)]
         kinds = {kind for kind, _, _ in made}
         if len(kinds) != 1:

@@ -20,6 +20,34 @@ class FormError(ValueError):
 
 # ---------------------------------------------------------------- records -> items
 
+def read_for_labelling(path: str, most_candidates: int = 4) -> tuple[list[dict], int]:
+    """(records, left out) from a file of rewardkit records, `rewardkit bon` output (bon_record; a record with fewer
+    than two usable candidates is left out and counted), or control segment pairs ({"a", "b", "label"?} per line:
+    shown as clips)."""
+    from rewardkit.control.segments import check_pair, segment_from_json
+    from rewardkit.data.io import iter_raw, read_records
+
+    raws = list(iter_raw(path))
+    first = raws[0][1] if raws else {}
+    if isinstance(first, dict) and "candidates" in first and "provenance" in first:
+        records = []
+        for line, raw in raws:
+            if not isinstance(raw, dict) or not isinstance(raw.get("candidates"), list):
+                raise DataError("not a `rewardkit bon` record (needs candidates)", source=path, line=line)
+            records.append(bon_record(raw, most_candidates))
+        kept = [r for r in records if len(r.get("responses", [0, 0])) >= 2]
+        return kept, len(records) - len(kept)
+    if not (isinstance(first, dict) and "a" in first and "b" in first):
+        return read_records(path).records, 0
+    records = []
+    for i, record in raws:
+        a = segment_from_json(record.get("a") if isinstance(record, dict) else None, f"{path}: record {i}.a")
+        b = segment_from_json(record.get("b"), f"{path}: record {i}.b")
+        check_pair(a, b, f"{path}: record {i}")
+        records.append({**record, "a": a.to_json(), "b": b.to_json()})
+    return records, 0
+
+
 def bon_record(record: dict, most: int = 4) -> dict:
     """A `rewardkit bon` output record as a ranking record of at most `most` of its candidates: evenly spaced in the
     reward model's order, from its best to its worst (failed or empty candidates left out), so people rank what the
