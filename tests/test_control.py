@@ -520,3 +520,12 @@ def test_control_run_on_the_language_task_without_the_instruction(tmp_path):
                  "--output", str(out), "--no-progress"]) == 0
     assert StepRewardModel.load(out / "reward").spec.obs_dim == 4
     assert "preference_accuracy" in json.loads((out / "summary.json").read_text())["held_out"]
+
+
+def test_the_true_reward_reference_trains_the_same_algorithm_on_the_environment_reward():
+    from rewardkit.control.loop import train_on_true_reward
+    from rewardkit.control.settings import LoopSettings
+
+    agent = train_on_true_reward(LoopSettings(env="Pendulum-v1", steps=60, warmup=20, seed=3))
+    assert type(agent).__name__ == "SAC" and agent.num_timesteps == 60 and agent.learning_starts == 20
+    assert agent.seed == 3 and agent.env.num_envs == 1
