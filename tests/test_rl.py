@@ -105,9 +105,9 @@ def test_grpo_rloo_and_dr_grpo_by_hand():
 def test_process_supervision_normalises_over_the_group_and_sums_later_steps():
     # one group of two responses: steps rewards [1, 0] and [2] -> mean 1, unbiased std 1
     step_rewards, step_ends = T([[1.0, 0.0], [2.0, 0.0]]), T([[0, 2], [1, -1]])
-    adv = process_advantages(step_rewards, step_ends, RIGHT, group_size=2, eps=0.0)
+    adv = process_advantages(step_rewards, step_ends, RIGHT, group_size=2, eps=1e-9)
     assert close(adv, [[-1.0, -1.0, -1.0, 0], [1.0, 1.0, 0, 0]])
-    left = process_advantages(step_rewards, T([[1, 3], [3, -1]]), LEFT, group_size=2, eps=0.0)
+    left = process_advantages(step_rewards, T([[1, 3], [3, -1]]), LEFT, group_size=2, eps=1e-9)
     assert close(left, [[0, -1.0, -1.0, -1.0], [0, 0, 1.0, 1.0]])
     with pytest.raises(ValueError, match="G >= 2"):
         process_advantages(step_rewards, step_ends, RIGHT, group_size=1)
@@ -135,6 +135,75 @@ def test_combining_reward_functions():
     assert z.mean().item() == pytest.approx(0.0, abs=1e-6) and z.std().item() == pytest.approx(1.0, abs=1e-3)
     with pytest.raises(ValueError, match="2 weights for 2|3 weights"):
         combine_rewards(rewards, [1.0, 1.0, 1.0])
+
+
+NAN = float("nan")
+GOOD = T([[0.5, -1.0, 2.0, 0.0], [1.0, 0.3, 0.0, 0.0]])
+WITH_NAN = T([[0.5, NAN, 2.0, 0.0], [1.0, 0.3, 0.0, 0.0]])
+NAN_IN_PADDING = T([[0.5, -1.0, 2.0, NAN], [1.0, 0.3, NAN, 0.0]])  # never read: allowed
+
+
+@pytest.mark.parametrize(("call", "message", "masked"), [
+    (lambda x: kl_per_token(x, GOOD, RIGHT), "logprobs is NaN or infinite in rows \\[0\\]", True),
+    (lambda x: kl_per_token(GOOD, x, RIGHT, "k3"), "ref_logprobs is NaN", True),
+    (lambda x: token_rewards(T([1.0, 2.0]), RIGHT, x, beta=0.1), "kl is NaN", True),
+    (lambda x: discounted_returns(x, RIGHT), "rewards is NaN", True),
+    (lambda x: reinforce_pp_advantages(x, RIGHT), "rewards is NaN", True),
+    (lambda x: whiten(x, RIGHT), "values is NaN", True),
+    (lambda x: gae(x, GOOD, RIGHT), "rewards is NaN", True),
+    (lambda x: gae(GOOD, x, RIGHT), "values is NaN", True),
+    (lambda x: step_token_rewards(x[:, :2], T([[0, 2], [1, -1]]), RIGHT), "step rewards is NaN", True),
+    (lambda x: process_advantages(x[:, :2], T([[0, 2], [1, -1]]), RIGHT, 2), "step rewards is NaN", True),
+    (lambda x: rloo_advantages(x.flatten(), 4), "scores is NaN", False),
+    (lambda x: combine_rewards(x.T), "rewards is NaN", False),
+])
+def test_non_finite_inputs_are_errors_naming_the_input_and_rows_but_padding_is_never_read(call, message, masked):
+    with pytest.raises(ValueError, match=message):
+        call(WITH_NAN)
+    if masked:
+        result = call(NAN_IN_PADDING)
+        assert torch.isfinite(result[0] if isinstance(result, tuple) else result).all()
+
+
+def test_bad_shapes_options_and_degenerate_groups_are_errors_or_documented_results():
+    with pytest.raises(ValueError, match="one shape"):
+        kl_per_token(GOOD, GOOD[:, :3], RIGHT)
+    with pytest.raises(ValueError, match="mask's shape"):
+        gae(GOOD[:, :3], GOOD[:, :3], RIGHT)
+    with pytest.raises(ValueError, match="must be \\[B\\]"):
+        token_rewards(T([1.0, 2.0, 3.0]), RIGHT)
+    with pytest.raises(ValueError, match="ended"):
+        token_rewards(T([1.0, 2.0]), RIGHT, ended=T([True]))
+    with pytest.raises(ValueError, match="step_rewards"):
+        step_token_rewards(T([[1.0]]), T([[0, 1]]), RIGHT)
+    with pytest.raises(ValueError, match="kl_placement"):
+        token_rewards(T([1.0, 2.0]), RIGHT, GOOD, beta=0.1, kl_placement="prompt")
+    with pytest.raises(ValueError, match="unknown KL estimator"):
+        kl_per_token(GOOD, GOOD, RIGHT, "k4")
+    with pytest.raises(ValueError, match="scale must be"):
+        grpo_advantages(T([1.0, 2.0]), 2, scale="prompt")
+    with pytest.raises(ValueError, match="how must be"):
+        combine_rewards(T([[1.0], [2.0]]), how="max")
+    with pytest.raises(ValueError, match="at least two"):
+        whiten(GOOD, T([[1, 0, 0, 0], [0, 0, 0, 0]], dtype=torch.bool))
+    for call in (lambda: rloo_advantages(T([1.0, 2.0]), 1), lambda: combine_rewards(T([[1.0], [2.0]]), how="normalize_then_sum")):
+        with pytest.raises(ValueError, match="G >= 2"):  # G = 1 (normalize_then_sum's default group_size 0 too)
+            call()
+    for call in (lambda: grpo_advantages(T([1.0, 1.0]), 2, eps=0.0), lambda: whiten(GOOD, RIGHT, eps=0.0),
+                 lambda: process_advantages(T([[1.0], [1.0]]), T([[0], [0]]), RIGHT, 2, eps=0.0)):
+        with pytest.raises(ValueError, match="eps must be above 0"):
+            call()
+    # all-equal groups: advantage 0, never NaN (process supervision: every step reward of the group equal)
+    assert close(process_advantages(T([[1.0], [1.0]]), T([[0], [0]]), RIGHT, 2), [[0.0] * 4, [0.0] * 4])
+    assert close(combine_rewards(T([[1.0, 2.0], [1.0, 2.0]]), how="normalize_then_sum", group_size=2), [0.0, 0.0])
+    # a row with no response tokens: zeros from the token-level estimators, an error where a score needs a token
+    empty = T([[1, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
+    advantages, returns = gae(GOOD, GOOD, empty)
+    assert (advantages[1] == 0).all() and (returns[1] == 0).all()
+    assert (reinforce_pp_advantages(GOOD, empty)[1] == 0).all()
+    assert (process_advantages(T([[1.0], [0.0]]), T([[1], [-1]]), empty, 2)[1] == 0).all()
+    with pytest.raises(ValueError, match="no tokens"):
+        token_rewards(T([1.0, 2.0]), empty)
 
 
 def test_the_monitor_flags_clips_and_penalises_out_of_range_rewards():
@@ -313,3 +382,51 @@ def test_reinforce_pp_and_gae_equal_verls(verl):
     their_advantages, their_returns = verl.compute_gae_advantage_return(rewards, values, mask.float(), 0.95, 0.9)
     assert torch.allclose(whiten(advantages, mask), their_advantages * mask, atol=1e-5)  # verl whitens, we leave it
     assert torch.allclose(returns * mask, their_returns * mask, atol=1e-5)
+
+
+def openrlhf_experience_methods():
+    """OpenRLHF's get_advantages_and_returns and get_cumulative_returns, compiled from the source of
+    openrlhf/trainer/ppo_utils/experience_maker.py: methods that never read `self`, in a module that imports ray,
+    vllm and deepspeed at the top, so only these two definitions are taken from it."""
+    import ast
+
+    path = framework_package("openrlhf", "0.11.2") / "trainer" / "ppo_utils" / "experience_maker.py"
+    wanted = {"get_advantages_and_returns", "get_cumulative_returns"}
+    methods = [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef) and node.name in wanted]
+    assert {m.name for m in methods} == wanted, "OpenRLHF renamed them: read the file again"
+    for m in methods:
+        m.decorator_list = []
+    namespace = {"torch": torch, "Tuple": tuple}
+    exec(compile(ast.Module(body=methods, type_ignores=[]), str(path), "exec"), namespace)
+    return namespace
+
+
+def test_discounted_returns_and_gae_equal_openrlhfs():
+    openrlhf = openrlhf_experience_methods()
+    torch.manual_seed(3)
+    mask = right_padded([6, 4, 1, 5], 6)  # OpenRLHF's action mask pads on the right
+    rewards, values = torch.randn(4, 6), torch.randn(4, 6)
+    theirs = openrlhf["get_cumulative_returns"](None, rewards, mask.float(), 0.9)
+    assert torch.allclose(discounted_returns(rewards, mask, gamma=0.9), theirs * mask, atol=1e-5)
+    their_advantages, their_returns = openrlhf["get_advantages_and_returns"](None, values, rewards, mask.float(), 0.95, 0.9)
+    advantages, returns = gae(rewards, values, mask, gamma=0.95, lam=0.9)
+    assert torch.allclose(advantages, their_advantages * mask, atol=1e-5)
+    assert torch.allclose(returns * mask, their_returns * mask, atol=1e-5)
+
+
+def test_running_normalisation_equals_stable_baselines3s_running_mean_std():
+    """SB3's RunningMeanStd (what VecNormalize keeps) starts from mean 0, variance 1, counted as epsilon = 1e-4
+    observations; the same prior given to RunningNormalizer gives the same statistics batch after batch."""
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+
+    from rewardkit.rl import RunningNormalizer
+
+    theirs, ours = RunningMeanStd(epsilon=1e-4), RunningNormalizer(mean=0.0, std=1.0, count=1e-4)
+    rng = np.random.default_rng(4)
+    for n in (3, 1, 50, 7):
+        batch = rng.normal(5.0, 2.0, n)
+        theirs.update(batch)
+        ours.update(torch.from_numpy(batch))
+        assert ours.mean == pytest.approx(float(theirs.mean), rel=1e-9)
+        assert ours.std == pytest.approx(float(np.sqrt(theirs.var)), rel=1e-9)
+

@@ -3,14 +3,21 @@
 Shapes: B responses in groups of G consecutive responses to the same prompt (B = n_prompts * G); scores [B] are
 one reward per response; token tensors are [B, T] with a response mask. Group statistics use the unbiased
 standard deviation (torch.std), as TRL, verl and the DeepSeekMath paper write it. A group of one has no baseline:
-the group estimators refuse G = 1. A group whose rewards are all equal gets advantage 0 (no signal, never NaN).
+the group estimators refuse G = 1. A group whose rewards are all equal gets advantage 0 (no signal, never NaN:
+every eps must be above 0). NaN or inf in any input at a response token is an error naming the rows; a row with
+no response tokens gets zeros from the token-level estimators (token_rewards refuses it: its score has no token).
 """
 
 from __future__ import annotations
 
 import torch
 
-from rewardkit.rl.rewards import check_finite, discounted_returns, step_token_rewards
+from rewardkit.rl.rewards import check_finite, check_tokens, discounted_returns, step_token_rewards
+
+
+def positive_eps(eps: float) -> None:
+    if not eps > 0:
+        raise ValueError(f"eps must be above 0 (a group of equal rewards would divide 0 by 0), got {eps}")
 
 
 def grouped(scores: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -32,6 +39,7 @@ def grpo_advantages(scores: torch.Tensor, group_size: int, scale: str = "group",
     scale: 'group' (the group's std: DeepSeekMath, TRL's default, verl), 'batch' (the whole batch's std, the group's
     mean: TRL scale_rewards='batch'), 'none' (no division: Dr. GRPO; TRL scale_rewards='none', verl
     norm_adv_by_std_in_grpo=False, OpenRLHF dr_grpo). eps: TRL 1e-4, verl 1e-6, OpenRLHF 1e-9."""
+    positive_eps(eps)
     groups = grouped(scores, group_size)
     centred = groups - groups.mean(dim=1, keepdim=True)
     if scale == "group":
@@ -53,6 +61,8 @@ def rloo_advantages(scores: torch.Tensor, group_size: int) -> torch.Tensor:
 def whiten(values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
     """[B, T] values standardised over the masked entries of the whole batch (unbiased variance; shift_mean=False
     keeps the mean, as TRL PPO whitens rewards), 0 outside the mask."""
+    positive_eps(eps)
+    check_tokens("values", values, mask)
     mask = mask.bool()
     chosen = values[mask].float()
     if chosen.numel() < 2:
@@ -76,6 +86,8 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: 
 
     rewards, values, mask: [B, T]; the value after a response's last token is 0. delta_t = r_t + gamma * V_{t+1} - V_t,
     A_t = delta_t + gamma * lam * A_{t+1}; returns = A + V. Not whitened (PPO trainers whiten A themselves)."""
+    check_tokens("rewards", rewards, mask)
+    check_tokens("values", values, mask)
     mask = mask.bool()
     rewards = torch.where(mask, rewards.float(), torch.zeros_like(rewards, dtype=torch.float32))
     values = torch.where(mask, values.float(), torch.zeros_like(values, dtype=torch.float32))
@@ -99,6 +111,7 @@ def process_advantages(step_rewards: torch.Tensor, step_ends: torch.Tensor, mask
 
     step_rewards: [B, S]; step_ends: [B, S] token index of each step's last token, -1 for a missing step; mask:
     [B, T] response tokens."""
+    positive_eps(eps)
     if group_size < 2:
         raise ValueError("process supervision normalises over a group: it needs G >= 2")
     if step_rewards.shape != step_ends.shape or step_rewards.shape[0] % group_size:
@@ -133,6 +146,7 @@ def combine_rewards(rewards: torch.Tensor, weights: list[float] | None = None, h
         return rewards.float() @ w
     if how != "normalize_then_sum":
         raise ValueError(f"how must be 'sum' or 'normalize_then_sum', got {how!r}")
+    positive_eps(eps)
     per_function = torch.stack([grpo_advantages(rewards[:, k], group_size, "group", eps)
                                 for k in range(rewards.shape[1])], dim=1)
     total = per_function @ w

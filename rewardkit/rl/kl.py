@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from rewardkit.rl.rewards import check_tokens
+
 ESTIMATORS = ("k1", "k2", "k3")
 
 
@@ -26,6 +28,8 @@ def kl_per_token(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch
     if logprobs.shape != ref_logprobs.shape or logprobs.shape != mask.shape:
         raise ValueError(f"logprobs {tuple(logprobs.shape)}, ref_logprobs {tuple(ref_logprobs.shape)} and mask "
                          f"{tuple(mask.shape)} must have one shape [B, T]")
+    check_tokens("logprobs", logprobs, mask)
+    check_tokens("ref_logprobs", ref_logprobs, mask)
     r = (ref_logprobs - logprobs).float()
     if estimator == "k1":
         kl = -r

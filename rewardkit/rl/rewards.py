@@ -36,6 +36,14 @@ def check_finite(name: str, values: torch.Tensor) -> None:
         raise ValueError(f"{name} is NaN or infinite in rows {rows[:10]}")
 
 
+def check_tokens(name: str, values: torch.Tensor, mask: torch.Tensor) -> None:
+    """Raise unless `values` has the mask's shape [B, T] and is finite at every response token (padding may hold
+    anything: it is never read)."""
+    if values.shape != mask.shape:
+        raise ValueError(f"{name} {tuple(values.shape)} must have the mask's shape {tuple(mask.shape)}")
+    check_finite(name, torch.where(mask.bool(), values.float(), torch.zeros_like(values, dtype=torch.float32)))
+
+
 def token_rewards(scores: torch.Tensor, mask: torch.Tensor, kl: torch.Tensor | None = None, beta: float = 0.0,
                   kl_placement: str = "token", clip: float | None = None, ended: torch.Tensor | None = None,
                   missing_eos_penalty: float = 0.0) -> torch.Tensor:
@@ -52,6 +60,8 @@ def token_rewards(scores: torch.Tensor, mask: torch.Tensor, kl: torch.Tensor | N
     if clip is not None:
         scores = scores.clamp(-clip, clip)
     if ended is not None:
+        if ended.shape != scores.shape:
+            raise ValueError(f"ended {tuple(ended.shape)} must be [B] like scores {tuple(scores.shape)}")
         scores = scores - missing_eos_penalty * (~ended.bool()).float()
     last = last_token_index(mask)
     rows = torch.arange(mask.shape[0], device=mask.device)
@@ -59,6 +69,7 @@ def token_rewards(scores: torch.Tensor, mask: torch.Tensor, kl: torch.Tensor | N
     if beta:
         if kl is None:
             raise ValueError("beta > 0 needs the per-token KL")
+        check_tokens("kl", kl, mask)
         kl = torch.where(mask.bool(), kl.float(), torch.zeros_like(kl, dtype=torch.float32))
         if kl_placement == "token":
             rewards -= beta * kl
@@ -91,6 +102,7 @@ def step_token_rewards(step_rewards: torch.Tensor, step_ends: torch.Tensor, mask
 def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
     """[B, T] return at each response token: sum over t' >= t of gamma^(t'-t) * reward[t'], counting response tokens
     only (padding neither earns nor discounts). rewards, mask: [B, T]."""
+    check_tokens("rewards", rewards, mask)
     rewards = torch.where(mask.bool(), rewards.float(), torch.zeros_like(rewards, dtype=torch.float32))
     out = torch.zeros_like(rewards)
     running = torch.zeros(rewards.shape[0], device=rewards.device)
