@@ -219,11 +219,14 @@ def test_style_matrix_of_a_markdown_loving_scorer():
 
 def test_position_bias_of_a_judge_that_prefers_the_first_response():
     records = _pairs()[:10]
-    always_first = position_bias(lambda p, a, b: 0.9, records)
+    always_first = position_bias(lambda triples: [0.9] * len(triples), records)
     assert always_first["flip_rate"] == 1.0 and always_first["first_position_preference"] == 1.0
     assert always_first["accuracy_both_orders"] == 0.5
-    fair = position_bias(lambda p, a, b: 0.9 if len(a) > len(b) else 0.1, records)
+    fair = position_bias(lambda triples: [0.9 if len(a) > len(b) else 0.1 for _, a, b in triples], records)
     assert fair["flip_rate"] == 0.0 and fair["first_position_preference"] == 0.5 and fair["accuracy_both_orders"] == 1.0
+    silent = position_bias(lambda triples: [None] * len(triples), records)  # never decides: no flip, no preference
+    assert silent["undecided_judgements"] == 20 and silent["flip_rate"] == 0.0
+    assert silent["first_position_preference"] == 0.5 and silent["accuracy_both_orders"] == 0.5
 
 
 def test_score_shift_detects_a_hacked_policy():

@@ -107,6 +107,11 @@ def test_a_judge_is_a_scorer_in_eval_and_bon():
     records = [{"prompt": f"q{i}", "chosen": "a good reply", "rejected": "a weak reply"} for i in range(6)]
     report = rk.evaluate(scorer, records, probes=0, resamples=20)
     assert report["pairwise"]["accuracy"]["accuracy"] == 1.0 and scorer.info["parse_failures"] == 0
+    fair = report["position_bias"]  # the judge also sees both responses: eval measures its position bias
+    assert fair["applicable"] and fair["flip_rate"] == 0.0 and fair["first_position_preference"] == 0.5
+    biased = rk.evaluate(judge_scorer(Judge(Scripted(lambda p, j: "Scores: 5" if "[Response A]" not in p else "Verdict: A"))),
+                         records, probes=0, resamples=20)["position_bias"]
+    assert biased["flip_rate"] == 1.0 and biased["first_position_preference"] == 1.0 and biased["accuracy_both_orders"] == 0.5
     pools = [Pool("q", ["meh", "a good one", "nope"])]
     chosen, _ = best_of_n(pools, score_pools(scorer, pools))
     assert chosen[0]["response"] == "a good one"

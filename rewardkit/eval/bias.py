@@ -66,23 +66,26 @@ def style_matrix(scored_pairs: list[dict]) -> dict:
     return out
 
 
-def position_bias(judge: Callable[[object, object, object], float], records: list[dict]) -> dict:
-    """For a judge that sees both responses, P(first is better) = judge(prompt, first, second).
+def position_bias(compare: Callable[[list[tuple]], list[float | None]], records: list[dict]) -> dict:
+    """How a scorer that sees both responses (a pairwise judge) depends on their order. compare(triples) gives
+    P(first is better) for each (prompt, first, second), None where it could not decide (a judge with no parsed vote:
+    counted as undecided, credited one half).
 
-    Every pair is judged in both orders. A flip is a pair whose preferred response changes with the order;
-    first_position_preference is how often the response shown first is preferred (0.5 = no position bias).
+    Every pair is judged in both orders, in one call. A flip is a pair whose preferred response changes with the
+    order; first_position_preference is how often the response shown first is preferred (0.5 = no position bias).
     """
     pairs = [r for r in records if r["kind"] == "pairwise" and not r.get("tie")]
+    forward = [(r.get("prompt", ""), r["chosen"], r["rejected"]) for r in pairs]
+    answers = compare(forward + [(p, b, a) for p, a, b in forward]) if pairs else []
+    undecided = sum(p is None for p in answers)
+    answers = [0.5 if p is None else p for p in answers]
     flips, first_wins, correct = 0, [], []
-    for r in pairs:
-        p_forward = judge(r.get("prompt", ""), r["chosen"], r["rejected"])
-        p_swapped = judge(r.get("prompt", ""), r["rejected"], r["chosen"])
-        forward_prefers_chosen, swapped_prefers_chosen = p_forward > 0.5, p_swapped < 0.5
-        flips += forward_prefers_chosen != swapped_prefers_chosen
+    for p_forward, p_swapped in zip(answers[:len(pairs)], answers[len(pairs):], strict=True):
+        flips += (p_forward > 0.5) != (p_swapped < 0.5)
         first_wins += [pair_credit(p_forward - 0.5), pair_credit(p_swapped - 0.5)]
         correct += [pair_credit(p_forward - 0.5), pair_credit(0.5 - p_swapped)]
     n = len(pairs)
-    return {"pairs": n, "flip_rate": flips / n if n else float("nan"),
+    return {"pairs": n, "undecided_judgements": undecided, "flip_rate": flips / n if n else float("nan"),
             "first_position_preference": float(np.mean(first_wins)) if n else float("nan"),
             "accuracy_both_orders": float(np.mean(correct)) if n else float("nan")}
 

@@ -22,7 +22,7 @@ from rewardkit.data.kinds import KINDS, score_records
 from rewardkit.data.prompts import prompt_key, sample_by_prompt
 from rewardkit.data.records import normalize_record
 from rewardkit.errors import ConfigError
-from rewardkit.eval.bias import length_bias, style_matrix
+from rewardkit.eval.bias import length_bias, position_bias, style_matrix
 from rewardkit.eval.metrics import (
     auroc,
     best_of_k,
@@ -207,8 +207,11 @@ def evaluate_records(scorer: Scorer, records: list[dict], section_of=None, probe
         result["pairwise"] = pairwise_results(pairs, scorer, section_of, resamples, seed)
         if probes:
             result["probes"] = run_probes(scorer, pairs, samples=probes, seed=seed)
-        result["position_bias"] = {"applicable": False, "reason": "a scalar reward model scores each response on its "
-                                   "own, so the order of a pair cannot change its scores"}
+        if scorer.compare is not None:
+            result["position_bias"] = {"applicable": True, **position_bias(scorer.compare, pairs)}
+        else:
+            result["position_bias"] = {"applicable": False, "reason": "this scorer rates each response on its own, so "
+                                       "the order of a pair cannot change its scores"}
     rankings = [r for r in scored if r["kind"] == "ranking"]
     if rankings:
         result["ranking"] = ranking_results(rankings, resamples, seed)
@@ -240,6 +243,8 @@ def headline(result: dict) -> dict:
             row["uncertainty_auroc"] = pw["uncertainty"].get("auroc_wrong")
         if pw.get("style"):
             row.update({f"style_{k}": pw["style"]["all"][k] for k in ("easy", "normal", "hard")})
+    if result.get("position_bias", {}).get("applicable"):
+        row["position_flip_rate"] = result["position_bias"]["flip_rate"]
     if result.get("ranking"):
         row["best_of_k"] = result["ranking"]["best_of_k"]
     if result.get("rating"):

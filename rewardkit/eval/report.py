@@ -22,6 +22,7 @@ from rewardkit.data.texts import text_of
 SUMMARY_COLUMNS = [("accuracy", "accuracy"), ("ci95", "95% CI"), ("length_only", "length-only"),
                    ("section_average", "section avg"), ("best_of_k", "best-of-K"), ("rating_spearman", "rating ρ"),
                    ("score_length_spearman", "score~length ρ"), ("ece", "ECE"), ("style_hard", "style hard"),
+                   ("position_flip_rate", "position flips"),
                    ("confidence_auroc", "|margin| AUROC"), ("uncertainty_auroc", "uncertainty AUROC"),
                    ("processbench_f1", "ProcessBench F1"), ("prmscore", "PRMScore"), ("step_auroc", "step AUROC"),
                    ("probes_flagged", "probes flagged")]

@@ -35,6 +35,9 @@ class Scorer:
     info: dict = field(default_factory=dict)
     path: str = ""  # where it was loaded from, for the report
     steps: bool = False  # scores a solution in steps (rewardkit.data.texts.Steps) step by step; else as one text
+    # P(first better) for (prompt, first, second) triples, None where undecided: for a scorer that can also see
+    # both responses at once (a judge), so that eval can measure its position bias
+    compare: Callable[[list[tuple]], list[float | None]] | None = None
 
 
 def score_items(scorer: Scorer, items: Sequence[Item]) -> Scores:
@@ -233,7 +236,10 @@ def judge_scorer(judge) -> Scorer:
         info["votes"] += len(items) * judge.k
         info["parse_failures"] += ratings.failures
         return Scores(ratings.scores)
-    return Scorer(judge.name, score, info=info)
+
+    def compare(triples):
+        return [v.p_first for v in judge.compare(list(triples), both_orders=False)]
+    return Scorer(judge.name, score, info=info, compare=compare)
 
 
 def load_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True,
