@@ -215,3 +215,98 @@ def test_arithmetic_candidates_have_one_right_solution_per_prompt_and_known_firs
     for r in records:
         first = r["first_error"]
         assert r["labels"] == [first == -1 or i < first for i in range(len(r["steps"]))]
+
+
+def byte_level_tokenizer():
+    """A small byte-level BPE tokenizer trained here on the test's own text (a policy's tokenizer keeps newlines,
+    which the bundled MiniLM WordPiece one does not)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<eos>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator([PROMPT, *STEPS] * 20, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<eos>", pad_token="<eos>")
+
+
+def test_process_rewards_land_on_the_last_token_of_each_step(tiny_llama, tmp_path):
+    from rewardkit.serve.adapters import RewardBackend, process_token_rewards, step_token_ends
+
+    tokenizer = byte_level_tokenizer()
+    ids = tokenizer("\n".join(STEPS) + "\n")["input_ids"]
+    steps, ends = step_token_ends(tokenizer, ids)
+    assert steps == STEPS and ends == sorted(ends) and ends[-1] < len(ids)
+    for step, end in zip(STEPS, ends, strict=True):  # the step's text is complete at its end token, not before
+        assert tokenizer.decode(ids[: end + 1]).rstrip("\n").endswith(step)
+        assert not tokenizer.decode(ids[:end]).rstrip("\n").endswith(step)
+    assert step_token_ends(tokenizer, tokenizer("\n\n")["input_ids"])[1] == [1]  # no text: one step at the end
+
+    build(tiny_llama).save(tmp_path / "prm")
+    backend = RewardBackend(str(tmp_path / "prm"))
+    short = tokenizer("\n".join(STEPS[:2]))["input_ids"]
+    width = len(ids) + 2
+    eos = tokenizer.eos_token_id
+    responses = torch.tensor([ids + [eos] * 2, [eos] * (width - len(short)) + short])  # right, then left padded
+    mask = torch.tensor([[1] * len(ids) + [0, 0], [0] * (width - len(short)) + [1] * len(short)], dtype=torch.bool)
+    rewards = process_token_rewards(backend, tokenizer, [PROMPT, PROMPT], responses, mask)
+    expected = rk.score_steps(rk.load_model(tmp_path / "prm"), [(PROMPT, STEPS), (PROMPT, STEPS[:2])]).steps
+    assert rewards[0, ends].tolist() == pytest.approx(expected[0], abs=1e-5)
+    left_ends = [width - len(short) + e for e in step_token_ends(tokenizer, short)[1]]
+    assert rewards[1, left_ends].tolist() == pytest.approx(expected[1], abs=1e-5)
+    assert (rewards != 0).sum() == 6  # nothing anywhere else
+
+
+def test_the_verl_reward_manager_puts_step_rewards_at_step_ends(tiny_llama, tmp_path, monkeypatch):
+    """rewardkit/serve/verl_process_rewards.py on verl 0.9.1's own RewardManagerBase (read from the wheel; the
+    modules it imports for distributed runs are placeholders, as in tests/test_rl.py), with a batch laid out as
+    verl lays it out: left-padded prompts, right-padded responses, one attention mask over both."""
+    import asyncio
+    import importlib.util
+    import sys
+    import types
+    from pathlib import Path
+
+    import numpy as np
+
+    from rewardkit.serve.adapters import step_token_ends
+    from tests.test_rl import framework_package, placeholders
+
+    base_file = framework_package("verl", "0.9.1") / "experimental" / "reward_loop" / "reward_manager" / "base.py"
+    build(tiny_llama).save(tmp_path / "prm")
+    monkeypatch.setenv("REWARDKIT_MODEL", str(tmp_path / "prm"))
+    tokenizer = byte_level_tokenizer()
+    with placeholders("verl", "verl.utils", "verl.utils.ray_utils") as patch:
+        def load(name: str, path):
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            patch.setitem(sys.modules, name, module)
+            spec.loader.exec_module(module)
+            return module
+
+        load("verl.experimental.reward_loop.reward_manager.base", base_file)
+        manager_module = load("rewardkit_verl_process_rewards", Path(rk.__file__).parent / "serve" / "verl_process_rewards.py")
+        manager = manager_module.ProcessRewardManager(config=None, tokenizer=tokenizer, compute_score=None)
+    manager.loop = asyncio.new_event_loop()  # what verl's get_event_loop gives outside a running loop
+    prompt = tokenizer(PROMPT)["input_ids"]
+    texts = ["\n".join(STEPS), "\n".join(STEPS[:3])]
+    answers = [tokenizer(t)["input_ids"] for t in texts]
+    R, eos = max(map(len, answers)) + 3, tokenizer.eos_token_id
+    prompts = torch.tensor([[eos] * 2 + prompt] * 2)
+    responses = torch.tensor([a + [eos] * (R - len(a)) for a in answers])
+    attention = torch.tensor([[0, 0] + [1] * len(prompt) + [1] * len(a) + [0] * (R - len(a)) for a in answers])
+    data = types.SimpleNamespace(batch={"prompts": prompts, "responses": responses, "attention_mask": attention},
+                                 non_tensor_batch={"extra_info": np.array([{"prompt": PROMPT}] * 2, dtype=object)})
+    rm_scores = manager_module.ProcessRewardManager.assemble_rm_scores(data, [0.0, 0.0])
+    assert rm_scores.shape == (2, R)
+    expected = rk.score_steps(rk.load_model(tmp_path / "prm"), [(PROMPT, STEPS), (PROMPT, STEPS[:3])])
+    for row, (answer, steps) in enumerate(zip(answers, expected.steps, strict=True)):
+        _, ends = step_token_ends(tokenizer, answer)
+        assert rm_scores[row, ends].tolist() == pytest.approx(steps, abs=1e-5) and (rm_scores[row] != 0).sum() == len(steps)
+    single = types.SimpleNamespace(batch={k: v[1:] for k, v in data.batch.items()},
+                                   non_tensor_batch={"extra_info": data.non_tensor_batch["extra_info"][1:]})
+    out = manager.loop.run_until_complete(manager.run_single(single))
+    assert out["reward_score"] == pytest.approx(expected.values[1], abs=1e-5) and out["reward_extra_info"]["steps"] == 3.0
+    manager.loop.close()

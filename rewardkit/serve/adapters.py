@@ -6,7 +6,8 @@
   defines `reward_func(queries, prompts, labels)`; it reads REWARDKIT_URL or REWARDKIT_MODEL, and
   REWARDKIT_STEP_SEPARATOR for a process reward model.
 - verl: `custom_reward_function.path=<this file> custom_reward_function.name=compute_score`, with the
-  model or URL in REWARDKIT_MODEL / REWARDKIT_URL or in `reward_kwargs`.
+  model or URL in REWARDKIT_MODEL / REWARDKIT_URL or in `reward_kwargs`; for token-level process rewards,
+  the reward manager in rewardkit/serve/verl_process_rewards.py (built on `process_token_rewards` below).
 """
 
 from __future__ import annotations
@@ -155,3 +156,47 @@ def compute_score(data_source, solution_str: str, ground_truth=None, extra_info:
         values, steps = backend.score_steps([(prompt, text_steps(solution_str, separator))])
         return {"score": values[0], **{key: value[0] for key, value in step_statistics(steps).items()}}
     return backend.score([(prompt, solution_str)])[0]
+
+
+def step_token_ends(tokenizer, response_ids: list[int], separator: str = "\n") -> tuple[list[str], list[int]]:
+    """(steps, index of each step's last token) of a generated response: its decoded text cut at `separator` as
+    text_steps cuts it, each step ending at the first token whose decoded prefix reaches the step's last
+    character. A response with no text is one step ending at its last token (it still gets a reward)."""
+    text = tokenizer.decode(response_ids, skip_special_tokens=True)
+    steps, ends_at, start = [], [], 0
+    for piece in text.split(separator):
+        if piece.strip():
+            steps.append(piece)
+            ends_at.append(start + len(piece))
+        start += len(piece) + len(separator)
+    if not steps:
+        return text_steps(text, separator), [max(len(response_ids) - 1, 0)]
+    ends, token, reached = [], 0, 0
+    for char_end in ends_at:
+        while reached < char_end and token < len(response_ids):
+            reached = len(tokenizer.decode(response_ids[: token + 1], skip_special_tokens=True))
+            token += 1
+        ends.append(token - 1)
+    return steps, ends
+
+
+def process_token_rewards(backend: RewardBackend, tokenizer, prompts: list[str], responses, mask,
+                          separator: str = "\n"):
+    """[B, R] float tensor: a process reward model's step rewards (logits) at the last token of each step of each
+    response, 0 elsewhere — the token-level reward a PPO/GRPO learner sums (rewardkit.rl.step_token_rewards).
+    responses: [B, R] token ids; mask: [B, R], True at a response's own tokens (either padding)."""
+    import torch
+
+    from rewardkit.rl import step_token_rewards
+
+    cut = [step_token_ends(tokenizer, row[m.bool()].tolist(), separator) for row, m in zip(responses, mask, strict=True)]
+    _, step_scores = backend.score_steps([(p, steps) for p, (steps, _) in zip(prompts, cut, strict=True)])
+    width = max(len(ends) for _, ends in cut)
+    rewards = torch.zeros(len(cut), width)
+    ends = torch.full((len(cut), width), -1, dtype=torch.long)
+    for i, ((_, row_ends), scores) in enumerate(zip(cut, step_scores, strict=True)):
+        positions = mask[i].bool().nonzero().flatten()  # the response's own tokens, wherever the padding is
+        rewards[i, : len(scores)] = torch.tensor(scores, dtype=torch.float32)
+        ends[i, : len(row_ends)] = positions[row_ends]
+    return step_token_rewards(rewards, ends, mask.bool())
+
