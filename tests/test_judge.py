@@ -238,6 +238,23 @@ def test_meta_data_and_grade_commands_through_a_server(tmp_path):
     assert len(graded) == 6 and all(r["score"] == 4.0 for r in graded)
 
 
+def test_eval_caps_a_judges_critique_length_and_measures_its_position_bias_through_a_server(tmp_path):
+    from rewardkit.cli import main
+    from tests.test_generation import ChatServer
+
+    server = ChatServer(lambda body: "Verdict: A" if "[Response A]" in body["messages"][-1]["content"] else "Scores: 5")
+    try:
+        write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(3)])
+        assert main(["eval", f"judge:{server.url}#fake", "--suite", "--input", str(tmp_path / "pairs.jsonl"),
+                     "--probes", "0", "--bootstrap", "20", "--judge-max-new-tokens", "7", "--output", str(tmp_path / "out"),
+                     "--no-progress"]) == 0
+    finally:
+        server.close()
+    assert {r["body"]["max_tokens"] for r in server.requests} == {7}
+    bias = json.loads((tmp_path / "out" / "report.json").read_text())["suites"]["pairs.jsonl"]["position_bias"]
+    assert bias["applicable"] and bias["flip_rate"] == 1.0 and bias["first_position_preference"] == 1.0
+
+
 def test_a_judge_behind_the_server_batches_questions_and_reports_votes():
     pytest.importorskip("fastapi")
     from concurrent.futures import ThreadPoolExecutor

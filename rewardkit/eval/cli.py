@@ -46,6 +46,9 @@ class EvalConfig:
     """maximum tokens per sequence (0 = the model's own)"""
     step_format: Literal["", "separator", "qwen", "math-shepherd", "rlhflow"] = ""
     """for a Hugging Face process reward model trained elsewhere: how its steps are written (separator = TRL's PRMTrainer, qwen = <extra_0>, math-shepherd = ки with +/- logits, rlhflow = chat turns); empty = separator for a token-classification model"""
+    judge_max_new_tokens: int = 0
+    """for a generative judge as the model (judge:local:MODEL[@k] or judge:URL#MODEL[@k]): the longest critique a
+    vote may write (0 = the judge's default, 384)"""
     precision: Precision = "fp32"
     compile: Compile = False
     threads: Threads = 0
@@ -90,7 +93,7 @@ def run_eval(cfg: EvalConfig) -> int:
         raise ConfigError("give a model directory to evaluate (or --compare A.json B.json)")
     set_threads(cfg.threads)
     scorer = load_scorer(cfg.model, cfg.batch_size, cfg.max_length, cfg.progress, cfg.precision, cfg.compile,
-                         cfg.step_format)
+                         cfg.step_format, cfg.judge_max_new_tokens)
     about = {"config": {k: v for k, v in vars(cfg).items() if k != "compare"}}
     report = evaluate_suites(scorer, cfg.suite, Path(cfg.data_dir) if cfg.data_dir else None, cfg.input, output,
                              cfg.max_records, cfg.probes, cfg.bootstrap, cfg.seed, about)

@@ -243,17 +243,22 @@ def judge_scorer(judge) -> Scorer:
 
 
 def load_scorer(path: str | Path, batch_size: int = 32, max_length: int = 0, progress: bool = True,
-                precision: str = "fp32", compile: bool = False, step_format: str = "") -> Scorer:
+                precision: str = "fp32", compile: bool = False, step_format: str = "",
+                judge_max_new_tokens: int = 0) -> Scorer:
     """A rewardkit model or ensemble directory (or training output), a generative judge ('judge:local:smollm2',
     'judge:http://host:port/v1#MODEL', '@k' for k votes), or a Hugging Face reward-model directory: with
     `step_format` (rewardkit.model.step_formats) or a token-classification head it is a process reward model
-    (hf_prm_scorer; TRL's separator layout unless told), any other a sequence classifier."""
+    (hf_prm_scorer; TRL's separator layout unless told), any other a sequence classifier. judge_max_new_tokens:
+    the longest critique a judge's vote may write (0: the judge's own default)."""
     from rewardkit.model.load import model_directory
 
     if str(path).startswith("judge:"):  # judge:local:MODEL[@k] or judge:URL#MODEL[@k]
         from rewardkit.judge import load_judge
 
-        return judge_scorer(load_judge(str(path).removeprefix("judge:")))
+        judge = load_judge(str(path).removeprefix("judge:"))
+        if judge_max_new_tokens:
+            judge.sampling = dataclasses.replace(judge.sampling, max_new_tokens=judge_max_new_tokens)
+        return judge_scorer(judge)
     directory = Path(path)
     if model_directory(directory) is not None:
         if step_format:
