@@ -402,3 +402,16 @@ def test_shift_command_alerts_on_a_shifted_distribution(tmp_path, capsys):
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"reward": 1.0}, {"text": "no score"}])
     assert main(["shift", str(ref), str(bad)]) == 2
     assert "bad.jsonl: line 2" in capsys.readouterr().err
+
+
+def test_a_ranking_with_unscored_responses_ranks_them_last():
+    """A judge with no parsed vote leaves a response's score NaN: it ties below every scored response."""
+    from rewardkit.eval.evaluate import ranking_results, unscored_last
+
+    nan = float("nan")
+    assert unscored_last([0.5, nan, 2.0, nan]) == [0.5, -0.5, 2.0, -0.5] and unscored_last([nan]) == [0.0]
+    lists = [{"responses": ["a", "b", "c"], "response_scores": [nan, 3.0, 1.0], "best": 1, "ranking": [3, 1, 2]},
+             {"responses": ["a", "b", "c"], "response_scores": [nan, nan, 1.0], "best": 0, "ranking": [1, 2, 3]}]
+    out = ranking_results(lists, resamples=10)
+    assert out["best_of_k"] == 0.5  # list 1: right; list 2: its best has no score, so it is not on top
+    assert out["ndcg"] == pytest.approx((1.0 + metrics.ndcg([0.0, 0.0, 1.0], [2, 1, 0])) / 2)

@@ -114,11 +114,19 @@ def pairwise_results(pairs: list[dict], scorer: Scorer, section_of=None, resampl
     return out
 
 
+def unscored_last(scores: list[float]) -> list[float]:
+    """The scores with every NaN (no score: a judge with no parsed vote) tied below the lowest real score."""
+    values = np.asarray(scores, dtype=float)
+    real = values[~np.isnan(values)]
+    return np.where(np.isnan(values), real.min() - 1.0 if len(real) else 0.0, values).tolist()
+
+
 def ranking_results(rankings: list[dict], resamples: int = 1000, seed: int = 0) -> dict:
-    """Per-list Kendall tau / Spearman rho against the human ranks, best-of-K credit and NDCG."""
+    """Per-list Kendall tau / Spearman rho against the human ranks, best-of-K credit and NDCG; a response without a
+    score ranks last (tied with any other unscored one)."""
     taus, rhos, bok, gains = [], [], [], []
     for r in rankings:
-        scores = r["response_scores"]
+        scores = unscored_last(r["response_scores"])
         if r.get("best") is not None:
             bok.append(best_of_k(scores, r["best"]))
         if r.get("ranking") is not None:
