@@ -152,8 +152,9 @@ NAN_IN_PADDING = T([[0.5, -1.0, 2.0, NAN], [1.0, 0.3, NAN, 0.0]])  # never read:
     (lambda x: whiten(x, RIGHT), "values is NaN", True),
     (lambda x: gae(x, GOOD, RIGHT), "rewards is NaN", True),
     (lambda x: gae(GOOD, x, RIGHT), "values is NaN", True),
-    (lambda x: step_token_rewards(x[:, :2], T([[0, 2], [1, -1]]), RIGHT), "step rewards is NaN", True),
-    (lambda x: process_advantages(x[:, :2], T([[0, 2], [1, -1]]), RIGHT, 2), "step rewards is NaN", True),
+    # steps: columns 1-2, so WITH_NAN has NaN in a step that exists and NAN_IN_PADDING only in the missing one
+    (lambda x: step_token_rewards(x[:, 1:3], T([[0, 2], [1, -1]]), RIGHT), "step rewards is NaN", True),
+    (lambda x: process_advantages(x[:, 1:3], T([[0, 2], [1, -1]]), RIGHT, 2), "step rewards is NaN", True),
     (lambda x: rloo_advantages(x.flatten(), 4), "scores is NaN", False),
     (lambda x: combine_rewards(x.T), "rewards is NaN", False),
 ])

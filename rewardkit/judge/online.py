@@ -6,8 +6,8 @@ otherwise: a tie, the other response and an unparseable output all cost the same
 right in the asked format and for nothing else. Both orders of every pair are in the data, so always naming one
 position earns +1 and -1 equally often. Start from a judge that already writes the format (after `judge rft`):
 when every sample of a group gets the same reward, GRPO's group-normalised advantage is 0 and the group teaches
-nothing. Training runs on TRL's GRPOTrainer with LoRA adapters merged afterwards, as `rft.fine_tune` does (rewardkit.judge.tuning), so
-the result is a plain causal LM directory that `local:DIR` judges with.
+nothing. Training runs on TRL's GRPOTrainer with LoRA adapters merged afterwards (rewardkit.judge.tuning, as
+`rft.fine_tune` does), so the result is a plain causal LM directory that `local:DIR` judges with.
 """
 
 from __future__ import annotations

@@ -146,7 +146,6 @@ def combine_rewards(rewards: torch.Tensor, weights: list[float] | None = None, h
         return rewards.float() @ w
     if how != "normalize_then_sum":
         raise ValueError(f"how must be 'sum' or 'normalize_then_sum', got {how!r}")
-    positive_eps(eps)
     per_function = torch.stack([grpo_advantages(rewards[:, k], group_size, "group", eps)
                                 for k in range(rewards.shape[1])], dim=1)
     total = per_function @ w

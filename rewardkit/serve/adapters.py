@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 from functools import lru_cache
 
@@ -161,7 +162,8 @@ def compute_score(data_source, solution_str: str, ground_truth=None, extra_info:
 def step_token_ends(tokenizer, response_ids: list[int], separator: str = "\n") -> tuple[list[str], list[int]]:
     """(steps, index of each step's last token) of a generated response: its decoded text cut at `separator` as
     text_steps cuts it, each step ending at the first token whose decoded prefix reaches the step's last
-    character. A response with no text is one step ending at its last token (it still gets a reward)."""
+    character (found by bisection: a decoded prefix only grows with its tokens). A response with no text is one
+    step ending at its last token (it still gets a reward)."""
     text = tokenizer.decode(response_ids, skip_special_tokens=True)
     steps, ends_at, start = [], [], 0
     for piece in text.split(separator):
@@ -171,13 +173,11 @@ def step_token_ends(tokenizer, response_ids: list[int], separator: str = "\n") -
         start += len(piece) + len(separator)
     if not steps:
         return text_steps(text, separator), [max(len(response_ids) - 1, 0)]
-    ends, token, reached = [], 0, 0
-    for char_end in ends_at:
-        while reached < char_end and token < len(response_ids):
-            reached = len(tokenizer.decode(response_ids[: token + 1], skip_special_tokens=True))
-            token += 1
-        ends.append(token - 1)
-    return steps, ends
+    def prefix_length(token: int) -> int:
+        return len(tokenizer.decode(response_ids[: token + 1], skip_special_tokens=True))
+
+    tokens = range(len(response_ids))
+    return steps, [bisect.bisect_left(tokens, char_end, key=prefix_length) for char_end in ends_at]
 
 
 def process_token_rewards(backend: RewardBackend, tokenizer, prompts: list[str], responses, mask,
