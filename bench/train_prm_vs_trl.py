@@ -19,7 +19,9 @@ rate for backbone and head: rewardkit's default 10x head rate is set equal), 10%
 gradient clipping 1.0, no dropout, seed 0, fp32, the same torch thread count, each side in its own process (so
 peak RSS is its own: `peak_rss_mb` at the end, after scoring the test set, and `train_peak_rss_mb` right after
 training). Peak RSS counts memory the allocator keeps after tensors are freed; --malloc-mmap-threshold 65536 runs
-both sides with glibc returning freed blocks of 64 KiB and more, so the peak is closer to what tensors held.
+both sides with glibc returning freed blocks of 64 KiB and more, so the peak is closer to what tensors held;
+--onednn-primitive-cache 16 runs both with oneDNN keeping at most 16 compiled kernels (its default is 1,024, and every
+new batch shape adds some, with their buffers).
 
 - trl:         trl.experimental.prm.PRMTrainer with PRMConfig's defaults but `bf16=False`: an
                AutoModelForTokenClassification with 2 labels, step separator "\\n", train_on_last_step_only=False,
@@ -33,7 +35,8 @@ both sides with glibc returning freed blocks of 64 KiB and more, so the peak is 
 - rewardkit:   `rewardkit train` (objective step-bce on every step, --precision fp32, length-grouped batches):
                a one-output head read at each step's separator, block-causal by step on an encoder (a step sees the
                prompt and the steps up to it), the separator "\\n" replaced by [SEP] where it tokenises to nothing.
-- rewardkit-auto: the same with --precision auto (bf16 where it measures faster on this CPU; optional).
+- rewardkit-auto: the same with --precision auto (bf16 where it measures faster on this CPU, and attention in
+               fp32 where that measures faster at the run's shape: `attention_precision`; optional).
 - rewardkit-packed, rewardkit-auto-packed: the same with --packing: solutions side by side in rows of max-length
                tokens, no padding, and the solutions of one prompt in a batch share one copy of it (batches are
                cut from solutions sorted by prompt within windows of 64 batches; optional).
@@ -243,7 +246,8 @@ def run_rewardkit(train, test, args, precision: str, packing: bool, checkpointin
 
     return {"train_seconds": summary["train_seconds"], "train_peak_rss_mb": round(train_peak, 1),
             "truncation": summary["truncation"],
-            "precision": resolve_precision(precision), "layout": "packed" if packing else "padded",
+            "precision": resolve_precision(precision), "attention_precision": summary["attention_precision"],
+            "layout": "packed" if packing else "padded",
             "gradient_checkpointing": checkpointing,
             "step_scores": [list(s) for s in scores.steps]}
 
@@ -384,6 +388,8 @@ def run_side(side: str, command: list[str], work: str, args) -> dict:
         env = dict(os.environ)
         if args.malloc_mmap_threshold:
             env["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_mmap_threshold)
+        if args.onednn_primitive_cache:
+            env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(args.onednn_primitive_cache)
         subprocess.run(command, check=True, env=env)
         r = json.loads(Path(work, f"{side}.json").read_text())
         r["other_cores_busy"] = other_cores_busy(before, cpu_snapshot())
@@ -442,6 +448,7 @@ def run_train_part(args) -> dict | None:
            "test_steps": len(labels), "test_steps_wrong": labels.count(False), "backbone": args.backbone,
            "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "max_length": args.max_length,
            "threads": args.threads, "malloc_mmap_threshold": args.malloc_mmap_threshold or "glibc default",
+           "onednn_primitive_cache_capacity": args.onednn_primitive_cache or "oneDNN default",
            "positive_class_of_step_f1_wrong": "the step is wrong",
            "tokens_per_training_record": token_counts(train, args), "machine": machine_info(), "runs": runs,
            "speedups": {}}
@@ -584,6 +591,9 @@ def main() -> int:
     parser.add_argument("--malloc-mmap-threshold", type=int, default=0,
                         help="run every side with glibc's MALLOC_MMAP_THRESHOLD_ at this many bytes (0: glibc's "
                         "default): larger blocks are mapped and unmapped, so freed memory leaves the process")
+    parser.add_argument("--onednn-primitive-cache", type=int, default=0,
+                        help="run every side with ONEDNN_PRIMITIVE_CACHE_CAPACITY at this many kernels (0: oneDNN's "
+                        "default, 1,024)")
     parser.add_argument("--one-pass-backbones", default="minilm,smollm2", help="comma-separated backbones for the one-pass part")
     parser.add_argument("--one-pass-t", type=lambda s: [int(x) for x in s.split(",")], default=[2, 4, 8, 16],
                         help="steps per solution, comma-separated")

@@ -130,6 +130,8 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path, tiny_be
     proc.wait()
     step_at_kill = step_saved()
     assert 6 <= step_at_kill < 20, "the run must be killed mid-way"
+    saved = intact_directory(last)
+    assert (saved / "optimizer.safetensors").exists() and not list(saved.glob("*.pt")), "nothing pickled"
     subprocess.run(cmd + ["--resume"], check=True, env=env, capture_output=True)
     full = load_file(str(tmp_path / "full" / "model" / "model.safetensors"))
     resumed = load_file(str(tmp_path / "killed" / "model" / "model.safetensors"))

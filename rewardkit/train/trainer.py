@@ -22,6 +22,7 @@ from rewardkit.data.io import read_records, write_records
 from rewardkit.data.kinds import choose_objectives
 from rewardkit.data.prompts import split_by_prompt
 from rewardkit.errors import ConfigError
+from rewardkit.model.attention import use_faster_training_attention
 from rewardkit.model.backbone import (
     disable_dropout,
     enable_checkpointing,
@@ -29,11 +30,13 @@ from rewardkit.model.backbone import (
     load_config,
     set_threads,
 )
+from rewardkit.model.batching import sequence_length
+from rewardkit.model.machine import limit_kernel_cache
 from rewardkit.model.precision import resolve_precision
 from rewardkit.model.reward_model import RewardModel, add_lora, intact_directory, merge_lora, model_summary
 from rewardkit.model.scoring import pooled_features
 from rewardkit.model.text import EncodedSteps
-from rewardkit.train.batches import balance_by_length
+from rewardkit.train.batches import balance_by_length, layout
 from rewardkit.train.config import TrainConfig
 from rewardkit.train.examples import Example, PreparedData, prepare_examples
 from rewardkit.train.loop import TrainingLoop, lr_factor
@@ -141,6 +144,19 @@ def cache_features(model: RewardModel, examples: list[Example], cfg: TrainConfig
         at += len(ex.sequences)
 
 
+def training_attention(cfg: TrainConfig, model: RewardModel, examples: list[Example], device: torch.device) -> str | None:
+    """The attention precision of a bf16 run on CPU (rewardkit.model.attention), timed at the length its forward
+    passes have: the median sequence when padded, full rows when packed. None where no attention is trained."""
+    if model.spec.backbone_type != "hf" or cfg.cache_features:
+        return None
+    precision = resolve_precision(cfg.precision, device)
+    if precision != "bf16" or device.type != "cpu":
+        return precision
+    lengths = sorted(sequence_length(s) for ex in examples for s in ex.sequences)
+    length = lengths[len(lengths) // 2] if layout(cfg) == "padded" else cfg.max_length
+    return use_faster_training_attention(model.backbone, length, cfg.max_batch_tokens)
+
+
 def optimizer_and_schedule(model: RewardModel, cfg: TrainConfig, n_examples: int):
     """AdamW with its own learning rate for the heads, and the warm-up/decay schedule over the run's steps."""
     head_lr = cfg.head_lr if cfg.head_lr is not None else min(10 * cfg.lr, 1e-3)
@@ -182,6 +198,7 @@ def train(cfg: TrainConfig) -> dict:
     from accelerate import Accelerator
 
     cfg.validate()
+    limit_kernel_cache()
     set_threads(cfg.threads)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
@@ -198,6 +215,7 @@ def train(cfg: TrainConfig) -> dict:
         raise ConfigError(f"{cfg.train}: no trainable records (kinds found: {', '.join(sorted(kinds)) or 'none'})")
     model = build_model(cfg, train_records)
     train_data, examples, eval_examples, truncation = prepare(cfg, model, train_records, eval_records, main)
+    attention = training_attention(cfg, model, examples, accelerator.device)
     optimizer, scheduler, total_steps = optimizer_and_schedule(model, cfg, len(examples))
     model, optimizer = accelerator.prepare(model, optimizer)
 
@@ -217,7 +235,7 @@ def train(cfg: TrainConfig) -> dict:
         "train_records": len(examples), "eval_records": len(eval_examples),
         "invalid_records_skipped": n_rejects, "not_trained_on": train_data.skipped,
         "objectives": objectives, "truncation": truncation,
-        "precision": resolve_precision(cfg.precision, accelerator.device),
+        "precision": resolve_precision(cfg.precision, accelerator.device), "attention_precision": attention,
         "final_checkpoint": chosen, "best_step": loop.state["best_step"],
         "eval": chosen_eval, "model_summary": model_summary(final), "config": dataclasses.asdict(cfg),
     }
