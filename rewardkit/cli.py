@@ -7,6 +7,7 @@ import sys
 
 from rewardkit.config import Command, ConfigError, parse
 from rewardkit.errors import RewardkitError
+from rewardkit.model.machine import limit_kernel_cache
 
 DESCRIPTION = """Train, evaluate and use reward models from human or AI feedback.
 
@@ -57,6 +58,7 @@ def find_command(table: dict[str, Command], argv: list[str]) -> tuple[str, list[
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit code (2 for a configuration, data or model error)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    limit_kernel_cache()  # before any command multiplies a matrix: oneDNN reads the cap once
     table = commands()
     if argv[:1] == ["--version"]:
         print(f"rewardkit {__import__('rewardkit').__version__}")

@@ -242,3 +242,13 @@ def test_training_bounds_the_onednn_kernel_cache_unless_told(tmp_path, monkeypat
         train(TrainConfig(train=str(tmp_path / "train.jsonl"), output=str(tmp_path / f"run{expected}"),
                           backbone="mlp", max_steps=1, batch_size=16, eval_fraction=0.0, progress=False))
         assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == expected
+
+
+def test_every_command_bounds_the_onednn_kernel_cache():
+    import subprocess
+    import sys
+
+    code = "import os; from rewardkit.cli import main; main(['--version']); print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split()[-1] == str(machine.ONEDNN_KERNEL_CACHE)
