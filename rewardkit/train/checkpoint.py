@@ -35,7 +35,8 @@ def load_optimizer(optimizer: torch.optim.Optimizer, directory: Path) -> None:
         state.setdefault(int(index), {})[name] = value
     groups = json.loads((directory / "optimizer.json").read_text())["param_groups"]
     for group in groups:  # JSON has no tuples; Adam's betas are one
-        group.update({k: tuple(v) for k, v in group.items() if k == "betas"})
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
